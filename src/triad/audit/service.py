@@ -1,0 +1,161 @@
+"""Writing and verifying the audit trail.
+
+Every change to money, vendor status, approvals, guidelines and contracts is
+recorded here in the same transaction as the change (the caller commits).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect, select, update
+from sqlalchemy.orm import Session
+
+from triad.audit.models import GENESIS, AuditEvent, AuditHead
+from triad.core.db import json_dumps, utcnow
+
+# Columns never copied into the trail.
+SECRET_COLUMNS = {"password_hash", "token_hash"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a user, or a named system process (``system:demo``, ``cli``)."""
+
+    label: str
+    user_id: int | None = None
+
+    @classmethod
+    def of(cls, user: Any) -> Actor:
+        return cls(label=user.username, user_id=user.id)
+
+
+SYSTEM = Actor("system")
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    """Column values of an ORM object, JSON-ready (Decimals and dates as text)."""
+    mapper = inspect(obj).mapper
+    data = {
+        c.key: getattr(obj, c.key)
+        for c in mapper.column_attrs
+        if c.key not in SECRET_COLUMNS and c.key not in ("created_at", "updated_at")
+    }
+    return _canonical(data)
+
+
+def _canonical(value: Any) -> Any:
+    return None if value is None else json.loads(json_dumps(value))
+
+
+def _timestamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def compute_hash(prev_hash: str, *, seq: int, at: dt.datetime, actor: str, actor_id: int | None,
+                 action: str, entity_type: str, entity_id: str | None, before: Any, after: Any,
+                 reason: str | None) -> str:
+    payload = json_dumps(
+        {
+            "seq": seq,
+            "at": _timestamp(at),
+            "actor": actor,
+            "actor_id": actor_id,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "before": before,
+            "after": after,
+            "reason": reason,
+        }
+    )
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+def record(
+    session: Session,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: Any = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction.
+
+    The head row is bumped first (UPDATE ... RETURNING), which takes the write
+    lock on both SQLite and PostgreSQL, so concurrent writers queue up instead
+    of forking the chain.
+    """
+    row = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_seq=AuditHead.last_seq + 1)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    seq, prev_hash = row
+    at = utcnow()
+    before_c, after_c = _canonical(before), _canonical(after)
+    eid = None if entity_id is None else str(entity_id)
+    digest = compute_hash(
+        prev_hash, seq=seq, at=at, actor=actor.label, actor_id=actor.user_id, action=action,
+        entity_type=entity_type, entity_id=eid, before=before_c, after=after_c, reason=reason,
+    )
+    event = AuditEvent(
+        seq=seq, at=at, actor=actor.label, actor_id=actor.user_id, action=action,
+        entity_type=entity_type, entity_id=eid, before=before_c, after=after_c, reason=reason,
+        prev_hash=prev_hash, hash=digest,
+    )
+    session.add(event)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+
+def verify(session: Session) -> VerifyResult:
+    """Walk the chain in order; report the first event that was altered or removed."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    for ev in session.scalars(stmt):
+        if ev.seq != expected_seq:
+            return VerifyResult(False, checked, expected_seq, f"event {expected_seq} is missing")
+        if ev.prev_hash != prev_hash:
+            return VerifyResult(False, checked, ev.seq, f"event {ev.seq} does not link to event {ev.seq - 1}")
+        digest = compute_hash(
+            ev.prev_hash, seq=ev.seq, at=ev.at, actor=ev.actor, actor_id=ev.actor_id, action=ev.action,
+            entity_type=ev.entity_type, entity_id=ev.entity_id, before=ev.before, after=ev.after,
+            reason=ev.reason,
+        )
+        if digest != ev.hash:
+            return VerifyResult(False, checked, ev.seq, f"event {ev.seq} was altered (hash mismatch)")
+        prev_hash = ev.hash
+        expected_seq += 1
+        checked += 1
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return VerifyResult(False, checked, None, "audit_head row is missing")
+    if head.last_seq != expected_seq - 1 or head.last_hash != prev_hash:
+        return VerifyResult(
+            False, checked, expected_seq,
+            f"the chain ends at event {expected_seq - 1} but the head records event {head.last_seq}: "
+            f"event {expected_seq} onwards was removed",
+        )
+    return VerifyResult(True, checked)

@@ -1,0 +1,78 @@
+"""Invoices, their lines and their cost allocations (system of record: legal until approval, then AP)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime
+from triad.firms.models import LawFirm, Timekeeper
+from triad.matters.models import Matter
+from triad.org.models import CostCenter, GLAccount
+
+
+class Invoice(TimestampMixin, Base):
+    __tablename__ = "invoice"
+    __table_args__ = (UniqueConstraint("firm_id", "invoice_number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("law_firm.id"), index=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendor.id"), index=True)
+    invoice_number: Mapped[str] = mapped_column(String(40))
+    invoice_date: Mapped[dt.date] = mapped_column(Date)
+    billing_start: Mapped[dt.date] = mapped_column(Date)
+    billing_end: Mapped[dt.date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_amount: Mapped[Decimal] = mapped_column(Amount())
+    state: Mapped[str] = mapped_column(String(20), default="submitted", index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    firm: Mapped[LawFirm] = relationship()
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.line_no"
+    )
+    allocations: Mapped[list[InvoiceAllocation]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceAllocation.id"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_line"
+    __table_args__ = (UniqueConstraint("invoice_id", "line_no"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matter.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    line_type: Mapped[str] = mapped_column(String(2))  # F, E, IF, IE
+    work_date: Mapped[dt.date] = mapped_column(Date)
+    timekeeper_id: Mapped[int | None] = mapped_column(ForeignKey("timekeeper.id"))
+    task_code: Mapped[str | None] = mapped_column(String(10))
+    activity_code: Mapped[str | None] = mapped_column(String(10))
+    expense_code: Mapped[str | None] = mapped_column(String(10))
+    units: Mapped[Decimal] = mapped_column(Rate())
+    unit_cost: Mapped[Decimal] = mapped_column(Amount())
+    adjustment: Mapped[Decimal] = mapped_column(Amount(), default=Decimal(0))
+    total: Mapped[Decimal] = mapped_column(Amount())
+    description: Mapped[str | None] = mapped_column(Text)
+    source_line: Mapped[int | None] = mapped_column(Integer)  # 1-based line in the submitted file
+    invoice: Mapped[Invoice] = relationship(back_populates="lines")
+    matter: Mapped[Matter] = relationship()
+    timekeeper: Mapped[Timekeeper | None] = relationship()
+
+
+class InvoiceAllocation(Base):
+    """Share of an invoice charged to a matter / cost center / GL account; kept through AP."""
+
+    __tablename__ = "invoice_allocation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matter.id"))
+    cost_center_id: Mapped[int] = mapped_column(ForeignKey("cost_center.id"))
+    gl_account_id: Mapped[int] = mapped_column(ForeignKey("gl_account.id"))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    invoice: Mapped[Invoice] = relationship(back_populates="allocations")
+    cost_center: Mapped[CostCenter] = relationship()
+    gl_account: Mapped[GLAccount] = relationship()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from triad.core.schemas import AmountIn, ReadSchema
+
+
+class InvoiceLineRead(ReadSchema):
+    id: int
+    line_no: int
+    matter_id: int
+    line_type: str
+    work_date: dt.date
+    timekeeper_id: int | None
+    task_code: str | None
+    activity_code: str | None
+    expense_code: str | None
+    units: AmountIn
+    unit_cost: AmountIn
+    adjustment: AmountIn
+    total: AmountIn
+    description: str | None
+    source_line: int | None
+
+
+class AllocationRead(ReadSchema):
+    id: int
+    matter_id: int
+    cost_center_id: int
+    gl_account_id: int
+    amount: AmountIn
+    currency: str
+
+
+class InvoiceRead(ReadSchema):
+    id: int
+    firm_id: int
+    vendor_id: int
+    invoice_number: str
+    invoice_date: dt.date
+    billing_start: dt.date
+    billing_end: dt.date
+    currency: str
+    total_amount: AmountIn
+    state: str
+    description: str | None
+    lines: list[InvoiceLineRead]
+    allocations: list[AllocationRead]

@@ -1,0 +1,25 @@
+"""Imports every model so the metadata is complete (Alembic, tests, scoping)."""
+
+from triad.ap.models import Payment
+from triad.audit.models import AuditEvent, AuditHead
+from triad.auth.models import ApiToken, User, WebSession
+from triad.budgets.models import Budget
+from triad.contracts.models import Contract, ContractKeyDate
+from triad.core.db import Base
+from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
+from triad.fx.models import FXRate
+from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.matters.models import Engagement, Matter, MatterAllocation
+from triad.notifications.models import Notification, OutboxEmail
+from triad.org.models import BusinessUnit, CostCenter, GLAccount
+from triad.vendors.models import Vendor, VendorAddress, VendorBankAccount, VendorTaxId
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiToken", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
+    "CostCenter", "Engagement", "FXRate", "GLAccount", "Invoice", "InvoiceAllocation", "InvoiceLine",
+    "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "Timekeeper",
+    "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
+    "WebSession", "metadata",
+]
