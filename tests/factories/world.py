@@ -1,0 +1,159 @@
+"""Factories: a small company with two law firms, built through the real services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import count
+
+from sqlalchemy.orm import Session
+
+from triad.audit.service import Actor
+from triad.auth.models import User
+from triad.auth.schemas import UserCreate
+from triad.auth.service import create_api_token, create_user
+from triad.budgets.models import Budget
+from triad.budgets.schemas import BudgetCreate
+from triad.core import crud
+from triad.core.permissions import Role
+from triad.firms.models import LawFirm, Timekeeper
+from triad.firms.schemas import LawFirmCreate, TimekeeperCreate
+from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.matters.models import Engagement, Matter
+from triad.matters.schemas import EngagementCreate, MatterCreate
+from triad.org.models import BusinessUnit, CostCenter, GLAccount
+from triad.org.schemas import BusinessUnitCreate, CostCenterCreate, GLAccountCreate
+from triad.vendors.models import Vendor
+from triad.vendors.schemas import VendorCreate
+
+ACTOR = Actor("test")
+PASSWORD = "correct horse battery"
+_seq = count(1)
+
+
+def uniq(prefix: str) -> str:
+    return f"{prefix}{next(_seq)}"
+
+
+def business_unit(s: Session) -> BusinessUnit:
+    return crud.create(session=s, model=BusinessUnit, actor=ACTOR,
+                       data=BusinessUnitCreate(code=uniq("BU"), name="Retail"))
+
+
+def cost_center(s: Session, bu: BusinessUnit) -> CostCenter:
+    return crud.create(session=s, model=CostCenter, actor=ACTOR,
+                       data=CostCenterCreate(code=uniq("CC"), name="Litigation", business_unit_id=bu.id))
+
+
+def gl_account(s: Session) -> GLAccount:
+    return crud.create(session=s, model=GLAccount, actor=ACTOR, data=GLAccountCreate(number=uniq("61"),
+                       name="Outside counsel fees"))
+
+
+def vendor(s: Session, name: str) -> Vendor:
+    return crud.create(session=s, model=Vendor, actor=ACTOR, data=VendorCreate(legal_name=name, country="US"))
+
+
+def firm(s: Session, name: str) -> LawFirm:
+    v = vendor(s, name)
+    return crud.create(session=s, model=LawFirm, actor=ACTOR, data=LawFirmCreate(
+        vendor_id=v.id, name=name, ledes_firm_id=uniq("99-"), default_currency="USD"))
+
+
+def timekeeper(s: Session, f: LawFirm, last: str = "Doe") -> Timekeeper:
+    return crud.create(session=s, model=Timekeeper, actor=ACTOR, data=TimekeeperCreate(
+        firm_id=f.id, tk_id=uniq("TK"), last_name=last, first_name="Jan", classification="ASSOC",
+        rates=[{"rate": "450.00", "currency": "USD", "effective_from": "2026-01-01"}]))
+
+
+def matter(s: Session, bu: BusinessUnit, cc: CostCenter, name: str) -> Matter:
+    return crud.create(session=s, model=Matter, actor=ACTOR, data=MatterCreate(
+        number=uniq("M-"), name=name, matter_type="litigation", business_unit_id=bu.id, cost_center_id=cc.id,
+        opened_on=dt.date(2026, 1, 5)))
+
+
+def engagement(s: Session, f: LawFirm, m: Matter) -> Engagement:
+    return crud.create(session=s, model=Engagement, actor=ACTOR, data=EngagementCreate(
+        firm_id=f.id, matter_id=m.id, currency="USD", starts_on=dt.date(2026, 1, 5)))
+
+
+def budget(s: Session, m: Matter, f: LawFirm) -> Budget:
+    return crud.create(session=s, model=Budget, actor=ACTOR, data=BudgetCreate(
+        matter_id=m.id, vendor_id=f.vendor_id, utbms_code="L100", fiscal_period="FY2026",
+        amount="50000.00", currency="USD"))
+
+
+def invoice(s: Session, f: LawFirm, m: Matter, tk: Timekeeper, cc: CostCenter, gl: GLAccount,
+            description: str) -> Invoice:
+    inv = Invoice(firm_id=f.id, vendor_id=f.vendor_id, invoice_number=uniq("INV"),
+                  invoice_date=dt.date(2026, 10, 1), billing_start=dt.date(2026, 9, 1),
+                  billing_end=dt.date(2026, 9, 30), currency="USD", total_amount=Decimal("900.00"),
+                  description=description)
+    inv.lines.append(InvoiceLine(matter_id=m.id, line_no=1, line_type="F", work_date=dt.date(2026, 9, 3),
+                                 timekeeper_id=tk.id, task_code="L110", activity_code="A101", units=Decimal("2"),
+                                 unit_cost=Decimal("450.00"), total=Decimal("900.00"), description=description))
+    inv.allocations.append(InvoiceAllocation(matter_id=m.id, cost_center_id=cc.id, gl_account_id=gl.id,
+                                             amount=Decimal("900.00"), currency="USD"))
+    s.add(inv)
+    s.flush()
+    return inv
+
+
+def user(s: Session, role: Role, firm_id: int | None = None, username: str | None = None) -> User:
+    return create_user(session=s, actor=ACTOR, data=UserCreate(
+        username=username or uniq(role.value + "_"), email="someone@example.com", full_name=f"Test {role.value}",
+        role=role, firm_id=firm_id, password=PASSWORD))
+
+
+@dataclass
+class FirmWorld:
+    firm: LawFirm
+    timekeeper: Timekeeper
+    matter: Matter
+    engagement: Engagement
+    budget: Budget
+    invoice: Invoice
+    counsel: User
+
+
+@dataclass
+class World:
+    bu: BusinessUnit
+    cc: CostCenter
+    gl: GLAccount
+    a: FirmWorld
+    b: FirmWorld
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def world(s: Session) -> World:
+    """Two firms, A and B, each engaged on its own matter, with a budget, an invoice and a counsel user;
+    plus one user and API token for every role (``counsel_a`` / ``counsel_b`` for outside counsel)."""
+    bu = business_unit(s)
+    cc = cost_center(s, bu)
+    gl = gl_account(s)
+
+    def one(name: str) -> FirmWorld:
+        f = firm(s, f"{name} Law LLP")
+        tk = timekeeper(s, f, last=f"{name}son")
+        m = matter(s, bu, cc, f"{name} matter")
+        e = engagement(s, f, m)
+        b = budget(s, m, f)
+        inv = invoice(s, f, m, tk, cc, gl, f"{name} services")
+        c = user(s, Role.outside_counsel, firm_id=f.id, username=f"counsel_{name.lower()}")
+        return FirmWorld(f, tk, m, e, b, inv, c)
+
+    w = World(bu=bu, cc=cc, gl=gl, a=one("Alpha"), b=one("Bravo"))
+    for role in Role:
+        if role == Role.outside_counsel:
+            continue
+        w.users[role.value] = user(s, role)
+    w.users["counsel_a"] = w.a.counsel
+    w.users["counsel_b"] = w.b.counsel
+    for key, u in w.users.items():
+        _, plain = create_api_token(session=s, user=u, name="test", expires_in_days=1, actor=ACTOR)
+        w.tokens[key] = plain
+    s.commit()
+    return w

@@ -1,0 +1,252 @@
+"""Access matrix over every route in the OpenAPI document x every role.
+
+New routes are picked up automatically from /openapi.json; a route this test does not
+know how to exercise makes it fail, so nobody can add an unchecked route.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import world as factories
+from triad.audit.models import AuditEvent
+from triad.core.permissions import Perm, Role, has
+
+ROLES = [r.value for r in Role if r != Role.outside_counsel] + ["counsel_a"]
+
+# path (without /api/v1) -> (read permission, write permission, firm-scoped?)
+RESOURCES = {
+    "/business-units": (Perm.org_read, Perm.org_write, False),
+    "/cost-centers": (Perm.org_read, Perm.org_write, False),
+    "/gl-accounts": (Perm.org_read, Perm.org_write, False),
+    "/vendors": (Perm.vendors_read, Perm.vendors_write, True),
+    "/firms": (Perm.firms_read, Perm.firms_write, True),
+    "/timekeepers": (Perm.firms_read, Perm.firms_write, True),
+    "/matters": (Perm.matters_read, Perm.matters_write, True),
+    "/engagements": (Perm.matters_read, Perm.matters_write, True),
+    "/budgets": (Perm.budgets_read, Perm.budgets_write, True),
+    "/invoices": (Perm.invoices_read, None, True),
+    "/users": (Perm.users_read, Perm.users_write, True),
+}
+SELF_ROUTES = {("GET", "/auth/me"), ("POST", "/auth/tokens")}
+
+
+@pytest.fixture
+def w(db):
+    return factories.world(db)
+
+
+def _b_ids(w) -> dict[str, int]:
+    """For each resource, the id of a record that belongs to firm B (or, for company-wide data, any)."""
+    b = w.b
+    return {"/business-units": w.bu.id, "/cost-centers": w.cc.id, "/gl-accounts": w.gl.id,
+            "/vendors": b.firm.vendor_id, "/firms": b.firm.id, "/timekeepers": b.timekeeper.id,
+            "/matters": b.matter.id, "/engagements": b.engagement.id, "/budgets": b.budget.id,
+            "/invoices": b.invoice.id, "/users": b.counsel.id}
+
+
+def _a_ids(w) -> dict[str, int]:
+    a = w.a
+    return {"/vendors": a.firm.vendor_id, "/firms": a.firm.id, "/timekeepers": a.timekeeper.id,
+            "/matters": a.matter.id, "/engagements": a.engagement.id, "/budgets": a.budget.id,
+            "/invoices": a.invoice.id}
+
+
+def create_bodies(w) -> dict[str, dict]:
+    """A valid body for every create route (used by the audit test and the counsel write checks)."""
+    n = factories.uniq("")
+    return {
+        "/business-units": {"code": f"NEW{n}", "name": "New unit"},
+        "/cost-centers": {"code": f"NCC{n}", "name": "New CC", "business_unit_id": w.bu.id},
+        "/gl-accounts": {"number": f"7{n}", "name": "New GL"},
+        "/vendors": {"legal_name": f"New Vendor {n} Ltd", "country": "GB",
+                     "tax_ids": [{"scheme": "gb_vat", "value": "GB980780684", "country": "GB"}]},
+        "/firms": {"vendor_id": w.b.firm.vendor_id, "name": f"Second office {n}", "ledes_firm_id": f"11-{n}",
+                   "default_currency": "USD"},
+        "/timekeepers": {"firm_id": w.b.firm.id, "tk_id": f"N{n}", "last_name": "New", "first_name": "Tk",
+                         "classification": "PARLGL",
+                         "rates": [{"rate": "200.00", "currency": "USD", "effective_from": "2026-01-01"}]},
+        "/matters": {"number": f"NM-{n}", "name": "New matter", "matter_type": "counseling",
+                     "business_unit_id": w.bu.id, "cost_center_id": w.cc.id, "opened_on": "2026-02-01",
+                     "allocations": [{"cost_center_id": w.cc.id, "gl_account_id": w.gl.id, "percent": "100"}]},
+        "/engagements": {"firm_id": w.b.firm.id, "matter_id": w.a.matter.id, "currency": "USD",
+                         "starts_on": "2026-02-01"},
+        "/budgets": {"matter_id": w.b.matter.id, "vendor_id": w.b.firm.vendor_id, "utbms_code": "L200",
+                     "fiscal_period": "FY2026", "amount": "1000.00", "currency": "USD"},
+        "/users": {"username": f"new{n}", "email": "new@example.com", "full_name": "New Person",
+                   "role": "auditor", "password": "a long enough password"},
+        "/auth/tokens": {"name": "integration"},
+    }
+
+
+def update_bodies() -> dict[str, dict]:
+    return {
+        "/business-units": {"name": "Renamed"}, "/cost-centers": {"name": "Renamed"},
+        "/gl-accounts": {"name": "Renamed"}, "/vendors": {"risk_tier": "high"},
+        "/firms": {"panel_member": False}, "/timekeepers": {"classification": "PARTNR"},
+        "/matters": {"status": "on_hold"}, "/engagements": {"firm_matter_id": "CHANGED-1"},
+        "/budgets": {"amount": "1234.56"}, "/users": {"full_name": "Changed Name"},
+    }
+
+
+def routes(client) -> list[tuple[str, str]]:
+    spec = client.get("/openapi.json").json()
+    return [(m.upper(), p) for p, ops in spec["paths"].items() for m in ops
+            if m in ("get", "post", "put", "patch", "delete")]
+
+
+def _resource(path: str) -> tuple[str, bool]:
+    rel = path.removeprefix("/api/v1")
+    base = re.sub(r"/\{[^}]+\}$", "", rel)
+    return base, base != rel
+
+
+def _auth(w, key):
+    return {"Authorization": f"Bearer {w.tokens[key]}"}
+
+
+def test_every_route_is_known(client):
+    unknown = []
+    for method, path in routes(client):
+        if path == "/healthz":
+            continue
+        rel = path.removeprefix("/api/v1")
+        base, _ = _resource(path)
+        if (method, rel) not in SELF_ROUTES and base not in RESOURCES:
+            unknown.append(f"{method} {path}")
+        if method in ("PUT", "DELETE"):
+            unknown.append(f"{method} {path} (no matrix rule for {method})")
+    assert unknown == [], f"add these routes to the access matrix: {unknown}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix(client, db, w, role):
+    """Each role gets exactly what its permissions allow; counsel of firm A never sees firm B."""
+    b_ids = _b_ids(w)
+    bodies = create_bodies(w)
+    updates = update_bodies()
+    headers = _auth(w, role)
+    user_role = "outside_counsel" if role.startswith("counsel") else role
+    problems = []
+    for method, path in routes(client):
+        base, has_id = _resource(path)
+        if base not in RESOURCES:
+            continue
+        read_perm, write_perm, firm_scoped = RESOURCES[base]
+        can_read = has(user_role, read_perm)
+        can_write = write_perm is not None and has(user_role, write_perm)
+        counsel = user_role == "outside_counsel"
+        url = "/api/v1" + base
+        if method == "GET" and not has_id:
+            r = client.get(url, headers=headers, params={"size": 200})
+            want = 200 if can_read else 403
+            if r.status_code != want:
+                problems.append(f"GET {url}: {r.status_code}, want {want}")
+            elif counsel and can_read:
+                ids = {item["id"] for item in r.json()["items"]}
+                if firm_scoped and b_ids[base] in ids:
+                    problems.append(f"GET {url} lists firm B's record {b_ids[base]}")
+                if base in _a_ids(w) and _a_ids(w)[base] not in ids:
+                    problems.append(f"GET {url} hides firm A's own record")
+        elif method == "GET":
+            r = client.get(f"{url}/{b_ids[base]}", headers=headers)
+            if counsel and can_read:
+                want = 404 if firm_scoped else 200
+            else:
+                want = 200 if can_read else 403
+            if r.status_code != want:
+                problems.append(f"GET {url}/{{B}}: {r.status_code}, want {want}")
+        elif method == "PATCH":
+            before = client.get(f"{url}/{b_ids[base]}", headers=_auth(w, "admin")).json()
+            r = client.patch(f"{url}/{b_ids[base]}", headers=headers, json=updates[base])
+            if counsel and can_read and firm_scoped:
+                want = 404
+            elif not can_read:
+                want = 403
+            else:
+                want = 200 if can_write else 403
+            if r.status_code != want:
+                problems.append(f"PATCH {url}/{{B}}: {r.status_code}, want {want}: {r.text[:200]}")
+            after = client.get(f"{url}/{b_ids[base]}", headers=_auth(w, "admin")).json()
+            if want != 200 and before != after:
+                problems.append(f"PATCH {url}/{{B}} changed the record although refused")
+        elif method == "POST":
+            r = client.post(url, headers=headers, json=create_bodies(w)[base] if base in bodies else {})
+            want = 201 if can_write else 403
+            if r.status_code != want:
+                problems.append(f"POST {url}: {r.status_code}, want {want}: {r.text[:200]}")
+    assert problems == [], "\n".join(problems)
+
+
+def test_counsel_search_never_reaches_other_firm(client, w):
+    headers = _auth(w, "counsel_a")
+    for base, term in (("/matters", "Bravo"), ("/firms", "Bravo"), ("/timekeepers", "Bravoson"),
+                       ("/invoices", "Bravo"), ("/vendors", "Bravo")):
+        r = client.get(f"/api/v1{base}", headers=headers, params={"q": term})
+        assert r.status_code == 200
+        assert r.json()["items"] == [], f"{base}?q={term} leaked {r.json()['items']}"
+    # filters by another firm's id return nothing either
+    r = client.get("/api/v1/invoices", headers=headers, params={"firm_id": w.b.firm.id})
+    assert r.json()["total"] == 0
+
+
+def test_counsel_pages_give_404_for_other_firm(client, w):
+    _login(client, "counsel_alpha")
+    for page in (f"/matters/{w.b.matter.id}", f"/firms/{w.b.firm.id}", f"/vendors/{w.b.firm.vendor_id}",
+                 f"/invoices/{w.b.invoice.id}"):
+        r = client.get(page, headers={"accept": "text/html"})
+        assert r.status_code == 404, page
+    for page, name in (("/matters", "Bravo matter"), ("/firms", "Bravo Law"), ("/invoices", w.b.invoice.invoice_number),
+                       ("/vendors", "Bravo Law")):
+        r = client.get(page, params={"q": "" if page != "/matters" else "Bravo"})
+        assert r.status_code == 200
+        assert name not in r.text, f"{page} shows {name}"
+    assert "Alpha matter" in client.get("/matters").text
+
+
+def _login(client, username):
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = client.post("/login", data={"username": username, "password": factories.PASSWORD, "csrf_token": token})
+    assert r.status_code == 303, r.text
+    return r
+
+
+def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w):
+    bodies = create_bodies(w)
+    updates = update_bodies()
+    ids = _b_ids(w)
+    headers = _auth(w, "admin")
+    checked = []
+    for method, path in routes(client):
+        if method == "GET":
+            continue
+        base, has_id = _resource(path)
+        rel = path.removeprefix("/api/v1")
+        n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+        if method == "POST":
+            body = bodies.get(base if base in bodies else rel)
+            assert body is not None, f"no example body for POST {path}"
+            r = client.post(path, headers=headers, json=body)
+            assert r.status_code == 201, f"POST {path}: {r.status_code} {r.text}"
+        elif method == "PATCH":
+            assert base in updates, f"no example body for PATCH {path}"
+            r = client.patch(f"/api/v1{base}/{ids[base]}", headers=headers, json=updates[base])
+            assert r.status_code == 200, f"PATCH {path}: {r.status_code} {r.text}"
+        else:
+            pytest.fail(f"no rule for {method} {path}")
+        n1 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+        assert n1 - n0 == 1, f"{method} {path} wrote {n1 - n0} audit events"
+        checked.append(f"{method} {path}")
+    assert len(checked) >= 20
+
+
+def test_get_routes_change_nothing(client, db, w):
+    n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    for method, path in routes(client):
+        if method == "GET" and "{" not in path:
+            client.get(path, headers=_auth(w, "admin"))
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == n0
