@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triad.core.money import D, CurrencyError, Money, allocate, currency, minor_units, quantize
+from triad.core.money import CurrencyError, D, Money, allocate, currency, minor_units, quantize
 
 
 def test_adding_different_currencies_raises():
@@ -13,7 +13,7 @@ def test_adding_different_currencies_raises():
     with pytest.raises(CurrencyError):
         Money.of("10", "USD") - Money.of("1", "GBP")
     with pytest.raises(CurrencyError):
-        Money.of("10", "USD") < Money.of("1", "GBP")
+        _ = Money.of("10", "USD") < Money.of("1", "GBP")
 
 
 def test_same_currency_arithmetic_is_exact():

@@ -61,7 +61,7 @@ class Exact(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
-        if isinstance(value, float) or isinstance(value, bool):
+        if isinstance(value, float | bool):
             raise TypeError("floats are not accepted for exact columns")
         value = Decimal(value) if isinstance(value, int) else value
         if not isinstance(value, Decimal):

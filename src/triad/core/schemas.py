@@ -34,7 +34,11 @@ def _country(value: Any) -> str:
 
 
 # Amounts travel as strings both ways so no JSON parser turns them into floats.
-AmountIn = Annotated[Decimal, BeforeValidator(_amount), PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json")]
+AmountIn = Annotated[
+    Decimal,
+    BeforeValidator(_amount),
+    PlainSerializer(lambda d: format(d, "f"), return_type=str, when_used="json"),
+]
 CurrencyCode = Annotated[str, BeforeValidator(_currency)]
 CountryCode = Annotated[str, BeforeValidator(_country)]
 
