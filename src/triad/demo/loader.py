@@ -25,6 +25,7 @@ from triad.firms.schemas import LawFirmCreate, TimekeeperCreate
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
 from triad.matters.models import Engagement, Matter
 from triad.matters.schemas import EngagementCreate, MatterCreate
+from triad.notifications.service import notify
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
 from triad.org.schemas import BusinessUnitCreate, CostCenterCreate, GLAccountCreate
 from triad.vendors.models import Vendor, VendorStatus
@@ -205,6 +206,11 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
                 budgets += 1
 
     invoices = _demo_invoices(session, rng, engagements, tks, gls, today)
+    notify(session=session, user=users["matter_manager"], subject=f"{invoices} invoices are waiting for review",
+           body="September 2026 invoices from your panel firms have been submitted.", link="/invoices")
+    big = max(matters, key=lambda mk: mk[0].id)[0]
+    notify(session=session, user=users["matter_manager"], subject=f"{big.number} is at 75% of its FY2026 budget",
+           body=f"Approved and projected spend on {big.name} has reached 75% of budget.", link=f"/matters/{big.id}")
     return {"business_units": len(bus), "cost_centers": sum(len(v) for v in cost_centers.values()),
             "gl_accounts": len(gls), "law_firms": len(firms), "timekeepers": sum(len(v) for v in tks.values()),
             "matters": len(matters), "engagements": len(engagements), "budgets": budgets,
