@@ -85,7 +85,7 @@ def create_bodies(w) -> dict[str, dict]:
 def update_bodies() -> dict[str, dict]:
     return {
         "/business-units": {"name": "Renamed"}, "/cost-centers": {"name": "Renamed"},
-        "/gl-accounts": {"name": "Renamed"}, "/vendors": {"risk_tier": "high"},
+        "/gl-accounts": {"name": "Renamed"}, "/vendors": {"legal_name": "Renamed Vendor LLP"},
         "/firms": {"panel_member": False}, "/timekeepers": {"classification": "PARTNR"},
         "/matters": {"status": "on_hold"}, "/engagements": {"firm_matter_id": "CHANGED-1"},
         "/budgets": {"amount": "1234.56"}, "/users": {"full_name": "Changed Name"},

@@ -163,3 +163,24 @@ def test_errors_are_problem_details(client, staff):
 
 def test_user_lookup_by_id(db, staff):
     assert db.get(User, staff.id).username == "lena"
+
+
+def test_every_form_post_writes_exactly_one_audit_event(client, db, staff):
+    from triad.audit.models import AuditEvent
+    from triad.notifications.service import notify
+
+    def events():
+        return db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+
+    n = events()
+    login(client, "lena")
+    assert events() == n + 1
+    note = notify(session=db, user=staff, subject="s", body="b", email=False)
+    db.commit()
+    n = events()
+    r = client.post(f"/notifications/{note.id}/read", data={"csrf_token": _csrf(client.get("/").text)})
+    assert r.status_code == 303
+    assert events() == n + 1
+    n = events()
+    client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)})
+    assert events() == n + 1

@@ -51,7 +51,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(Perm),
     Role.legal_ops: frozenset(
         _READ_ALL
-        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.org_write, Perm.users_read}
+        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read}
     ),
     Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write}),
     Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write}),

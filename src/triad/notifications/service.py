@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triad.audit.service import Actor, record
 from triad.auth.models import User
 from triad.config import Settings, get_settings
 from triad.core.db import utcnow
@@ -47,6 +48,8 @@ def mark_read(*, session: Session, user: User, notification_id: int) -> bool:
         return False
     if note.read_at is None:
         note.read_at = utcnow()
+        record(session, actor=Actor.of(user), action="notification.read", entity_type="notification",
+               entity_id=note.id, before={"read_at": None}, after={"read_at": note.read_at.isoformat()})
     return True
 
 

@@ -44,12 +44,12 @@ class VendorCreate(Schema):
 
 
 class VendorUpdate(Schema):
-    """Status is not here: it moves only through the vendor lifecycle (legal review gate)."""
+    """Status, risk tier and screening are not here: legal owns them and changes them through the
+    vendor lifecycle (legal review gate), not through procurement's record edits."""
 
     legal_name: str | None = Field(default=None, min_length=1, max_length=300)
     other_names: list[str] | None = None
     country: CountryCode | None = None
-    risk_tier: str | None = Field(default=None, pattern="^(low|medium|high)$")
     tax_ids: list[TaxIdIn] | None = None
     bank_accounts: list[BankAccountIn] | None = None
     addresses: list[AddressIn] | None = None
