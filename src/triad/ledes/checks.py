@@ -1,0 +1,350 @@
+"""Vectorised checks over a LEDES frame (one row per line item; see ``pipe.read``).
+
+All row-level checks are computed in one pass: a single ``select`` produces one boolean
+column per check, which polars evaluates in parallel. Only the rows that fail are turned
+into ``Problem`` objects, so a clean million-line file never builds a Python object per
+field. The same checks run on every format: the XML reader builds the same frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+import polars as pl
+import pycountry
+
+from triad.ledes import utbms
+from triad.ledes.fields import BY_COL, FIELDS_1998B, INVOICE_LEVEL, LINE_TYPES, TK_CLASSIFICATIONS, Field
+from triad.ledes.problems import Problem, problem
+
+MAX_PER_CODE = 1000  # a broken million-line file must not produce a million problems
+TOLERANCE = Decimal("0.01")
+SCALE = 6
+DEC = pl.Decimal(38, SCALE)
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)$"
+DATE = r"^\d{8}$"
+NAME = r"^[^,]+,\s*\S.*$"
+KEY = ["law_firm_id", "invoice_number"]
+_COLS_1998B = {f.col for f in FIELDS_1998B}
+TAX_NUMS = ["line_item_tax_total", "line_item_tax_rate", "invoice_tax_total", "invoice_net_total"]
+LINE_NUMS = ["line_item_number_of_units", "line_item_unit_cost", "line_item_adjustment_amount", "line_item_total",
+             "invoice_total"]
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> list[str]:
+    return sorted(c.alpha_3 for c in pycountry.currencies)
+
+
+@lru_cache(maxsize=1)
+def _countries() -> list[str]:
+    return sorted({c.alpha_2 for c in pycountry.countries} | {c.alpha_3 for c in pycountry.countries})
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    code: str
+    field: str | None  # LEDES field name reported
+    value: str | None  # frame column whose value is reported
+    expr: pl.Expr  # True where the row fails
+    message: Callable[[dict], str]
+    extra: tuple[pl.Expr, ...] = ()  # columns the message needs, computed on the failing rows only
+    confirm: Callable[[dict], bool] | None = None  # exact (Decimal) re-check of a vectorised pre-filter
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self._counts: dict[str, int] = {}
+
+    def emit(self, rows: pl.DataFrame, code: str, field: str | None, value_col: str | None,
+             message: Callable[[dict], str], confirm: Callable[[dict], bool] | None = None) -> None:
+        if confirm is not None and rows.height:
+            keep = [confirm(r) for r in rows.iter_rows(named=True)]
+            rows = rows.filter(pl.Series(keep, dtype=pl.Boolean))
+        if rows.height == 0:
+            return
+        seen = self._counts.get(code, 0)
+        room = MAX_PER_CODE - seen
+        self._counts[code] = seen + rows.height
+        if room <= 0:
+            return
+        for row in rows.head(room).iter_rows(named=True):
+            value = row.get(value_col) if value_col else None
+            self.problems.append(problem(code, row["_line"], field, value, message(row)))
+        if rows.height > room:
+            self.problems.append(problem(code, None, field, None, f"{rows.height - room} more {code} problems "
+                                                                  "not listed"))
+
+
+def _name(col: str) -> str:
+    return BY_COL[col].name
+
+
+def _dec(col: str) -> pl.Expr:
+    """The column as an exact decimal; null where it is empty or not a clean number."""
+    return pl.col(col).str.strip_prefix("+").str.to_decimal(scale=SCALE)
+
+
+def _fmt(d: Decimal | None) -> str:
+    if d is None:
+        return "?"
+    cents = d.quantize(Decimal("0.01"))
+    return format(cents if cents == d else d.normalize(), "f")
+
+
+def _field_checks(fields: list[Field]) -> list[RowCheck]:
+    out: list[RowCheck] = []
+    for f in fields:
+        c = pl.col(f.col)
+        if f.required:
+            out.append(RowCheck("LEDES-020", f.name, None, c.is_null(), lambda r, f=f: f"{f.name} is required"))
+        if f.max_len:
+            out.append(RowCheck("LEDES-021", f.name, f.col, c.str.len_chars() > f.max_len,
+                                lambda r, f=f: f"{f.name} has {len(r[f.col])} characters; at most {f.max_len} "
+                                               "are allowed"))
+        if f.kind == "date":
+            out.append(RowCheck("LEDES-022", f.name, f.col, c.is_not_null() & (
+                ~c.str.contains(DATE) | c.str.to_date("%Y%m%d", strict=False).is_null()),
+                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a real calendar date"))
+        elif f.kind == "num":
+            out.append(RowCheck("LEDES-023", f.name, f.col, c.is_not_null() & ~c.str.contains(NUMBER),
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a plain number (digits, one '.', "
+                                               "optional sign)"))
+        elif f.kind == "int":
+            out.append(RowCheck("LEDES-025", f.name, f.col, c.is_not_null() & (
+                ~c.str.contains(r"^\d+$") | (c.str.strip_chars_start("0") == "")),
+                lambda r, f=f: f"{f.name} {r[f.col]!r} must be a positive whole number"))
+        elif f.kind == "type":
+            out.append(RowCheck("LEDES-024", f.name, f.col,
+                                c.is_not_null() & ~c.str.to_uppercase().is_in(LINE_TYPES),
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} must be F, E, IF or IE"))
+        elif f.kind == "currency":
+            out.append(RowCheck("LEDES-060", f.name, f.col,
+                                c.is_not_null() & ~c.str.to_uppercase().is_in(_currencies()),
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 4217 currency code"))
+        elif f.kind == "country":
+            out.append(RowCheck("LEDES-063", f.name, f.col,
+                                c.is_not_null() & ~c.str.to_uppercase().is_in(_countries()),
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 3166 country code"))
+    return out
+
+
+def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[RowCheck]:
+    typ = pl.col("exp_fee_inv_adj_type").str.to_uppercase()
+    fee = typ == "F"
+    task = pl.col("line_item_task_code").str.to_uppercase()
+    act = pl.col("line_item_activity_code").str.to_uppercase()
+    exp = pl.col("line_item_expense_code").str.to_uppercase()
+    cls = pl.col("timekeeper_classification").str.to_uppercase()
+    out = [
+        RowCheck("LEDES-052", "TIMEKEEPER_ID", None, fee & pl.col("timekeeper_id").is_null(),
+                 lambda r: "a fee line (F) must name its timekeeper in TIMEKEEPER_ID"),
+        RowCheck("LEDES-020", "LINE_ITEM_NUMBER_OF_UNITS", None,
+                 typ.is_in(["F", "E"]) & pl.col("line_item_number_of_units").is_null(),
+                 lambda r: "LINE_ITEM_NUMBER_OF_UNITS is required on fee and expense lines"),
+        RowCheck("LEDES-020", "LINE_ITEM_UNIT_COST", None,
+                 typ.is_in(["F", "E"]) & pl.col("line_item_unit_cost").is_null(),
+                 lambda r: "LINE_ITEM_UNIT_COST is required on fee and expense lines"),
+        RowCheck("LEDES-040", "LINE_ITEM_TASK_CODE", "line_item_task_code",
+                 task.is_not_null() & ~task.is_in(list(utbms.TASK_SET)),
+                 lambda r: f"{r['line_item_task_code']!r} is not a UTBMS task code (litigation, counseling, "
+                           "project or bankruptcy code set)"),
+        RowCheck("LEDES-041", "LINE_ITEM_ACTIVITY_CODE", "line_item_activity_code",
+                 act.is_not_null() & ~act.is_in(list(utbms.ACTIVITIES)),
+                 lambda r: f"{r['line_item_activity_code']!r} is not a UTBMS activity code (A101–A111)"),
+        RowCheck("LEDES-042", "LINE_ITEM_EXPENSE_CODE", "line_item_expense_code",
+                 exp.is_not_null() & ~exp.is_in(list(utbms.EXPENSES)),
+                 lambda r: f"{r['line_item_expense_code']!r} is not a UTBMS expense code (E101–E124)"),
+        RowCheck("LEDES-044", "LINE_ITEM_EXPENSE_CODE", "line_item_expense_code", fee & exp.is_not_null(),
+                 lambda r: "a fee line (F) carries an expense code; fee lines take task and activity codes"),
+        RowCheck("LEDES-044", "LINE_ITEM_ACTIVITY_CODE", "line_item_activity_code", (typ == "E") & act.is_not_null(),
+                 lambda r: "an expense line (E) carries an activity code; expense lines take an expense code"),
+        RowCheck("LEDES-050", "TIMEKEEPER_CLASSIFICATION", "timekeeper_classification",
+                 cls.is_not_null() & ~cls.is_in(TK_CLASSIFICATIONS),
+                 lambda r: f"{r['timekeeper_classification']!r} is not one of {', '.join(TK_CLASSIFICATIONS)}"),
+        RowCheck("LEDES-051", "TIMEKEEPER_NAME", "timekeeper_name",
+                 pl.col("timekeeper_name").is_not_null() & ~pl.col("timekeeper_name").str.contains(NAME),
+                 lambda r: f"{r['timekeeper_name']!r} should be written \"Last, First\""),
+        RowCheck("LEDES-006", None, None,
+                 pl.any_horizontal([pl.col(f.col).str.contains(r"[^\x00-\x7F]") for f in fields if f.kind == "str"]),
+                 lambda r: "the record contains non-ASCII characters; some e-billing systems reject them"),
+    ]
+
+    # arithmetic: line total = units x unit cost + adjustment (+ line tax in 98BI).
+    # float64 finds the candidates in one vectorised pass (margin below the 0.01 tolerance, and
+    # very large amounts always go on); each candidate is then decided exactly with Decimal.
+    def f(col: str) -> pl.Expr:
+        return pl.col(col).cast(pl.Float64, strict=False)
+
+    units, cost = f("line_item_number_of_units").fill_null(0.0), f("line_item_unit_cost").fill_null(0.0)
+    adj = f("line_item_adjustment_amount").fill_null(0.0)
+    tax = f("line_item_tax_total").fill_null(0.0) if is_98bi else pl.lit(0.0)
+    total = f("line_item_total")
+    base = units * cost + adj
+    huge = pl.max_horizontal(units.abs(), cost.abs(), total.abs()) > 1e9
+    adj_line = typ.is_in(["IF", "IE"])
+    near = 0.009
+    alt_ok = adj_line & (((total - (cost + adj + tax)).abs() <= near) | ((total - (adj + tax)).abs() <= near))
+    out.append(RowCheck("LEDES-030", "LINE_ITEM_TOTAL", "line_item_total",
+                        total.is_not_null() & (((total - base - tax).abs() > near) | huge) & ~alt_ok.fill_null(False),
+                        lambda r: f"LINE_ITEM_TOTAL is {r['line_item_total']} but units x unit cost + adjustment"
+                                  f"{' + tax' if is_98bi else ''} = {_fmt(_line_expected(r, is_98bi)[0])}",
+                        confirm=lambda r: _line_total_wrong(r, is_98bi)))
+    if is_98bi:
+        rate, ltax = f("line_item_tax_rate"), f("line_item_tax_total")
+        out.append(RowCheck("LEDES-061", "LINE_ITEM_TAX_TOTAL", "line_item_tax_total",
+                            rate.is_not_null() & ltax.is_not_null() & (((ltax - base * rate).abs() > near) | huge),
+                            lambda r: f"LINE_ITEM_TAX_TOTAL is {r['line_item_tax_total']} but tax rate "
+                                      f"{r['line_item_tax_rate']} x {_fmt(_line_expected(r, False)[0])} = "
+                                      f"{_fmt(_line_tax(r))}",
+                            confirm=lambda r: _tax_wrong(r)))
+
+    # consistency within an invoice (window expressions over the invoice key)
+    first_total = pl.col("invoice_total").first().over("_inv")
+    out.append(RowCheck("LEDES-031", "INVOICE_TOTAL", "invoice_total",
+                        pl.col("invoice_total").is_not_null() & (pl.col("invoice_total") != first_total),
+                        lambda r: f"INVOICE_TOTAL {r['invoice_total']} differs from {r['_first']} on the invoice's "
+                                  "first line", (first_total.alias("_first"),),
+                        confirm=lambda r: None not in (_num(r["invoice_total"]), _num(r["_first"]))
+                        and _num(r["invoice_total"]) != _num(r["_first"])))
+    for col in INVOICE_LEVEL:
+        if col not in present or (not is_98bi and col not in _COLS_1998B):
+            continue
+        ref = pl.col(col).first().over("_inv")
+        out.append(RowCheck("LEDES-033", _name(col), col, ~pl.col(col).eq_missing(ref),
+                            lambda r, col=col: f"{_name(col)} differs between lines of invoice {r['invoice_number']} "
+                                               f"(first line has {r['_first']!r})", (ref.alias("_first"),)))
+    out.append(RowCheck("LEDES-034", "LINE_ITEM_NUMBER", "line_item_number",
+                        pl.col("line_item_number").is_not_null()
+                        & ~pl.col("line_item_number").is_first_distinct().over("_inv"),
+                        lambda r: f"line item number {r['line_item_number']} already used in invoice "
+                                  f"{r['invoice_number']}"))
+    start = pl.col("billing_start_date").str.to_date("%Y%m%d", strict=False)
+    end = pl.col("billing_end_date").str.to_date("%Y%m%d", strict=False)
+    day = pl.col("line_item_date").str.to_date("%Y%m%d", strict=False)
+    out.append(RowCheck("LEDES-036", "LINE_ITEM_DATE", "line_item_date",
+                        ((start <= end) & ((day < start) | (day > end))).fill_null(False),
+                        lambda r: f"LINE_ITEM_DATE {r['line_item_date']} is outside the billing period "
+                                  f"{r['billing_start_date']}–{r['billing_end_date']}"))
+    # the code set is named by the task code's letter: L, C, P or B. min/max over the invoice
+    # ignore nulls, so they find mixed invoices cheaply; the rows to report are then picked exactly.
+    code_set = pl.when(task.is_in(list(utbms.TASK_SET))).then(task.str.head(1))
+    mixed = code_set.min().over("_inv") != code_set.max().over("_inv")
+    first_set = code_set.drop_nulls().first().over("_inv")
+    out.append(RowCheck("LEDES-043", "LINE_ITEM_TASK_CODE", "line_item_task_code",
+                        (mixed & code_set.is_not_null()).fill_null(False),
+                        lambda r: f"task code {r['line_item_task_code']} is from the "
+                                  f"{_SET_NAMES.get(r['_set'])} code set but invoice {r['invoice_number']} started "
+                                  f"with the {_SET_NAMES.get(r['_first_set'])} code set",
+                        (code_set.alias("_set"), first_set.alias("_first_set")),
+                        confirm=lambda r: r["_set"] != r["_first_set"]))
+    return out
+
+
+_SET_NAMES = {"L": "litigation", "C": "counseling", "P": "project", "B": "bankruptcy"}
+
+
+def _num(v: str | None) -> Decimal | None:
+    if v is None:
+        return None
+    try:
+        d = Decimal(v.strip().removeprefix("+"))
+    except ArithmeticError:
+        return None
+    return d if d.is_finite() else None
+
+
+def _line_expected(r: dict, with_tax: bool) -> tuple[Decimal | None, Decimal | None]:
+    units, cost = _num(r["line_item_number_of_units"]), _num(r["line_item_unit_cost"])
+    adj = _num(r["line_item_adjustment_amount"]) or Decimal(0)
+    tax = (_num(r.get("line_item_tax_total")) or Decimal(0)) if with_tax else Decimal(0)
+    base = (units or Decimal(0)) * (cost or Decimal(0)) + adj
+    return base + tax, tax
+
+
+def _line_total_wrong(r: dict, with_tax: bool) -> bool:
+    total = _num(r["line_item_total"])
+    if total is None:
+        return False
+    expected, tax = _line_expected(r, with_tax)
+    if abs(total - expected) <= TOLERANCE:
+        return False
+    if (r["exp_fee_inv_adj_type"] or "").upper() in ("IF", "IE"):
+        cost = _num(r["line_item_unit_cost"]) or Decimal(0)
+        adj = _num(r["line_item_adjustment_amount"]) or Decimal(0)
+        if abs(total - (cost + adj + tax)) <= TOLERANCE or abs(total - (adj + tax)) <= TOLERANCE:
+            return False
+    return True
+
+
+def _line_tax(r: dict) -> Decimal | None:
+    rate = _num(r["line_item_tax_rate"])
+    return None if rate is None else _line_expected(r, False)[0] * rate
+
+
+def _tax_wrong(r: dict) -> bool:
+    ltax, expected = _num(r["line_item_tax_total"]), _line_tax(r)
+    return ltax is not None and expected is not None and abs(ltax - expected) > TOLERANCE
+
+
+def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False) -> list[Problem]:
+    """Run every check on the frame; returns the problems in file order.
+
+    ``ascii_only``: the caller knows the file is pure ASCII, so the non-ASCII scan is skipped.
+    """
+    if frame.height == 0:
+        return []
+    is_98bi = fmt != "LEDES1998B"
+    fields = [f for f in BY_COL.values() if is_98bi or f.col in _COLS_1998B]
+    present = set(frame.columns)
+    frame = frame.with_columns(pl.struct(KEY).rank("dense").alias("_inv"))
+    row_checks = _field_checks(fields) + _line_checks(fields, is_98bi, present)
+    if ascii_only:
+        row_checks = [rc for rc in row_checks if rc.code != "LEDES-006"]
+    flags = frame.select([rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)])
+    fired = flags.select(pl.all().any()).row(0)
+    c = Collector()
+    for i, rc in enumerate(row_checks):
+        if not fired[i]:
+            continue
+        # extra columns may be window expressions, so compute them before filtering
+        rows = (frame.with_columns(*rc.extra) if rc.extra else frame).filter(flags.get_column(f"c{i}"))
+        c.emit(rows, rc.code, rc.field, rc.value, rc.message, rc.confirm)
+    _invoice_checks(frame, c, is_98bi)
+    return sorted(c.problems, key=lambda p: (p.line is None, p.line or 0, p.code))
+
+
+def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
+    """Checks on whole invoices: totals against the lines, the billing period, tax aggregates."""
+    aggs = [
+        pl.col("_line").first(), pl.col("invoice_total").first(), _dec("invoice_total").first().alias("_inv_total"),
+        _dec("line_item_total").sum().alias("_sum_lines"), pl.len().alias("_n"),
+        pl.col("billing_start_date").first(), pl.col("billing_end_date").first(),
+    ]
+    if is_98bi:
+        aggs += [pl.col("invoice_tax_total").first(), _dec("invoice_tax_total").first().alias("_itax"),
+                 _dec("invoice_net_total").first().alias("_inet"), _dec("line_item_tax_total").sum().alias("_sum_tax")]
+    inv = frame.group_by(KEY, maintain_order=True).agg(aggs)
+    tol = pl.lit(TOLERANCE).cast(DEC)
+    c.emit(inv.filter(pl.col("_inv_total").is_not_null() & ((pl.col("_inv_total") - pl.col("_sum_lines")).abs() > tol)),
+           "LEDES-032", "INVOICE_TOTAL", "invoice_total",
+           lambda r: f"invoice {r['invoice_number']}: INVOICE_TOTAL is {r['invoice_total']} but its {r['_n']} lines "
+                     f"add up to {_fmt(r['_sum_lines'])}")
+    start = pl.col("billing_start_date").str.to_date("%Y%m%d", strict=False)
+    end = pl.col("billing_end_date").str.to_date("%Y%m%d", strict=False)
+    c.emit(inv.filter((start > end).fill_null(False)), "LEDES-035", "BILLING_START_DATE", "billing_start_date",
+           lambda r: f"billing period {r['billing_start_date']}–{r['billing_end_date']} starts after it ends")
+    if is_98bi:
+        c.emit(inv.filter(pl.col("_itax").is_not_null() & ((pl.col("_itax") - pl.col("_sum_tax")).abs() > tol)),
+               "LEDES-062", "INVOICE_TAX_TOTAL", "invoice_tax_total",
+               lambda r: f"INVOICE_TAX_TOTAL {r['invoice_tax_total']} but the lines' tax adds up to "
+                         f"{_fmt(r['_sum_tax'])}")
+        c.emit(inv.filter(pl.col("_itax").is_not_null() & pl.col("_inet").is_not_null()
+                          & ((pl.col("_inet") + pl.col("_itax") - pl.col("_inv_total")).abs() > tol)),
+               "LEDES-062", "INVOICE_NET_TOTAL", "invoice_tax_total",
+               lambda r: f"INVOICE_NET_TOTAL {_fmt(r['_inet'])} + INVOICE_TAX_TOTAL {_fmt(r['_itax'])} is not "
+                         f"INVOICE_TOTAL {_fmt(r['_inv_total'])}")

@@ -1,0 +1,188 @@
+"""Reading the pipe-delimited formats (LEDES 1998B and 98BI) into one column-oriented frame.
+
+The file is never turned into a Python object per field: lines are loaded into a polars
+column, split in bulk, and checked with vectorised expressions (``checks.py``).
+"""
+
+from __future__ import annotations
+
+import io
+
+import polars as pl
+
+from triad.ledes.fields import ALL_COLUMNS, FIELDS_98BI, FIELDS_1998B, HEADERS_98BI, Field
+from triad.ledes.problems import Problem, problem
+
+FORMAT_1998B = "LEDES1998B"
+_FREE_TEXT = {"invoice_description", "line_item_description"}
+FORMAT_98BI = "LEDES98BI"
+
+
+def decode(data: bytes) -> tuple[bytes, list[Problem]]:
+    """UTF-8 bytes without a BOM; Windows-1252 files are converted with a warning."""
+    problems: list[Problem] = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(problem("LEDES-007", None, None, None,
+                                    f"byte {exc.start} is not valid UTF-8; the file was read as Windows-1252"))
+            data = data.decode("cp1252", errors="replace").encode("utf-8")
+    return data, problems
+
+
+def _lines(data: bytes) -> pl.Series:
+    """One string per physical line (CR of CRLF removed), blank lines kept as null/empty."""
+    if b"\x1f" in data or b"\x00" in data:
+        text = data.decode("utf-8", errors="replace").replace("\x00", "")
+        return pl.Series("l", text.split("\n"), dtype=pl.String).str.strip_suffix("\r")
+    df = pl.read_csv(io.BytesIO(data), has_header=False, separator="\x1f", quote_char=None,
+                     schema={"l": pl.String}, infer_schema=False,
+                     truncate_ragged_lines=True, raise_if_empty=False)
+    return df.get_column("l").str.strip_suffix("\r")
+
+
+def read(data: bytes, fmt: str, header_line: str) -> tuple[pl.DataFrame, list[Problem]]:
+    """Parse a 1998B/98BI file into a frame with one row per line item.
+
+    Columns: every 98BI field (``fields.ALL_COLUMNS``, strings, null when empty or absent)
+    plus ``_line``, the 1-based line number in the file. Records with the wrong number of
+    fields are reported and left out.
+    """
+    problems: list[Problem] = []
+    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
+    head = data[:200_000].split(b"\n", 50)
+    numbered = [(i, ln.decode("utf-8", errors="replace").rstrip("\r").rstrip()) for i, ln in
+                enumerate(head[:-1], start=1)]
+    numbered = [(i, t) for i, t in numbered if t.strip()]
+    if not numbered:
+        return _empty(), [problem("LEDES-001", None, None, None, "the file has no records")]
+    hline, htext = numbered[0]
+    if htext.strip() != header_line:
+        expected = header_line if fmt == FORMAT_1998B else " or ".join(HEADERS_98BI)
+        problems.append(problem("LEDES-002", hline, None, htext[:60], f"the first record must be {expected}"))
+    first_data = hline + 1
+    if len(numbered) > 1:
+        nline, ntext = numbered[1]
+        first_data = nline
+        if ntext.strip().upper().startswith("INVOICE_DATE"):
+            first_data = nline + 1
+            got = ntext.strip().removesuffix("[]").split("|")
+            if not ntext.strip().endswith("[]") or [g.strip().upper() for g in got] != [f.name.upper() for f in fields]:
+                problems.append(_names_problem(nline, got, fields, ntext.strip()))
+        else:
+            names_expected = "|".join(f.name for f in fields)
+            problems.append(problem("LEDES-003", nline, None, ntext[:60],
+                                    f"the second record must name the {len(fields)} fields: "
+                                    f"{names_expected[:80]}…[]"))
+    fast = _fast(data, fields, first_data, problems)
+    if fast is not None:
+        return fast, problems
+    return _slow(data, fields, fmt, first_data, problems)
+
+
+def _fast(data: bytes, fields: tuple[Field, ...], first_line: int, problems: list[Problem]) -> pl.DataFrame | None:
+    """Let polars' CSV reader split the records. Returns None when the file needs the careful
+    path (a record with the wrong number of fields, or not ending in []) so that every such
+    record is reported precisely."""
+    if b"\x00" in data:
+        return None
+    n = len(fields)
+    skip = first_line - 1
+    try:
+        df = pl.read_csv(io.BytesIO(data), has_header=False, separator="|", quote_char=None, skip_lines=skip,
+                         schema={f.col: pl.String for f in fields}, infer_schema=False, raise_if_empty=False)
+    except (pl.exceptions.ComputeError, pl.exceptions.ShapeError, pl.exceptions.NoDataError):
+        return None
+    last = fields[-1].col
+    df = df.with_row_index("_line", offset=first_line).with_columns(pl.col("_line").cast(pl.Int64))
+    blank = pl.all_horizontal([pl.col(f.col).is_null() for f in fields])
+    blank_lines = df.filter(blank).get_column("_line")
+    df = df.filter(~blank)
+    if df.height == 0:
+        problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
+        return _empty()
+    pipes_in_header = data[: _offset_of_line(data, skip)].count(b"|")
+    if data.count(b"|") - pipes_in_header != df.height * (n - 1):
+        return None
+    if not df.select(pl.col(last).str.strip_chars_end(" \t").str.ends_with("[]").all()).item():
+        return None
+    last_data = df.get_column("_line").max()
+    for ln in blank_lines.filter(blank_lines < last_data).head(100).to_list():
+        problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
+    df = df.with_columns(pl.col(last).str.strip_chars_end(" \t").str.strip_suffix("[]"))
+    # Surrounding blanks are tolerated: trim every field except the free-text descriptions
+    # (trimmed when invoices are built), then treat empty as absent.
+    trim = [f.col for f in fields if f.col not in _FREE_TEXT]
+    padded = df.select(pl.any_horizontal([pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")
+                                          for c in trim]).any()).item() or b"\t" in data
+    if padded:
+        df = df.with_columns([pl.col(c).str.strip_chars() for c in trim])
+        df = df.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in trim])
+    else:  # only the last field can have become empty (a bare "[]")
+        df = df.with_columns(pl.when(pl.col(last) == "").then(None).otherwise(pl.col(last)).alias(last))
+    return _complete(df)
+
+
+def _offset_of_line(data: bytes, n: int) -> int:
+    pos = 0
+    for _ in range(n):
+        pos = data.index(b"\n", pos) + 1
+    return pos
+
+
+def _slow(data: bytes, fields: tuple[Field, ...], fmt: str, first_line: int, problems: list[Problem]):
+    lines = _lines(data)
+    frame = pl.DataFrame({"raw": lines}).with_row_index("_line", offset=1).with_columns(
+        pl.col("_line").cast(pl.Int64), pl.col("raw").str.strip_chars_end(" \t"))
+    blank = pl.col("raw").is_null() | (pl.col("raw").str.strip_chars() == "")
+    body = frame.filter((pl.col("_line") >= first_line) & ~blank)
+    if body.height == 0:
+        problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
+        return _empty(), problems
+    last_data = body.get_column("_line").max()
+    inner = frame.filter(blank & (pl.col("_line") > first_line) & (pl.col("_line") < last_data))
+    for ln in inner.get_column("_line").head(100).to_list():
+        problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
+    n_fields = len(fields)
+    body = body.with_columns(
+        pl.col("raw").str.ends_with("[]").alias("_closed"),
+        pl.col("raw").str.strip_suffix("[]").alias("raw"),
+    ).with_columns(pl.col("raw").str.count_matches("|", literal=True).alias("_pipes"))
+    for row in body.filter(~pl.col("_closed")).select("_line", "raw").head(1000).iter_rows():
+        problems.append(problem("LEDES-004", row[0], None, row[1][-30:], "the record must end in []"))
+    bad_count = body.filter(pl.col("_pipes") != n_fields - 1)
+    for ln, pipes in bad_count.select("_line", "_pipes").head(1000).iter_rows():
+        problems.append(problem("LEDES-005", ln, None, str(pipes + 1),
+                                f"the record has {pipes + 1} fields; {fmt} records have {n_fields}"))
+    good = body.filter(pl.col("_pipes") == n_fields - 1)
+    split = good.select(
+        "_line",
+        pl.col("raw").str.split_exact("|", n_fields - 1).struct.rename_fields([f.col for f in fields]).alias("s"),
+    ).unnest("s")
+    split = split.with_columns([pl.col(f.col).str.strip_chars() for f in fields]).with_columns(
+        [pl.when(pl.col(f.col) == "").then(None).otherwise(pl.col(f.col)).alias(f.col) for f in fields])
+    return _complete(split), problems
+
+
+def _complete(df: pl.DataFrame) -> pl.DataFrame:
+    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in ALL_COLUMNS if c not in df.columns]
+    if missing:
+        df = df.with_columns(missing)
+    return df.select("_line", *ALL_COLUMNS)
+
+
+def _names_problem(line: int, got: list[str], fields: tuple[Field, ...], raw: str) -> Problem:
+    if len(got) != len(fields):
+        return problem("LEDES-003", line, None, raw[:60],
+                       f"the field-name record has {len(got)} names; expected {len(fields)}")
+    for i, (g, f) in enumerate(zip(got, fields, strict=True), start=1):
+        if g.strip().upper() != f.name.upper():
+            return problem("LEDES-003", line, f.name, g, f"field {i} must be named {f.name}, not {g.strip()!r}")
+    return problem("LEDES-003", line, None, raw[-10:], "the field-name record must end in []")
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={"_line": pl.Int64, **{c: pl.String for c in ALL_COLUMNS}})
