@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from triad.core import db
+from triad.ledes.cli import app as ledes_app
 
 app = typer.Typer(no_args_is_help=True, help="Triad: one source of truth for legal, finance and procurement.",
                   pretty_exceptions_enable=False)
@@ -25,11 +25,13 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(mail_app, name="mail")
+app.add_typer(ledes_app, name="ledes")
 
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply migrations to the configured database (TRIAD_DATABASE_URL, default var/triad.db)."""
+    from triad.core import db
     from triad.core.migrate import current, upgrade
 
     engine = db.get_engine()
@@ -41,6 +43,7 @@ def db_upgrade(revision: str = "head") -> None:
 @demo_app.command("load")
 def demo_load(seed: int = 42) -> None:
     """Load the demo company (idempotent: does nothing if it is already there)."""
+    from triad.core import db
     from triad.demo.loader import DEMO_PASSWORD, load
 
     with db.transaction() as session:
@@ -70,6 +73,7 @@ def users_create(
     from triad.audit.service import Actor
     from triad.auth.schemas import UserCreate
     from triad.auth.service import create_user
+    from triad.core import db
     from triad.core.errors import TriadError
 
     if password is None:
@@ -98,6 +102,7 @@ def users_token(username: str, name: str = "cli", days: int = 365) -> None:
     from triad.audit.service import Actor
     from triad.auth.models import User
     from triad.auth.service import create_api_token
+    from triad.core import db
 
     with db.transaction() as session:
         user = session.scalar(select(User).where(User.username == username))
@@ -113,6 +118,7 @@ def users_token(username: str, name: str = "cli", days: int = 365) -> None:
 def audit_verify() -> None:
     """Check the hash chain. Exit 0 when intact, 1 naming the first bad event otherwise."""
     from triad.audit.service import verify
+    from triad.core import db
 
     with db.session_factory()() as session:
         result = verify(session)
@@ -127,6 +133,7 @@ def audit_verify() -> None:
 @mail_app.command("send")
 def mail_send() -> None:
     """Send queued mail now (SMTP, or var/outbox/ when TRIAD_SMTP_URL is unset)."""
+    from triad.core import db
     from triad.notifications.service import deliver_pending
 
     with db.transaction() as session:
@@ -145,6 +152,7 @@ def serve(
     import uvicorn
 
     from triad.app import create_app
+    from triad.core import db
 
     if upgrade:
         db_upgrade()

@@ -40,14 +40,15 @@ def generate_1998b(*, invoices: int, lines_per_invoice: int = 50, seed: int = 19
             day = (period_start + dt.timedelta(days=rng.randint(0, 29))).strftime("%Y%m%d")
             desc = " ".join(rng.choices(_WORDS, k=rng.randint(4, 12))).capitalize()
             if rng.random() < 0.85:
-                last, first, cls, rate = rng.choice(_PEOPLE)
+                person = rng.randrange(len(_PEOPLE))
+                last, first, cls, rate = _PEOPLE[person]
                 units = Decimal(rng.randint(1, 80)) / 10
                 cost = Decimal(rate)
                 adj = Decimal(0) if rng.random() < 0.9 else -Decimal(rng.randint(1, 50))
                 line_total = units * cost + adj
                 rows.append([inv_date, number, client_id, firm_matter, None, _d(period_start), _d(period_end),
                              "Legal services", str(i), "F", str(units), str(adj), f"{line_total:.2f}", day,
-                             rng.choice(_TASKS), "", rng.choice(_ACTS), f"TK{_PEOPLE.index((last, first, cls, rate)):03d}",
+                             rng.choice(_TASKS), "", rng.choice(_ACTS), f"TK{person:03d}",
                              desc, law_firm_id, f"{cost:.2f}", f"{last}, {first}", cls, matter])
             else:
                 units = Decimal(rng.randint(1, 200))
