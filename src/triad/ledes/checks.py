@@ -266,10 +266,22 @@ def _line_expected(r: dict, with_tax: bool) -> tuple[Decimal | None, Decimal | N
     return base + tax, tax
 
 
+def _unclean(r: dict, cols: tuple[str, ...]) -> bool:
+    """A value that is present but not a number (reported by LEDES-023, so no arithmetic on it)."""
+    return any(r.get(c) is not None and _num(r[c]) is None for c in cols)
+
+
+_ARITH = ("line_item_number_of_units", "line_item_unit_cost", "line_item_adjustment_amount", "line_item_total",
+          "line_item_tax_total")
+
+
 def _line_total_wrong(r: dict, with_tax: bool) -> bool:
     total = _num(r["line_item_total"])
-    if total is None:
+    if total is None or _unclean(r, _ARITH):
         return False
+    typ = (r["exp_fee_inv_adj_type"] or "").upper()
+    if typ in ("F", "E") and (r["line_item_number_of_units"] is None or r["line_item_unit_cost"] is None):
+        return False  # reported as a missing required field
     expected, tax = _line_expected(r, with_tax)
     if abs(total - expected) <= TOLERANCE:
         return False
@@ -287,6 +299,8 @@ def _line_tax(r: dict) -> Decimal | None:
 
 
 def _tax_wrong(r: dict) -> bool:
+    if _unclean(r, (*_ARITH, "line_item_tax_rate")):
+        return False
     ltax, expected = _num(r["line_item_tax_total"]), _line_tax(r)
     return ltax is not None and expected is not None and abs(ltax - expected) > TOLERANCE
 
@@ -323,6 +337,7 @@ def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
     aggs = [
         pl.col("_line").first(), pl.col("invoice_total").first(), _dec("invoice_total").first().alias("_inv_total"),
         _dec("line_item_total").sum().alias("_sum_lines"), pl.len().alias("_n"),
+        (pl.col("line_item_total").is_not_null() & _dec("line_item_total").is_null()).sum().alias("_unclean"),
         pl.col("billing_start_date").first(), pl.col("billing_end_date").first(),
     ]
     if is_98bi:
@@ -330,7 +345,8 @@ def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
                  _dec("invoice_net_total").first().alias("_inet"), _dec("line_item_tax_total").sum().alias("_sum_tax")]
     inv = frame.group_by(KEY, maintain_order=True).agg(aggs)
     tol = pl.lit(TOLERANCE).cast(DEC)
-    c.emit(inv.filter(pl.col("_inv_total").is_not_null() & ((pl.col("_inv_total") - pl.col("_sum_lines")).abs() > tol)),
+    c.emit(inv.filter(pl.col("_inv_total").is_not_null() & (pl.col("_unclean") == 0)
+                      & ((pl.col("_inv_total") - pl.col("_sum_lines")).abs() > tol)),
            "LEDES-032", "INVOICE_TOTAL", "invoice_total",
            lambda r: f"invoice {r['invoice_number']}: INVOICE_TOTAL is {r['invoice_total']} but its {r['_n']} lines "
                      f"add up to {_fmt(r['_sum_lines'])}")

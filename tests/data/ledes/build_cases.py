@@ -1,0 +1,169 @@
+"""Writes the LEDES conformance cases in this folder: one file per case plus a sidecar
+``<case>.expected.json`` with the problems a correct validator must report (code + line).
+
+The expectations below are written by hand from the LEDES rules, not produced by running
+Triad. Re-run after editing: ``.venv/bin/python tests/data/ledes/build_cases.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+NAMES_1998B = ("INVOICE_DATE|INVOICE_NUMBER|CLIENT_ID|LAW_FIRM_MATTER_ID|INVOICE_TOTAL|BILLING_START_DATE|"
+               "BILLING_END_DATE|INVOICE_DESCRIPTION|LINE_ITEM_NUMBER|EXP/FEE/INV_ADJ_TYPE|LINE_ITEM_NUMBER_OF_UNITS|"
+               "LINE_ITEM_ADJUSTMENT_AMOUNT|LINE_ITEM_TOTAL|LINE_ITEM_DATE|LINE_ITEM_TASK_CODE|LINE_ITEM_EXPENSE_CODE|"
+               "LINE_ITEM_ACTIVITY_CODE|TIMEKEEPER_ID|LINE_ITEM_DESCRIPTION|LAW_FIRM_ID|LINE_ITEM_UNIT_COST|"
+               "TIMEKEEPER_NAME|TIMEKEEPER_CLASSIFICATION|CLIENT_MATTER_ID[]")
+NAMES_98BI = NAMES_1998B.removesuffix("[]") + (
+    "|PO_NUMBER|CLIENT_TAX_ID|MATTER_NAME|INVOICE_TAX_TOTAL|INVOICE_NET_TOTAL|INVOICE_CURRENCY|TIMEKEEPER_LAST_NAME|"
+    "TIMEKEEPER_FIRST_NAME|ACCOUNT_TYPE|LAW_FIRM_NAME|LAW_FIRM_ADDRESS_1|LAW_FIRM_ADDRESS_2|LAW_FIRM_CITY|"
+    "LAW_FIRM_STATEorREGION|LAW_FIRM_POSTCODE|LAW_FIRM_COUNTRY|CLIENT_NAME|CLIENT_ADDRESS_1|CLIENT_ADDRESS_2|"
+    "CLIENT_CITY|CLIENT_STATEorREGION|CLIENT_POSTCODE|CLIENT_COUNTRY|LINE_ITEM_TAX_RATE|LINE_ITEM_TAX_TOTAL|"
+    "LINE_ITEM_TAX_TYPE|INVOICE_REPORTED_TAX_TOTAL|INVOICE_TAX_CURRENCY[]")
+F = {n: i for i, n in enumerate(NAMES_98BI.removesuffix("[]").split("|"))}
+
+# Two invoices; INV-2001 covers two matters. Totals: 750 + 540 + 15 + 250 = 1555; 1350 - 135 = 1215.
+BASE_1998B = [
+    "LEDES1998B[]",
+    NAMES_1998B,
+    "20260205|INV-2001|ACME|HL-100|1555.00|20260101|20260131|January 2026 services|1|F|1.5|0|750.00|20260105|L110||"
+    "A102|TK01|Review complaint and exhibits|13-4924710|500.00|Whitaker, Ann|PARTNR|M-2026-0001[]",
+    "20260205|INV-2001|ACME|HL-100|1555.00|20260101|20260131|January 2026 services|2|F|2.0|-60.00|540.00|20260112|"
+    "L120||A104|TK02|Strategy memo; courtesy discount|13-4924710|300.00|Nakamura, Ken|ASSOC|M-2026-0001[]",
+    "20260205|INV-2001|ACME|HL-100|1555.00|20260101|20260131|January 2026 services|3|E|100|0|15.00|20260114||E101||"
+    "|Copies of pleadings|13-4924710|0.15|||M-2026-0001[]",
+    "20260205|INV-2001|ACME|HL-101|1555.00|20260101|20260131|January 2026 services|4|F|0.5|0|250.00|20260120|L210||"
+    "A103|TK01|Draft answer|13-4924710|500.00|Whitaker, Ann|PARTNR|M-2026-0002[]",
+    "20260205|INV-2002|ACME|HL-102|1215.00|20260101|20260131|January 2026 services|1|F|3.0|0|1350.00|20260121|"
+    "L310||A103|TK03|Prepare written discovery|13-4924710|450.00|Osei, Kwame|PARTNR|M-2026-0003[]",
+    "20260205|INV-2002|ACME|HL-102|1215.00|20260101|20260131|January 2026 services|2|IF|1|0|-135.00|20260131|||||"
+    "Volume discount 10%|13-4924710|-135.00|||M-2026-0003[]",
+]
+
+# One invoice with tax. Net 200 + 25 = 225; tax 40 + 5 = 45; total 270.
+_R98 = ("20260205|GB-77|ACME|AP-9|270.00|20260101|20260131|January services|{n}|{t}|{u}|0|{tot}|{d}|{task}|{exp}|"
+        "{act}|{tk}|{desc}|GB980780684|{cost}|{tkn}|{cls}|M-2026-0004|PO-1|US-13-1|Data protection advice|45.00|225.00|"
+        "GBP|{last}|{first}|O|Ashdown Pryce LLP|1 Wood Street||London||EC2V 7HH|GB|Triad Co|5 Main St||New York|NY|"
+        "10017|US|0.20|{tax}|VAT|45.00|GBP[]")
+BASE_98BI = [
+    "LEDES98BI V2[]",
+    NAMES_98BI,
+    _R98.format(n=1, t="F", u="2.0", tot="240.00", d="20260110", task="C300", exp="", act="A104", tk="AP01",
+                desc="Advice on transfer mechanism", cost="100.00", tkn="Pryce, Ada", cls="PARTNR", last="Pryce",
+                first="Ada", tax="40.00"),
+    _R98.format(n=2, t="E", u="1", tot="30.00", d="20260111", task="", exp="E106", act="", tk="",
+                desc="Online research", cost="25.00", tkn="", cls="", last="", first="", tax="5.00"),
+]
+
+
+def set_field(line: str, name: str, value: str) -> str:
+    closed = line.endswith("[]")
+    parts = line.removesuffix("[]").split("|")
+    parts[F[name]] = value
+    return "|".join(parts) + ("[]" if closed else "")
+
+
+def edit(base: list[str], changes: dict[int, dict[str, str]]) -> list[str]:
+    """Change fields by 1-based file line number."""
+    out = list(base)
+    for ln, fields in changes.items():
+        for name, value in fields.items():
+            out[ln - 1] = set_field(out[ln - 1], name, value)
+    return out
+
+
+def text(lines: list[str], eol: str = "\n", final: bool = True) -> bytes:
+    return (eol.join(lines) + (eol if final else "")).encode("utf-8")
+
+
+CASES: dict[str, tuple[bytes, list[tuple[str, int | None]]]] = {}
+
+
+def case(name: str, data: bytes, expected: list[tuple[str, int | None]]) -> None:
+    CASES[name] = (data, expected)
+
+
+B = BASE_1998B
+# --- valid files: the layouts real files arrive in ------------------------------------------
+case("valid-1998b-multi-invoice-multi-matter", text(B), [])
+case("valid-1998b-crlf", text(B, "\r\n"), [])
+case("valid-1998b-no-final-newline", text(B, final=False), [])
+case("valid-1998b-bom-trailing-blank-lines", b"\xef\xbb\xbf" + text(B) + b"\n\n\r\n", [])
+case("valid-1998b-loose-numbers", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500.", "LINE_ITEM_NUMBER_OF_UNITS": "1.50"},
+                                                5: {"LINE_ITEM_UNIT_COST": "0.150", "LINE_ITEM_NUMBER_OF_UNITS": "+100"}})),
+     [])
+case("valid-1998b-adjustment-in-adjustment-field",
+     text(edit(B, {8: {"LINE_ITEM_NUMBER_OF_UNITS": "", "LINE_ITEM_UNIT_COST": "", "LINE_ITEM_ADJUSTMENT_AMOUNT": "-135.00"}})),
+     [])
+case("valid-98bi-v2", text(BASE_98BI, "\r\n"), [])
+case("valid-98bi-v5", text(["LEDES98BI V5[]"] + BASE_98BI[1:]), [])
+
+# --- one case per problem code ----------------------------------------------------------------
+case("001-not-ledes", b"INVOICE,AMOUNT\nINV-1,100.00\n", [("LEDES-001", 1)])
+case("001-empty", b"", [("LEDES-001", None)])
+case("002-header-without-brackets", text(["LEDES1998B"] + B[1:]), [("LEDES-002", 1)])
+case("003-field-name-wrong", text([B[0], B[1].replace("TIMEKEEPER_NAME", "TK_NAME")] + B[2:]), [("LEDES-003", 2)])
+case("003-field-name-record-missing", text([B[0]] + B[2:]), [("LEDES-003", 2)])
+case("004-record-not-closed", text(B[:4] + [B[4].removesuffix("[]")] + B[5:]), [("LEDES-004", 5)])
+# line 4 loses a field, so it is left out: INV-2001's remaining lines no longer add up to its total
+case("005-field-missing", text(B[:3] + [B[3].replace("|Nakamura, Ken|", "|")] + B[4:]),
+     [("LEDES-005", 4), ("LEDES-032", 3)])
+case("006-non-ascii", text(edit(B, {3: {"LINE_ITEM_DESCRIPTION": "Réunion with client in Zürich"}})), [("LEDES-006", 3)])
+case("007-windows-1252", text(B).replace(b"Strategy memo", b"Strat\xe9gy memo"), [("LEDES-007", None), ("LEDES-006", 4)])
+case("008-blank-line", text(B[:5] + [""] + B[5:]), [("LEDES-008", 6)])
+case("011-no-lines", text(B[:2]), [("LEDES-011", None)])
+case("020-required-empty", text(edit(B, {4: {"LINE_ITEM_DATE": ""}})), [("LEDES-020", 4)])
+case("020-units-missing-on-fee", text(edit(B, {3: {"LINE_ITEM_NUMBER_OF_UNITS": ""}})), [("LEDES-020", 3)])
+case("021-too-long", text(edit(B, {3: {"TIMEKEEPER_ID": "TK" + "0" * 23}})), [("LEDES-021", 3)])
+case("022-not-a-date", text(edit(B, {4: {"LINE_ITEM_DATE": "20260230"}})), [("LEDES-022", 4)])
+case("023-not-a-number", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500,00"}})), [("LEDES-023", 3)])
+case("024-bad-line-type", text(edit(B, {5: {"EXP/FEE/INV_ADJ_TYPE": "X"}})), [("LEDES-024", 5)])
+case("025-line-number-zero", text(edit(B, {3: {"LINE_ITEM_NUMBER": "0"}})), [("LEDES-025", 3)])
+case("030-line-total-wrong", text(edit(B, {4: {"LINE_ITEM_TOTAL": "541.00"}})), [("LEDES-030", 4), ("LEDES-032", 3)])
+case("031-invoice-total-differs", text(edit(B, {5: {"INVOICE_TOTAL": "1556.00"}})), [("LEDES-031", 5)])
+case("032-invoice-total-not-sum", text(edit(B, {7: {"INVOICE_TOTAL": "1300.00"}, 8: {"INVOICE_TOTAL": "1300.00"}})),
+     [("LEDES-032", 7)])
+case("033-invoice-date-differs", text(edit(B, {4: {"INVOICE_DATE": "20260206"}})), [("LEDES-033", 4)])
+case("034-duplicate-line-number", text(edit(B, {4: {"LINE_ITEM_NUMBER": "1"}})), [("LEDES-034", 4)])
+case("035-period-reversed", text(edit(B, {7: {"BILLING_START_DATE": "20260201"}, 8: {"BILLING_START_DATE": "20260201"}})),
+     [("LEDES-035", 7)])
+case("036-line-outside-period", text(edit(B, {6: {"LINE_ITEM_DATE": "20260215"}})), [("LEDES-036", 6)])
+case("040-unknown-task", text(edit(B, {3: {"LINE_ITEM_TASK_CODE": "L999"}})), [("LEDES-040", 3)])
+case("041-unknown-activity", text(edit(B, {3: {"LINE_ITEM_ACTIVITY_CODE": "A120"}})), [("LEDES-041", 3)])
+case("042-unknown-expense", text(edit(B, {5: {"LINE_ITEM_EXPENSE_CODE": "E199"}})), [("LEDES-042", 5)])
+case("043-mixed-code-sets", text(edit(B, {4: {"LINE_ITEM_TASK_CODE": "B110"}})), [("LEDES-043", 4)])
+case("044-expense-code-on-fee", text(edit(B, {3: {"LINE_ITEM_EXPENSE_CODE": "E101"}})), [("LEDES-044", 3)])
+case("050-unknown-classification", text(edit(B, {3: {"TIMEKEEPER_CLASSIFICATION": "PARTNER"}})), [("LEDES-050", 3)])
+case("051-name-not-last-first", text(edit(B, {3: {"TIMEKEEPER_NAME": "Ann Whitaker"}})), [("LEDES-051", 3)])
+case("052-fee-without-timekeeper", text(edit(B, {7: {"TIMEKEEPER_ID": ""}})), [("LEDES-052", 7)])
+R = BASE_98BI
+case("060-unknown-currency", text(edit(R, {3: {"INVOICE_CURRENCY": "GBX"}, 4: {"INVOICE_CURRENCY": "GBX"}})),
+     [("LEDES-060", 3), ("LEDES-060", 4)])
+case("061-line-tax-wrong", text(edit(R, {3: {"LINE_ITEM_TAX_RATE": "0.25"}})), [("LEDES-061", 3)])
+case("062-invoice-tax-aggregates", text(edit(R, {3: {"INVOICE_TAX_TOTAL": "46.00"}, 4: {"INVOICE_TAX_TOTAL": "46.00"}})),
+     [("LEDES-062", 3), ("LEDES-062", 3)])
+case("063-unknown-country", text(edit(R, {3: {"LAW_FIRM_COUNTRY": "XX"}, 4: {"LAW_FIRM_COUNTRY": "XX"}})),
+     [("LEDES-063", 3), ("LEDES-063", 4)])
+
+
+def main() -> None:
+    for old in HERE.glob("*.ledes"):
+        old.unlink()
+    for old in HERE.glob("*.expected.json"):
+        old.unlink()
+    for name, (data, expected) in CASES.items():
+        (HERE / f"{name}.ledes").write_bytes(data)
+        body = {"valid": not any(_is_error(c) for c, _ in expected),
+                "problems": [{"code": c, "line": ln} for c, ln in expected]}
+        (HERE / f"{name}.expected.json").write_text(json.dumps(body, indent=1) + "\n")
+
+
+def _is_error(code: str) -> bool:
+    return code not in {"LEDES-006", "LEDES-007", "LEDES-008", "LEDES-050", "LEDES-051", "LEDES-062"}
+
+
+if __name__ == "__main__":
+    main()
