@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from triad.invoices.cli import app as invoices_app
 from triad.ledes.cli import app as ledes_app
 
 app = typer.Typer(no_args_is_help=True, help="Triad: one source of truth for legal, finance and procurement.",
@@ -26,6 +27,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(mail_app, name="mail")
 app.add_typer(ledes_app, name="ledes")
+app.add_typer(invoices_app, name="invoices")
 
 
 @db_app.command("upgrade")

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     smtp_url: str | None = Field(default=None, description="smtp://[user:pass@]host:port; unset = var/outbox/.")
     mail_from: str = "triad@localhost"
     base_url: str = "http://127.0.0.1:8000"
+    max_upload_mb: int = 100
     # Web sessions
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12

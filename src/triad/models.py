@@ -6,6 +6,7 @@ from triad.auth.models import ApiToken, User, WebSession
 from triad.budgets.models import Budget
 from triad.contracts.models import Contract, ContractKeyDate
 from triad.core.db import Base
+from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
@@ -19,7 +20,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiToken", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
     "CostCenter", "Engagement", "FXRate", "GLAccount", "Invoice", "InvoiceAllocation", "InvoiceLine",
-    "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "Timekeeper",
+    "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
     "WebSession", "metadata",
 ]

@@ -157,3 +157,22 @@ def world(s: Session) -> World:
         w.tokens[key] = plain
     s.commit()
     return w
+
+
+def ledes_file(fw: FirmWorld, invoice_number: str | None = None, *, units: str = "2.0", rate: str = "450.00") -> bytes:
+    """A valid LEDES 1998B file with one invoice from firm ``fw`` on its matter."""
+    from triad.ledes.model import Invoice as LInvoice
+    from triad.ledes.model import Line, Party
+    from triad.ledes.writers import write_1998b
+
+    total = (Decimal(units) * Decimal(rate)).quantize(Decimal("0.01"))
+    line = Line(line_no="1", line_type="F", date=dt.date(2026, 9, 3), units=Decimal(units), unit_cost=Decimal(rate),
+                adjustment=Decimal(0), total=total, law_firm_matter_id="FM-1", client_matter_id=fw.matter.number,
+                task_code="L110", activity_code="A101", timekeeper_id=fw.timekeeper.tk_id,
+                timekeeper_name=f"{fw.timekeeper.last_name}, {fw.timekeeper.first_name}",
+                timekeeper_classification=fw.timekeeper.classification, description="Review facts")
+    inv = LInvoice(invoice_number=invoice_number or uniq("LEDES-"), invoice_date=dt.date(2026, 10, 2),
+                   billing_start=dt.date(2026, 9, 1), billing_end=dt.date(2026, 9, 30), total=total,
+                   law_firm=Party(id=fw.firm.ledes_firm_id), client=Party(id="TRIADCO"), description="September",
+                   lines=[line])
+    return write_1998b([inv])

@@ -28,7 +28,7 @@ RESOURCES = {
     "/matters": (Perm.matters_read, Perm.matters_write, True),
     "/engagements": (Perm.matters_read, Perm.matters_write, True),
     "/budgets": (Perm.budgets_read, Perm.budgets_write, True),
-    "/invoices": (Perm.invoices_read, None, True),
+    "/invoices": (Perm.invoices_read, Perm.invoices_submit, True),
     "/users": (Perm.users_read, Perm.users_write, True),
 }
 SELF_ROUTES = {("GET", "/auth/me"), ("POST", "/auth/tokens")}
@@ -173,6 +173,12 @@ def test_role_matrix(client, db, w, role):
             after = client.get(f"{url}/{b_ids[base]}", headers=_auth(w, "admin")).json()
             if want != 200 and before != after:
                 problems.append(f"PATCH {url}/{{B}} changed the record although refused")
+        elif method == "POST" and base == "/invoices":
+            # a LEDES file of firm B: counsel of firm A may submit, but not for firm B
+            r = client.post(url, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})
+            want = (422 if counsel else 201) if can_write else 403
+            if r.status_code != want:
+                problems.append(f"POST {url}: {r.status_code}, want {want}: {r.text[:200]}")
         elif method == "POST":
             r = client.post(url, headers=headers, json=create_bodies(w)[base] if base in bodies else {})
             want = 201 if can_write else 403
@@ -227,7 +233,10 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
         base, has_id = _resource(path)
         rel = path.removeprefix("/api/v1")
         n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-        if method == "POST":
+        if method == "POST" and base == "/invoices":
+            r = client.post(path, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})
+            assert r.status_code == 201, f"POST {path}: {r.status_code} {r.text}"
+        elif method == "POST":
             body = bodies.get(base if base in bodies else rel)
             assert body is not None, f"no example body for POST {path}"
             r = client.post(path, headers=headers, json=body)

@@ -83,10 +83,17 @@ class Exact(TypeDecorator):
         if isinstance(value, float):  # never expected; guard against silent loss
             raise TypeError("exact column returned a float")
         d = Decimal(value) if not isinstance(value, Decimal) else value
-        return d.normalize() if d != 0 else Decimal(0)
+        return _plain(d)
 
     def coerce_compared_value(self, op, value):
         return self
+
+
+def _plain(d: Decimal) -> Decimal:
+    """Same value on every backend, without trailing zeros or exponent: 900.000000 -> 900, 12.50 -> 12.5."""
+    if d == d.to_integral_value():
+        return d.quantize(Decimal(1))
+    return d.normalize()
 
 
 def Amount() -> Exact:  # noqa: N802 - reads like a type
@@ -177,6 +184,7 @@ _factory: sessionmaker[Session] | None = None
 def configure(url: str | None = None) -> sessionmaker[Session]:
     """Create (or replace) the process-wide engine and session factory."""
     global _engine, _factory
+    import triad.models  # noqa: F401 - every mapper registered before the first query
     from triad.config import get_settings
 
     if _engine is not None:

@@ -9,6 +9,7 @@ from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime
+from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
 from triad.matters.models import Matter
 from triad.org.models import CostCenter, GLAccount
@@ -29,7 +30,11 @@ class Invoice(TimestampMixin, Base):
     state: Mapped[str] = mapped_column(String(20), default="submitted", index=True)
     description: Mapped[str | None] = mapped_column(Text)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    source_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"), index=True)
+    source_format: Mapped[str | None] = mapped_column(String(20))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     firm: Mapped[LawFirm] = relationship()
+    source_file: Mapped[StoredFile | None] = relationship()
     lines: Mapped[list[InvoiceLine]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceLine.line_no"
     )

@@ -17,3 +17,53 @@ routers = [
         path="/invoices", model=Invoice, read=s.InvoiceRead, read_perm=Perm.invoices_read,
         filters=InvoiceFilters, search=("invoice_number", "description"))),
 ]
+
+
+# -- intake ------------------------------------------------------------------------------
+from typing import Annotated  # noqa: E402
+
+from fastapi import APIRouter, File, UploadFile  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+from triad.audit.service import Actor  # noqa: E402
+from triad.auth.deps import CurrentUser, DbSession, require  # noqa: E402
+from triad.config import get_settings  # noqa: E402
+from triad.core.errors import ValidationFailed  # noqa: E402
+from triad.invoices.intake import import_file  # noqa: E402
+
+intake_router = APIRouter(prefix="/invoices", tags=["invoices"])
+
+
+async def read_upload(file: UploadFile) -> bytes:
+    limit = get_settings().max_upload_mb * 1024 * 1024
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationFailed(f"{file.filename}: larger than the {get_settings().max_upload_mb} MB upload limit",
+                               errors=[{"field": "file", "message": "file too large"}])
+    return data
+
+
+@intake_router.post("", status_code=201, summary="Submit a LEDES file (1998B, 98BI or XML 2.x)",
+                    dependencies=[require(Perm.invoices_submit)],
+                    responses={200: {"description": "The same file was imported before; nothing changed"},
+                               422: {"description": "The file or every invoice in it was refused"}})
+async def submit_invoices(file: Annotated[UploadFile, File(description="The LEDES file")], session: DbSession,
+                          user: CurrentUser):
+    data = await read_upload(file)
+    result = import_file(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(user),
+                         user=user)
+    session.commit()
+    body = result.as_dict()
+    if result.already_imported:
+        return JSONResponse(body, status_code=200)
+    if not result.file_valid or not any(o.status == "stored" for o in result.invoices):
+        errors = [{"field": p["field"], "line": p["line"], "code": p["code"], "message": p["message"]}
+                  for p in result.problems if p["severity"] == "error"]
+        errors += [{"invoice_number": o.invoice_number, **e} for o in result.invoices for e in o.errors]
+        problem = {"type": "about:blank", "title": "Invoice refused", "status": 422,
+                   "detail": f"{file.filename}: nothing was stored", "errors": errors, **body}
+        return JSONResponse(problem, status_code=422, media_type="application/problem+json")
+    return JSONResponse(body, status_code=201)
+
+
+routers.append(intake_router)

@@ -44,5 +44,7 @@ class InvoiceRead(ReadSchema):
     total_amount: AmountIn
     state: str
     description: str | None
+    source_file_id: int | None
+    source_format: str | None
     lines: list[InvoiceLineRead]
     allocations: list[AllocationRead]

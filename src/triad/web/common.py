@@ -32,6 +32,7 @@ NAV = [
     NavItem("Dashboard", "/", None),
     NavItem("Matters", "/matters", Perm.matters_read),
     NavItem("Invoices", "/invoices", Perm.invoices_read),
+    NavItem("Submit invoices", "/invoices/upload", Perm.invoices_submit),
     NavItem("Law firms", "/firms", Perm.firms_read),
     NavItem("Vendors", "/vendors", Perm.vendors_read),
     NavItem("Users", "/users", Perm.users_read),

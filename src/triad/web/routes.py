@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
 
@@ -178,7 +178,7 @@ def vendors(request: Request, session: DbSession, q: str | None = None, page: Pa
                  template="records/vendors.html", title="Vendors", q=q, page=page, order=Vendor.legal_name)
 
 
-@router.get("/vendors/{obj_id}", response_class=HTMLResponse)
+@router.get("/vendors/{obj_id:int}", response_class=HTMLResponse)
 def vendor(request: Request, session: DbSession, obj_id: int):
     pu = page_user(request, session)
     if pu is None:
@@ -197,7 +197,7 @@ def firms(request: Request, session: DbSession, q: str | None = None, page: Page
                  template="records/firms.html", title="Law firms", q=q, page=page, order=LawFirm.name)
 
 
-@router.get("/firms/{obj_id}", response_class=HTMLResponse)
+@router.get("/firms/{obj_id:int}", response_class=HTMLResponse)
 def firm(request: Request, session: DbSession, obj_id: int):
     pu = page_user(request, session)
     if pu is None:
@@ -218,7 +218,7 @@ def matters(request: Request, session: DbSession, q: str | None = None, page: Pa
                  template="records/matters.html", title="Matters", q=q, page=page, order=Matter.number)
 
 
-@router.get("/matters/{obj_id}", response_class=HTMLResponse)
+@router.get("/matters/{obj_id:int}", response_class=HTMLResponse)
 def matter(request: Request, session: DbSession, obj_id: int):
     pu = page_user(request, session)
     if pu is None:
@@ -239,13 +239,43 @@ def invoices(request: Request, session: DbSession, q: str | None = None, page: P
                  title="Invoices", q=q, page=page, order=Invoice.invoice_date.desc())
 
 
-@router.get("/invoices/{obj_id}", response_class=HTMLResponse)
+@router.get("/invoices/{obj_id:int}", response_class=HTMLResponse)
 def invoice(request: Request, session: DbSession, obj_id: int):
     pu = page_user(request, session)
     if pu is None:
         return _login_redirect(request)
     inv = _detail(session, pu, Invoice, Perm.invoices_read, obj_id, "invoice")
     return render(request, "records/invoice.html", pu, inv=inv)
+
+
+@router.get("/invoices/upload", response_class=HTMLResponse)
+def upload_form(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.invoices_submit)
+    return render(request, "invoices/upload.html", pu, result=None)
+
+
+@router.post("/invoices/upload", response_class=HTMLResponse)
+async def upload(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
+                 csrf_token: Annotated[str, Form()] = ""):
+    from triad.audit.service import Actor
+    from triad.invoices.intake import import_file
+    from triad.invoices.router import read_upload
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    if not auth.check_csrf(pu.token, csrf_token):
+        raise PermissionDenied("The form was not sent from this site (CSRF check failed).")
+    _need(pu, Perm.invoices_submit)
+    data = await read_upload(file)
+    result = import_file(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(pu.user),
+                         user=pu.user)
+    session.commit()
+    status = 200 if result.ok or result.already_imported else 422
+    return render(request, "invoices/upload.html", pu, result=result, status_code=status)
 
 
 @router.get("/users", response_class=HTMLResponse)

@@ -1,0 +1,245 @@
+"""Invoice intake: a LEDES file in, invoices stored (or a clear refusal), nothing half-done.
+
+Rules:
+- The file is validated first; if it has any error, nothing at all is stored.
+- The same bytes again (same SHA-256) change nothing and say so.
+- Each invoice is resolved on its own: law firm by LAW_FIRM_ID (its tax ID) or the uploading
+  user's firm; matter by CLIENT_MATTER_ID or the firm's own matter ID on the engagement;
+  timekeepers by ID. An invoice with an unknown firm, matter or timekeeper, a firm not engaged
+  on the matter, or a number the firm already used, is refused with a clear error and nothing
+  of it is stored; the file's other invoices are stored.
+- The original file is kept, content-hashed; every stored invoice and line records where it
+  came from (file and line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from triad import ledes
+from triad.audit.service import Actor, record
+from triad.auth.models import User
+from triad.core.db import utcnow
+from triad.core.money import Money, allocate, quantize
+from triad.core.permissions import Role
+from triad.files.models import StoredFile
+from triad.firms.models import LawFirm, Timekeeper
+from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.matters.models import Engagement, Matter
+from triad.vendors.models import VendorStatus
+
+BLOCKED_VENDOR = {VendorStatus.suspended, VendorStatus.deactivated}
+_MEDIA = {ledes.FORMAT_XML: "application/xml"}
+
+
+@dataclass
+class Outcome:
+    invoice_number: str
+    status: str  # stored, rejected, already_imported
+    invoice_id: int | None = None
+    state: str | None = None
+    firm_id: int | None = None
+    total: str | None = None
+    currency: str | None = None
+    lines: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class ImportResult:
+    filename: str
+    sha256: str
+    format: str | None
+    already_imported: bool = False
+    problems: list[dict] = field(default_factory=list)
+    invoices: list[Outcome] = field(default_factory=list)
+
+    @property
+    def file_valid(self) -> bool:
+        return not any(p["severity"] == "error" for p in self.problems)
+
+    @property
+    def ok(self) -> bool:
+        return self.file_valid and all(o.status != "rejected" for o in self.invoices)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def _norm(tax_id: str | None) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", tax_id or "").upper()
+
+
+def import_file(
+    *, session: Session, data: bytes, filename: str, actor: Actor, user: User | None = None
+) -> ImportResult:
+    """Validate and store the invoices of one LEDES file. The caller commits.
+
+    Args: data (the bytes as received), filename, actor (who, for the audit trail), user (the
+    uploading user; outside counsel may submit only for their own firm).
+    Returns: an ImportResult with the file's problems and, per invoice, what happened.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    existing = session.scalar(select(StoredFile).where(StoredFile.sha256 == digest))
+    if existing is not None:
+        stored = session.scalars(select(Invoice).where(Invoice.source_file_id == existing.id).order_by(Invoice.id))
+        return ImportResult(filename, digest, existing.detected_format, already_imported=True, invoices=[
+            Outcome(i.invoice_number, "already_imported", i.id, i.state, i.firm_id, format(i.total_amount, "f"),
+                    i.currency) for i in stored])
+    report = ledes.validate(data)
+    result = ImportResult(filename, digest, report.format, problems=[p.as_dict() for p in report.problems])
+    if not report.valid:
+        return result
+    from triad.ledes import build
+
+    parsed = build.invoices(report.frame)
+    firms = list(session.scalars(select(LawFirm)))
+    by_tax = {_norm(f.ledes_firm_id): f for f in firms}
+    stored_file: StoredFile | None = None
+    for inv in parsed:
+        outcome, plan = _resolve(session, inv, by_tax, user)
+        result.invoices.append(outcome)
+        if plan is None:
+            continue
+        if stored_file is None:
+            stored_file = StoredFile(sha256=digest, kind="ledes", filename=filename[:255], size=len(data),
+                                     content=data, detected_format=report.format,
+                                     uploaded_by_id=user.id if user else None,
+                                     media_type=_MEDIA.get(report.format or "", "text/plain"))
+            session.add(stored_file)
+            session.flush()
+        _store(session, inv, plan, outcome, stored_file, report.format, actor, user)
+    return result
+
+
+@dataclass
+class _Plan:
+    firm: LawFirm
+    currency: str
+    matters: dict[int, Matter]  # line index -> matter
+    timekeepers: dict[int, int]  # line index -> timekeeper id
+
+
+def _resolve(session: Session, inv: ledes.Invoice, by_tax: dict[str, LawFirm], user: User | None):
+    out = Outcome(inv.invoice_number, "rejected", total=format(inv.total, "f"), currency=inv.currency,
+                  lines=len(inv.lines))
+    first_line = inv.lines[0].source_line if inv.lines else None
+
+    def fail(field_name: str, message: str, line: int | None = first_line):
+        out.errors.append({"field": field_name, "line": line, "message": message})
+
+    firm = by_tax.get(_norm(inv.law_firm.id))
+    if user is not None and user.role == Role.outside_counsel:
+        # Outside counsel submit for their own firm: an ID Triad does not know means the uploader's
+        # firm; an ID that belongs to another firm is refused.
+        if firm is None:
+            firm = user.firm
+        elif firm.id != user.firm_id:
+            fail("LAW_FIRM_ID", f"LAW_FIRM_ID {inv.law_firm.id!r} is not your firm's ID; you can submit invoices "
+                                "only for your own firm")
+            return out, None
+    if firm is None:
+        fail("LAW_FIRM_ID", f"no law firm has the ID {inv.law_firm.id!r} (the firm's tax ID on its Triad record)")
+        return out, None
+    out.firm_id = firm.id
+    if firm.vendor.status in BLOCKED_VENDOR:
+        fail("LAW_FIRM_ID", f"{firm.name} is {firm.vendor.status}; it cannot submit invoices")
+        return out, None
+    if session.scalar(select(Invoice.id).where(Invoice.firm_id == firm.id,
+                                               Invoice.invoice_number == inv.invoice_number)) is not None:
+        fail("INVOICE_NUMBER", f"{firm.name} already submitted an invoice numbered {inv.invoice_number!r}")
+        return out, None
+    engagements = {e.matter_id: e for e in session.scalars(select(Engagement).where(Engagement.firm_id == firm.id))}
+    by_firm_matter = {e.firm_matter_id: e for e in engagements.values() if e.firm_matter_id}
+    tks = {t.tk_id: t.id for t in session.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))}
+    matters: dict[int, Matter] = {}
+    tk_ids: dict[int, int] = {}
+    matter_cache: dict[str, Matter | None] = {}
+    for i, ln in enumerate(inv.lines):
+        matter = None
+        if ln.client_matter_id:
+            if ln.client_matter_id not in matter_cache:
+                matter_cache[ln.client_matter_id] = session.scalar(
+                    select(Matter).where(Matter.number == ln.client_matter_id))
+            matter = matter_cache[ln.client_matter_id]
+            if matter is None:
+                fail("CLIENT_MATTER_ID", f"no matter numbered {ln.client_matter_id!r}", ln.source_line)
+                continue
+        elif ln.law_firm_matter_id in by_firm_matter:
+            matter = by_firm_matter[ln.law_firm_matter_id].matter
+        else:
+            fail("LAW_FIRM_MATTER_ID", f"no engagement of {firm.name} has the firm matter ID "
+                                       f"{ln.law_firm_matter_id!r}, and CLIENT_MATTER_ID is empty", ln.source_line)
+            continue
+        eng = engagements.get(matter.id)
+        if eng is None or eng.status != "active":
+            fail("CLIENT_MATTER_ID", f"{firm.name} is not engaged on matter {matter.number}", ln.source_line)
+            continue
+        matters[i] = matter
+        if ln.timekeeper_id:
+            tk = tks.get(ln.timekeeper_id)
+            if tk is None:
+                fail("TIMEKEEPER_ID", f"{firm.name} has no timekeeper {ln.timekeeper_id!r} in Triad", ln.source_line)
+                continue
+            tk_ids[i] = tk
+    if out.errors:
+        return out, None
+    currency = inv.currency or next(iter(engagements[m.id] for m in matters.values())).currency
+    out.currency = currency
+    return out, _Plan(firm, currency, matters, tk_ids)
+
+
+def _store(session: Session, inv: ledes.Invoice, plan: _Plan, out: Outcome, stored_file: StoredFile, fmt: str | None,
+           actor: Actor, user: User | None) -> None:
+    row = Invoice(firm_id=plan.firm.id, vendor_id=plan.firm.vendor_id, invoice_number=inv.invoice_number,
+                  invoice_date=inv.invoice_date, billing_start=inv.billing_start, billing_end=inv.billing_end,
+                  currency=plan.currency, total_amount=quantize(inv.total, plan.currency), state="submitted",
+                  description=(inv.description or "").strip() or None, submitted_at=utcnow(),
+                  source_file_id=stored_file.id, source_format=fmt, submitted_by_id=user.id if user else None)
+    session.add(row)
+    session.flush()
+    zero = Decimal(0)
+    lines = []
+    per_matter: dict[int, Decimal] = {}
+    for i, ln in enumerate(inv.lines):
+        matter = plan.matters[i]
+        per_matter[matter.id] = per_matter.get(matter.id, zero) + ln.total
+        lines.append({
+            "invoice_id": row.id, "matter_id": matter.id, "line_no": int(ln.line_no), "line_type": ln.line_type,
+            "work_date": ln.date or inv.invoice_date, "timekeeper_id": plan.timekeepers.get(i),
+            "task_code": ln.task_code, "activity_code": ln.activity_code, "expense_code": ln.expense_code,
+            "units": ln.units if ln.units is not None else zero,
+            "unit_cost": ln.unit_cost if ln.unit_cost is not None else zero,
+            "adjustment": ln.adjustment if ln.adjustment is not None else zero, "total": ln.total,
+            "description": (ln.description or "").strip() or None, "source_line": ln.source_line,
+        })
+    session.execute(insert(InvoiceLine), lines)
+    _allocate(session, row, plan, per_matter)
+    record(session, actor=actor, action="invoice.submitted", entity_type="invoice", entity_id=row.id,
+           after={"invoice_number": row.invoice_number, "firm_id": row.firm_id, "total_amount": row.total_amount,
+                  "currency": row.currency, "lines": len(lines), "source_file_id": stored_file.id,
+                  "source_sha256": stored_file.sha256})
+    out.status, out.invoice_id, out.state = "stored", row.id, row.state
+
+
+def _allocate(session: Session, row: Invoice, plan: _Plan, per_matter: dict[int, Decimal]) -> None:
+    """Each matter's share takes the matter's default allocation (percentages); without one it
+    goes to the matter's own cost center once a GL account is agreed (AP issue), so it is left open."""
+    matters = {m.id: m for m in plan.matters.values()}
+    for matter_id, amount in per_matter.items():
+        matter = matters[matter_id]
+        shares = [a for a in matter.allocations if a.percent is not None]
+        if not shares:
+            continue
+        parts = allocate(Money.of(amount, plan.currency), [a.percent for a in shares])
+        for a, part in zip(shares, parts, strict=True):
+            session.add(InvoiceAllocation(invoice_id=row.id, matter_id=matter_id, cost_center_id=a.cost_center_id,
+                                          gl_account_id=a.gl_account_id, amount=part.amount, currency=plan.currency))
