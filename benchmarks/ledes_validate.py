@@ -24,7 +24,15 @@ OUT = ROOT / "benchmarks" / "out"
 PY = sys.executable
 TRIAD = str(Path(PY).with_name("triad"))
 
-FLOOR = "import sys\nn=0\nwith open(sys.argv[1],'rb') as f:\n    for line in f:\n        line.split(b'|'); n+=1\nprint(n)"
+FLOOR = (
+    "import sys\n"
+    "n = 0\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    for line in f:\n"
+    "        line.split(b'|')\n"
+    "        n += 1\n"
+    "print(n)\n"
+)
 
 
 def make_file(invoices: int) -> Path:

@@ -213,7 +213,9 @@ def _store(session: Session, inv: ledes.Invoice, plan: _Plan, out: Outcome, stor
         matter = plan.matters[i]
         per_matter[matter.id] = per_matter.get(matter.id, zero) + ln.total
         lines.append({
-            "invoice_id": row.id, "matter_id": matter.id, "line_no": int(ln.line_no), "line_type": ln.line_type,
+            # pipe formats number lines 1, 2, 3 … (checked unique); XML ids are free text, so keep the order
+            "invoice_id": row.id, "matter_id": matter.id, "line_type": ln.line_type,
+            "line_no": int(ln.line_no) if fmt != ledes.FORMAT_XML else i + 1,
             "work_date": ln.date or inv.invoice_date, "timekeeper_id": plan.timekeepers.get(i),
             "task_code": ln.task_code, "activity_code": ln.activity_code, "expense_code": ln.expense_code,
             "units": ln.units if ln.units is not None else zero,

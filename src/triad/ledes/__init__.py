@@ -75,7 +75,8 @@ def validate(data: bytes) -> Report:
         fmt_name = fmt
         check_fmt = fmt
     problems += more
-    problems += checks.check(frame, fmt=check_fmt, ascii_only=data.isascii())
+    problems += checks.check(frame, fmt=check_fmt, ascii_only=data.isascii(),
+                             numeric_line_ids=fmt_name != FORMAT_XML)
     problems.sort(key=lambda p: (p.line is None, p.line or 0, p.code))
     n_invoices = frame.select(pl.struct(checks.KEY).n_unique()).item() if frame.height else 0
     return Report(fmt_name, n_invoices, frame.height, problems, frame)

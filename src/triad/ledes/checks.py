@@ -305,10 +305,12 @@ def _tax_wrong(r: dict) -> bool:
     return ltax is not None and expected is not None and abs(ltax - expected) > TOLERANCE
 
 
-def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False) -> list[Problem]:
+def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False, numeric_line_ids: bool = True) -> list[Problem]:
     """Run every check on the frame; returns the problems in file order.
 
     ``ascii_only``: the caller knows the file is pure ASCII, so the non-ASCII scan is skipped.
+    ``numeric_line_ids``: pipe formats number their lines 1, 2, 3 … (LEDES-025/034); XML files
+    identify fees, expenses and credits with ids of their own, which are not checked as numbers.
     """
     if frame.height == 0:
         return []
@@ -319,6 +321,8 @@ def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False) -> list[Pr
     row_checks = _field_checks(fields) + _line_checks(fields, is_98bi, present)
     if ascii_only:
         row_checks = [rc for rc in row_checks if rc.code != "LEDES-006"]
+    if not numeric_line_ids:
+        row_checks = [rc for rc in row_checks if rc.code not in ("LEDES-025", "LEDES-034")]
     flags = frame.select([rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)])
     fired = flags.select(pl.all().any()).row(0)
     c = Collector()

@@ -129,7 +129,8 @@ def convert(invoices: list[Invoice], to: str, *, currency: str | None = None, al
     try:
         return xml.write(invoices, version="2.1")
     except ValueError as exc:
-        raise ConversionError(f"{exc} (give one with --currency)") from None
+        hint = " (give one with --currency)" if "currency" in str(exc).lower() else ""
+        raise ConversionError(f"{exc}{hint}") from None
 
 
 def same_invoices(a: list[Invoice], b: list[Invoice]) -> bool:

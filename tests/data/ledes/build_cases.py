@@ -149,11 +149,90 @@ case("063-unknown-country", text(edit(R, {3: {"LAW_FIRM_COUNTRY": "XX"}, 4: {"LA
      [("LEDES-063", 3), ("LEDES-063", 4)])
 
 
+# --- LEDES XML 2.1 ---------------------------------------------------------------------------
+XML_OK = """<?xml version="1.0" encoding="UTF-8"?>
+<ledesxmlebilling lxnsversion="2.1">
+ <firm>
+  <lf_tax_id>13-4924710</lf_tax_id>
+  <client>
+   <cl_id>ACME</cl_id>
+   <invoice>
+    <inv_id>INV-3001</inv_id>
+    <inv_date>2026-02-05</inv_date>
+    <inv_currency>USD</inv_currency>
+    <inv_start_date>2026-01-01</inv_start_date>
+    <inv_end_date>2026-01-31</inv_end_date>
+    <inv_total_net_due>1100.00</inv_total_net_due>
+    <matter>
+     <lf_matter_id>HL-100</lf_matter_id>
+     <cl_matter_id>M-2026-0001</cl_matter_id>
+     <tksum><tk_id>TK01</tk_id><tk_lname>Whitaker</tk_lname><tk_fname>Ann</tk_fname><tk_level>PARTNR</tk_level></tksum>
+     <fee>
+      <fee_id>1</fee_id><tk_id>TK01</tk_id><charge_date>2026-01-05</charge_date><acca_task>L110</acca_task>
+      <acca_activity>A102</acca_activity><charge_desc>Review complaint</charge_desc><units>1.5</units>
+      <rate>500.00</rate><total_amount>750.00</total_amount>
+     </fee>
+     <expense>
+      <exp_id>2</exp_id><charge_date>2026-01-06</charge_date><acca_expense>E101</acca_expense>
+      <charge_desc>Copies</charge_desc><units>100</units><rate>0.50</rate><total_amount>50.00</total_amount>
+     </expense>
+    </matter>
+    <matter>
+     <lf_matter_id>HL-101</lf_matter_id>
+     <cl_matter_id>M-2026-0002</cl_matter_id>
+     <tk_sum><tk_id>TK01</tk_id><tk_lname>Whitaker</tk_lname><tk_fname>Ann</tk_fname><tk_level>PARTNR</tk_level></tk_sum>
+     <fee>
+      <fee_id>3</fee_id><tk_id>TK01</tk_id><charge_date>2026-01-20</charge_date><acca_task>L210</acca_task>
+      <acca_activity>A103</acca_activity><charge_desc>Draft answer</charge_desc><units>0.7</units>
+      <rate>500.00</rate><total_amount>350.00</total_amount>
+     </fee>
+     <matter_disc_cred>
+      <disc_cred_id>4</disc_cred_id><disc_cred_type>fee</disc_cred_type><disc_cred_date>2026-01-31</disc_cred_date>
+      <disc_cred_amount>-50.00</disc_cred_amount><disc_cred_desc>Courtesy credit</disc_cred_desc>
+     </matter_disc_cred>
+    </matter>
+   </invoice>
+  </client>
+ </firm>
+</ledesxmlebilling>
+"""
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [
+ <!ENTITY lol "lol">
+ <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+]>
+<ledesxmlebilling><firm><lf_tax_id>&lol3;</lf_tax_id></firm></ledesxmlebilling>
+"""
+XML_CASES = {
+    "valid-xml-2.1-two-matters": (XML_OK, []),
+    "009-xml-doctype-entities": (BILLION_LAUGHS, [("LEDES-009", 2)]),
+    "009-xml-not-well-formed": ('<?xml version="1.0"?>\n<ledesxmlebilling>\n <firm>\n</ledesxmlebilling>\n',
+                                [("LEDES-009", 4)]),
+    # the invoice (line 7) lacks <inv_id>; its four items (one line higher without it: 17, 22, 31, 36)
+    # then have no INVOICE_NUMBER either
+    "010-xml-invoice-without-id": (XML_OK.replace("    <inv_id>INV-3001</inv_id>\n", ""),
+                                   [("LEDES-010", 7), ("LEDES-020", 17), ("LEDES-020", 22), ("LEDES-020", 31),
+                                    ("LEDES-020", 36)]),
+    # the fee on line 32 bills 0.7 x 500.00 as 360.00, so the invoice (first item on line 18) no longer adds up
+    "030-xml-fee-total-wrong": (XML_OK.replace("<total_amount>350.00</total_amount>",
+                                               "<total_amount>360.00</total_amount>"),
+                                [("LEDES-030", 32), ("LEDES-032", 18)]),
+}
+
+
 def main() -> None:
     for old in HERE.glob("*.ledes"):
         old.unlink()
     for old in HERE.glob("*.expected.json"):
         old.unlink()
+    for old in HERE.glob("*.xml"):
+        old.unlink()
+    for name, (xml_text, expected) in XML_CASES.items():
+        (HERE / f"{name}.xml").write_text(xml_text)
+        body = {"valid": not any(_is_error(c) for c, _ in expected),
+                "problems": [{"code": c, "line": ln} for c, ln in expected]}
+        (HERE / f"{name}.expected.json").write_text(json.dumps(body, indent=1) + "\n")
     for name, (data, expected) in CASES.items():
         (HERE / f"{name}.ledes").write_bytes(data)
         body = {"valid": not any(_is_error(c) for c, _ in expected),
