@@ -46,7 +46,7 @@ def invoices(frame: pl.DataFrame) -> list[Invoice]:
                 currency=_u(r["invoice_currency"]), net_total=_d(r["invoice_net_total"]),
                 tax_total=_d(r["invoice_tax_total"]), reported_tax_total=_d(r["invoice_reported_tax_total"]),
                 tax_currency=_u(r["invoice_tax_currency"]), po_number=r["po_number"], account_type=r["account_type"],
-                law_firm=Party(id=r["law_firm_id"], name=r["law_firm_name"], tax_id=r["law_firm_id"],
+                law_firm=Party(id=r["law_firm_id"], name=r["law_firm_name"],
                                address_1=r["law_firm_address_1"], address_2=r["law_firm_address_2"],
                                city=r["law_firm_city"], region=r["law_firm_stateorregion"],
                                postcode=r["law_firm_postcode"], country=_u(r["law_firm_country"])),

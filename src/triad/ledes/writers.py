@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import fields as dc_fields
+from dataclasses import replace
 from decimal import Decimal
 
 from triad.ledes.fields import FIELDS_98BI, FIELDS_1998B, HEADER_1998B, HEADERS_98BI
@@ -115,7 +116,7 @@ def convert(invoices: list[Invoice], to: str, *, currency: str | None = None, al
         for inv in invoices:
             if inv.currency and inv.currency != currency.upper():
                 raise ConversionError(f"invoice {inv.invoice_number} is in {inv.currency}, not {currency.upper()}")
-            inv.currency = currency.upper()
+        invoices = [replace(inv, currency=currency.upper()) for inv in invoices]  # leave the caller's objects alone
     if to == "1998b":
         lost = lost_in_1998b(invoices)
         if lost and not allow_loss:
