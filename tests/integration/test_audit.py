@@ -102,3 +102,17 @@ def test_cli_verify_exit_codes(tmp_path, monkeypatch):
     finally:
         core_db.configure(None) if False else None
         get_settings.cache_clear()
+
+
+def test_record_many_continues_the_chain(db):
+    from triad.audit.service import record_many
+
+    _events(db, 2)
+    n = record_many(db, actor=Actor("bulk"), events=[
+        {"action": "invoice.submitted", "entity_type": "invoice", "entity_id": i, "after": {"total": f"{i}.50"}}
+        for i in range(5)])
+    _events(db, 1)
+    assert n == 5
+    assert verify(db).ok
+    seqs = list(db.scalars(sa.select(AuditEvent.seq).order_by(AuditEvent.seq)))
+    assert seqs == list(range(1, len(seqs) + 1))

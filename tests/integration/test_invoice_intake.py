@@ -146,7 +146,7 @@ def test_crash_midway_leaves_database_as_it_was(db, w, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(intake, "record", boom)
+    monkeypatch.setattr(intake, "record_many", boom)
     with pytest.raises(RuntimeError), db.begin_nested():
         import_file(session=db, data=factories.ledes_file(w.a, "A-900"), filename="a.ledes", actor=ACTOR)
     assert (count(db, Invoice), count(db, InvoiceLine), count(db, StoredFile), count(db, AuditEvent)) == before
@@ -184,3 +184,11 @@ def test_portal_upload_page(client, db, w):
                          files={"file": ("a.ledes", factories.ledes_file(w.a, "A-1102"))},
                          headers={"accept": "text/html"})
     assert forged.status_code == 403
+
+
+def test_same_number_twice_in_one_file(db, w):
+    first, _ = parse(factories.ledes_file(w.a, "A-1200"))
+    second, _ = parse(factories.ledes_file(w.a, "A-1200", units="1.0"))
+    second[0].law_firm.id = w.a.firm.ledes_firm_id.replace("-", "")  # same firm, written differently
+    r = import_file(session=db, data=write_1998b(first + second), filename="dup.ledes", actor=ACTOR)
+    assert [o.status for o in r.invoices] == ["stored", "rejected"]

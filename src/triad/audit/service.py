@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from triad.audit.models import GENESIS, AuditEvent, AuditHead
@@ -118,6 +118,40 @@ def record(
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
     session.flush()
     return event
+
+
+def record_many(session: Session, *, actor: Actor, events: list[dict[str, Any]]) -> int:
+    """Append several events at once (bulk intake): one head bump, one multi-row insert.
+
+    Each item has the keyword arguments of ``record`` except ``actor``. The chain is exactly
+    what calling ``record`` for each item in order would have written.
+    """
+    if not events:
+        return 0
+    row = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + len(events))
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    last_seq, prev_hash = row
+    seq = last_seq - len(events)
+    at = utcnow()
+    rows = []
+    for ev in events:
+        seq += 1
+        before_c, after_c = _canonical(ev.get("before")), _canonical(ev.get("after"))
+        eid = None if ev.get("entity_id") is None else str(ev["entity_id"])
+        digest = compute_hash(prev_hash, seq=seq, at=at, actor=actor.label, actor_id=actor.user_id,
+                              action=ev["action"], entity_type=ev["entity_type"], entity_id=eid, before=before_c,
+                              after=after_c, reason=ev.get("reason"))
+        rows.append({"seq": seq, "at": at, "actor": actor.label, "actor_id": actor.user_id, "action": ev["action"],
+                     "entity_type": ev["entity_type"], "entity_id": eid, "before": before_c, "after": after_c,
+                     "reason": ev.get("reason"), "prev_hash": prev_hash, "hash": digest})
+        prev_hash = digest
+    session.execute(insert(AuditEvent), rows)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
+    return len(rows)
 
 
 @dataclass(frozen=True)

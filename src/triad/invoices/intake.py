@@ -23,7 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from triad import ledes
-from triad.audit.service import Actor, record
+from triad.audit.service import Actor, record_many
 from triad.auth.models import User
 from triad.core.db import utcnow
 from triad.core.money import Money, allocate, quantize
@@ -101,23 +101,61 @@ def import_file(
     from triad.ledes import build
 
     parsed = build.invoices(report.frame)
-    firms = list(session.scalars(select(LawFirm)))
-    by_tax = {_norm(f.ledes_firm_id): f for f in firms}
-    stored_file: StoredFile | None = None
+    ctx = _Context(session, parsed)
+    accepted: list[tuple[ledes.Invoice, _Plan, Outcome]] = []
     for inv in parsed:
-        outcome, plan = _resolve(session, inv, by_tax, user)
+        outcome, plan = _resolve(ctx, inv, user)
         result.invoices.append(outcome)
-        if plan is None:
-            continue
-        if stored_file is None:
-            stored_file = StoredFile(sha256=digest, kind="ledes", filename=filename[:255], size=len(data),
-                                     content=data, detected_format=report.format,
-                                     uploaded_by_id=user.id if user else None,
-                                     media_type=_MEDIA.get(report.format or "", "text/plain"))
-            session.add(stored_file)
-            session.flush()
-        _store(session, inv, plan, outcome, stored_file, report.format, actor, user)
+        if plan is not None:
+            accepted.append((inv, plan, outcome))
+    if accepted:
+        stored_file = StoredFile(sha256=digest, kind="ledes", filename=filename[:255], size=len(data), content=data,
+                                 detected_format=report.format, uploaded_by_id=user.id if user else None,
+                                 media_type=_MEDIA.get(report.format or "", "text/plain"))
+        session.add(stored_file)
+        session.flush()
+        _store(session, accepted, stored_file, report.format, actor, user)
     return result
+
+
+class _Context:
+    """Everything the file's invoices refer to, loaded once (not one query per invoice)."""
+
+    def __init__(self, session: Session, parsed: list[ledes.Invoice]):
+        self.session = session
+        self.firms = list(session.scalars(select(LawFirm)))
+        self.by_tax = {_norm(f.ledes_firm_id): f for f in self.firms}
+        numbers = {ln.client_matter_id for inv in parsed for ln in inv.lines if ln.client_matter_id}
+        self.matters: dict[str, Matter] = {}
+        for chunk in _chunks(sorted(numbers), 500):
+            self.matters |= {m.number: m for m in session.scalars(select(Matter).where(Matter.number.in_(chunk)))}
+        self._firm: dict[int, _FirmData] = {}
+        self.seen_numbers: dict[int, set[str]] = {}
+
+    def firm_data(self, firm: LawFirm) -> _FirmData:
+        if firm.id not in self._firm:
+            s = self.session
+            engagements = {e.matter_id: e for e in s.scalars(select(Engagement).where(Engagement.firm_id == firm.id))}
+            self._firm[firm.id] = _FirmData(
+                engagements=engagements,
+                by_firm_matter={e.firm_matter_id: e for e in engagements.values() if e.firm_matter_id},
+                timekeepers={t.tk_id: t.id for t in s.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))},
+                used_numbers=set(s.scalars(select(Invoice.invoice_number).where(Invoice.firm_id == firm.id))),
+            )
+        return self._firm[firm.id]
+
+
+@dataclass
+class _FirmData:
+    engagements: dict[int, Engagement]
+    by_firm_matter: dict[str, Engagement]
+    timekeepers: dict[str, int]
+    used_numbers: set[str]
+
+
+def _chunks(items: list, n: int):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
 
 
 @dataclass
@@ -128,7 +166,7 @@ class _Plan:
     timekeepers: dict[int, int]  # line index -> timekeeper id
 
 
-def _resolve(session: Session, inv: ledes.Invoice, by_tax: dict[str, LawFirm], user: User | None):
+def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
     out = Outcome(inv.invoice_number, "rejected", total=format(inv.total, "f"), currency=inv.currency,
                   lines=len(inv.lines))
     first_line = inv.lines[0].source_line if inv.lines else None
@@ -136,7 +174,7 @@ def _resolve(session: Session, inv: ledes.Invoice, by_tax: dict[str, LawFirm], u
     def fail(field_name: str, message: str, line: int | None = first_line):
         out.errors.append({"field": field_name, "line": line, "message": message})
 
-    firm = by_tax.get(_norm(inv.law_firm.id))
+    firm = ctx.by_tax.get(_norm(inv.law_firm.id))
     if user is not None and user.role == Role.outside_counsel:
         # Outside counsel submit for their own firm: an ID Triad does not know means the uploader's
         # firm; an ID that belongs to another firm is refused.
@@ -153,23 +191,17 @@ def _resolve(session: Session, inv: ledes.Invoice, by_tax: dict[str, LawFirm], u
     if firm.vendor.status in BLOCKED_VENDOR:
         fail("LAW_FIRM_ID", f"{firm.name} is {firm.vendor.status}; it cannot submit invoices")
         return out, None
-    if session.scalar(select(Invoice.id).where(Invoice.firm_id == firm.id,
-                                               Invoice.invoice_number == inv.invoice_number)) is not None:
+    fd = ctx.firm_data(firm)
+    if inv.invoice_number in fd.used_numbers:
         fail("INVOICE_NUMBER", f"{firm.name} already submitted an invoice numbered {inv.invoice_number!r}")
         return out, None
-    engagements = {e.matter_id: e for e in session.scalars(select(Engagement).where(Engagement.firm_id == firm.id))}
-    by_firm_matter = {e.firm_matter_id: e for e in engagements.values() if e.firm_matter_id}
-    tks = {t.tk_id: t.id for t in session.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))}
+    engagements, by_firm_matter, tks = fd.engagements, fd.by_firm_matter, fd.timekeepers
     matters: dict[int, Matter] = {}
     tk_ids: dict[int, int] = {}
-    matter_cache: dict[str, Matter | None] = {}
     for i, ln in enumerate(inv.lines):
         matter = None
         if ln.client_matter_id:
-            if ln.client_matter_id not in matter_cache:
-                matter_cache[ln.client_matter_id] = session.scalar(
-                    select(Matter).where(Matter.number == ln.client_matter_id))
-            matter = matter_cache[ln.client_matter_id]
+            matter = ctx.matters.get(ln.client_matter_id)
             if matter is None:
                 fail("CLIENT_MATTER_ID", f"no matter numbered {ln.client_matter_id!r}", ln.source_line)
                 continue
@@ -192,44 +224,54 @@ def _resolve(session: Session, inv: ledes.Invoice, by_tax: dict[str, LawFirm], u
             tk_ids[i] = tk
     if out.errors:
         return out, None
+    fd.used_numbers.add(inv.invoice_number)  # a second invoice with this number in the same file is refused too
     currency = inv.currency or next(iter(engagements[m.id] for m in matters.values())).currency
     out.currency = currency
     return out, _Plan(firm, currency, matters, tk_ids)
 
 
-def _store(session: Session, inv: ledes.Invoice, plan: _Plan, out: Outcome, stored_file: StoredFile, fmt: str | None,
-           actor: Actor, user: User | None) -> None:
-    row = Invoice(firm_id=plan.firm.id, vendor_id=plan.firm.vendor_id, invoice_number=inv.invoice_number,
-                  invoice_date=inv.invoice_date, billing_start=inv.billing_start, billing_end=inv.billing_end,
-                  currency=plan.currency, total_amount=quantize(inv.total, plan.currency), state="submitted",
-                  description=(inv.description or "").strip() or None, submitted_at=utcnow(),
-                  source_file_id=stored_file.id, source_format=fmt, submitted_by_id=user.id if user else None)
-    session.add(row)
+def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]], stored_file: StoredFile,
+           fmt: str | None, actor: Actor, user: User | None) -> None:
+    """Insert the accepted invoices in bulk: invoices, then every line in one multi-row insert,
+    then allocations, then one audit event per invoice (appended to the chain together)."""
+    now = utcnow()
+    rows = [Invoice(firm_id=plan.firm.id, vendor_id=plan.firm.vendor_id, invoice_number=inv.invoice_number,
+                    invoice_date=inv.invoice_date, billing_start=inv.billing_start, billing_end=inv.billing_end,
+                    currency=plan.currency, total_amount=quantize(inv.total, plan.currency), state="submitted",
+                    description=(inv.description or "").strip() or None, submitted_at=now,
+                    source_file_id=stored_file.id, source_format=fmt, submitted_by_id=user.id if user else None)
+            for inv, plan, _ in accepted]
+    session.add_all(rows)
     session.flush()
     zero = Decimal(0)
-    lines = []
-    per_matter: dict[int, Decimal] = {}
-    for i, ln in enumerate(inv.lines):
-        matter = plan.matters[i]
-        per_matter[matter.id] = per_matter.get(matter.id, zero) + ln.total
-        lines.append({
-            # pipe formats number lines 1, 2, 3 … (checked unique); XML ids are free text, so keep the order
-            "invoice_id": row.id, "matter_id": matter.id, "line_type": ln.line_type,
-            "line_no": int(ln.line_no) if fmt != ledes.FORMAT_XML else i + 1,
-            "work_date": ln.date or inv.invoice_date, "timekeeper_id": plan.timekeepers.get(i),
-            "task_code": ln.task_code, "activity_code": ln.activity_code, "expense_code": ln.expense_code,
-            "units": ln.units if ln.units is not None else zero,
-            "unit_cost": ln.unit_cost if ln.unit_cost is not None else zero,
-            "adjustment": ln.adjustment if ln.adjustment is not None else zero, "total": ln.total,
-            "description": (ln.description or "").strip() or None, "source_line": ln.source_line,
-        })
-    session.execute(insert(InvoiceLine), lines)
-    _allocate(session, row, plan, per_matter)
-    record(session, actor=actor, action="invoice.submitted", entity_type="invoice", entity_id=row.id,
-           after={"invoice_number": row.invoice_number, "firm_id": row.firm_id, "total_amount": row.total_amount,
-                  "currency": row.currency, "lines": len(lines), "source_file_id": stored_file.id,
-                  "source_sha256": stored_file.sha256})
-    out.status, out.invoice_id, out.state = "stored", row.id, row.state
+    lines: list[dict] = []
+    events: list[dict] = []
+    for row, (inv, plan, out) in zip(rows, accepted, strict=True):
+        per_matter: dict[int, Decimal] = {}
+        for i, ln in enumerate(inv.lines):
+            matter = plan.matters[i]
+            per_matter[matter.id] = per_matter.get(matter.id, zero) + ln.total
+            lines.append({
+                # pipe formats number lines 1, 2, 3 … (checked unique); XML ids are free text, so keep the order
+                "invoice_id": row.id, "matter_id": matter.id, "line_type": ln.line_type,
+                "line_no": int(ln.line_no) if fmt != ledes.FORMAT_XML else i + 1,
+                "work_date": ln.date or inv.invoice_date, "timekeeper_id": plan.timekeepers.get(i),
+                "task_code": ln.task_code, "activity_code": ln.activity_code, "expense_code": ln.expense_code,
+                "units": ln.units if ln.units is not None else zero,
+                "unit_cost": ln.unit_cost if ln.unit_cost is not None else zero,
+                "adjustment": ln.adjustment if ln.adjustment is not None else zero, "total": ln.total,
+                "description": (ln.description or "").strip() or None, "source_line": ln.source_line,
+            })
+        _allocate(session, row, plan, per_matter)
+        events.append({"action": "invoice.submitted", "entity_type": "invoice", "entity_id": row.id,
+                       "after": {"invoice_number": row.invoice_number, "firm_id": row.firm_id,
+                                 "total_amount": row.total_amount, "currency": row.currency,
+                                 "lines": len(inv.lines), "source_file_id": stored_file.id,
+                                 "source_sha256": stored_file.sha256}})
+        out.status, out.invoice_id, out.state = "stored", row.id, row.state
+    for chunk in _chunks(lines, 5000):
+        session.execute(insert(InvoiceLine), chunk)
+    record_many(session, actor=actor, events=events)
 
 
 def _allocate(session: Session, row: Invoice, plan: _Plan, per_matter: dict[int, Decimal]) -> None:
