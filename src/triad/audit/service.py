@@ -149,7 +149,7 @@ def record_many(session: Session, *, actor: Actor, events: list[dict[str, Any]])
                      "entity_type": ev["entity_type"], "entity_id": eid, "before": before_c, "after": after_c,
                      "reason": ev.get("reason"), "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    session.execute(insert(AuditEvent), rows)
+    session.execute(insert(AuditEvent.__table__), rows)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev_hash))
     return len(rows)
 

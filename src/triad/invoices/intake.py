@@ -270,7 +270,7 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
                                  "source_sha256": stored_file.sha256}})
         out.status, out.invoice_id, out.state = "stored", row.id, row.state
     for chunk in _chunks(lines, 5000):
-        session.execute(insert(InvoiceLine), chunk)
+        session.execute(insert(InvoiceLine.__table__), chunk)  # Core executemany: one statement per chunk
     record_many(session, actor=actor, events=events)
 
 
