@@ -34,9 +34,11 @@ from triad.invoices.intake import import_file  # noqa: E402
 intake_router = APIRouter(prefix="/invoices", tags=["invoices"])
 
 
-async def read_upload(file: UploadFile) -> bytes:
+def read_upload(file: UploadFile) -> bytes:
+    """The uploaded bytes, refusing files over the configured limit (read synchronously: the
+    routes using it are plain ``def`` so database work runs in the thread pool, not on the event loop)."""
     limit = get_settings().max_upload_mb * 1024 * 1024
-    data = await file.read(limit + 1)
+    data = file.file.read(limit + 1)
     if len(data) > limit:
         raise ValidationFailed(f"{file.filename}: larger than the {get_settings().max_upload_mb} MB upload limit",
                                errors=[{"field": "file", "message": "file too large"}])
@@ -47,9 +49,9 @@ async def read_upload(file: UploadFile) -> bytes:
                     dependencies=[require(Perm.invoices_submit)],
                     responses={200: {"description": "The same file was imported before; nothing changed"},
                                422: {"description": "The file or every invoice in it was refused"}})
-async def submit_invoices(file: Annotated[UploadFile, File(description="The LEDES file")], session: DbSession,
-                          user: CurrentUser):
-    data = await read_upload(file)
+def submit_invoices(file: Annotated[UploadFile, File(description="The LEDES file")], session: DbSession,
+                    user: CurrentUser):
+    data = read_upload(file)
     result = import_file(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(user),
                          user=user)
     session.commit()

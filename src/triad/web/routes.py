@@ -258,8 +258,8 @@ def upload_form(request: Request, session: DbSession):
 
 
 @router.post("/invoices/upload", response_class=HTMLResponse)
-async def upload(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
-                 csrf_token: Annotated[str, Form()] = ""):
+def upload(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
+           csrf_token: Annotated[str, Form()] = ""):
     from triad.audit.service import Actor
     from triad.invoices.intake import import_file
     from triad.invoices.router import read_upload
@@ -270,7 +270,7 @@ async def upload(request: Request, session: DbSession, file: Annotated[UploadFil
     if not auth.check_csrf(pu.token, csrf_token):
         raise PermissionDenied("The form was not sent from this site (CSRF check failed).")
     _need(pu, Perm.invoices_submit)
-    data = await read_upload(file)
+    data = read_upload(file)
     result = import_file(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(pu.user),
                          user=pu.user)
     session.commit()
