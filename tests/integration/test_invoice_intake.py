@@ -192,3 +192,43 @@ def test_same_number_twice_in_one_file(db, w):
     second[0].law_firm.id = w.a.firm.ledes_firm_id.replace("-", "")  # same firm, written differently
     r = import_file(session=db, data=write_1998b(first + second), filename="dup.ledes", actor=ACTOR)
     assert [o.status for o in r.invoices] == ["stored", "rejected"]
+
+
+def test_resending_a_file_retries_only_what_was_refused(db, w):
+    data = _two_invoices(w, "M-LATER")
+    first = import_file(session=db, data=data, filename="two.ledes", actor=ACTOR)
+    assert [o.status for o in first.invoices] == ["stored", "rejected"]
+    factories.engagement(db, w.a.firm, factories.matter(db, w.bu, w.cc, "Later matter"))
+    db.flush()
+    from triad.matters.models import Matter
+
+    db.scalars(sa.select(Matter).where(Matter.name == "Later matter")).one().number = "M-LATER"
+    db.flush()
+    n_files = count(db, StoredFile)
+    again = import_file(session=db, data=data, filename="two.ledes", actor=ACTOR)
+    assert [o.status for o in again.invoices] == ["already_imported", "stored"]
+    assert count(db, StoredFile) == n_files  # still one file
+    third = import_file(session=db, data=data, filename="two.ledes", actor=ACTOR)
+    assert third.already_imported and [o.status for o in third.invoices] == ["already_imported"] * 2
+
+
+def test_already_imported_reply_hides_other_firms_invoices(db, w):
+    data = factories.ledes_file(w.b, "B-77")
+    import_file(session=db, data=data, filename="b.ledes", actor=ACTOR)
+    r = import_file(session=db, data=data, filename="b.ledes", actor=ACTOR, user=w.a.counsel)
+    assert all(o.firm_id in (None, w.a.firm.id) for o in r.invoices)
+    assert not any(o.status == "already_imported" for o in r.invoices)
+
+
+def test_amount_finer_than_currency_refused(db, w):
+    w.a.engagement.currency = "JPY"
+    r = import_file(session=db, data=factories.ledes_file(w.a, "A-JPY", units="1.0", rate="100.50"),
+                    filename="jpy.ledes", actor=ACTOR)
+    assert r.invoices[0].status == "rejected" and "JPY" in r.invoices[0].errors[0]["message"]
+
+
+def test_ambiguous_firm_id_refused(db, w):
+    w.b.firm.ledes_firm_id = w.a.firm.ledes_firm_id.replace("-", "")  # same ID once punctuation is ignored
+    db.flush()
+    r = import_file(session=db, data=factories.ledes_file(w.a, "A-AMB"), filename="amb.ledes", actor=ACTOR)
+    assert r.invoices[0].status == "rejected" and "more than one law firm" in r.invoices[0].errors[0]["message"]

@@ -20,13 +20,15 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from triad import ledes
 from triad.audit.service import Actor, record_many
 from triad.auth.models import User
 from triad.core.db import utcnow
-from triad.core.money import Money, allocate, quantize
+from triad.core.errors import Conflict
+from triad.core.money import Money, allocate, minor_units, quantize
 from triad.core.permissions import Role
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
@@ -89,11 +91,6 @@ def import_file(
     """
     digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(StoredFile).where(StoredFile.sha256 == digest))
-    if existing is not None:
-        stored = session.scalars(select(Invoice).where(Invoice.source_file_id == existing.id).order_by(Invoice.id))
-        return ImportResult(filename, digest, existing.detected_format, already_imported=True, invoices=[
-            Outcome(i.invoice_number, "already_imported", i.id, i.state, i.firm_id, format(i.total_amount, "f"),
-                    i.currency) for i in stored])
     report = ledes.validate(data)
     result = ImportResult(filename, digest, report.format, problems=[p.as_dict() for p in report.problems])
     if not report.valid:
@@ -102,18 +99,42 @@ def import_file(
 
     parsed = build.invoices(report.frame)
     ctx = _Context(session, parsed)
+    done: dict[tuple[int, str], Invoice] = {}
+    if existing is not None:
+        # The same bytes again: invoices stored from them are not touched; any that were refused the
+        # first time are tried again (their firm, matter or timekeeper may exist now).
+        result.already_imported = True
+        done = {(i.firm_id, i.invoice_number): i
+                for i in session.scalars(select(Invoice).where(Invoice.source_file_id == existing.id))}
     accepted: list[tuple[ledes.Invoice, _Plan, Outcome]] = []
     for inv in parsed:
+        firm = ctx.firm_for(inv, user)
+        prior = done.get((firm.id, inv.invoice_number)) if firm else None
+        if prior is not None:
+            if user is None or user.role != Role.outside_counsel or prior.firm_id == user.firm_id:
+                result.invoices.append(Outcome(prior.invoice_number, "already_imported", prior.id, prior.state,
+                                               prior.firm_id, format(prior.total_amount, "f"), prior.currency,
+                                               len(inv.lines)))
+            continue
         outcome, plan = _resolve(ctx, inv, user)
         result.invoices.append(outcome)
         if plan is not None:
             accepted.append((inv, plan, outcome))
-    if accepted:
+    if accepted and existing is not None:
+        result.already_imported = False
+        _store(session, accepted, existing, report.format, actor, user)
+    elif accepted:
         stored_file = StoredFile(sha256=digest, kind="ledes", filename=filename[:255], size=len(data), content=data,
                                  detected_format=report.format, uploaded_by_id=user.id if user else None,
                                  media_type=_MEDIA.get(report.format or "", "text/plain"))
-        session.add(stored_file)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(stored_file)
+                session.flush()
+        except IntegrityError:
+            # the same bytes were stored by a request running at the same time
+            raise Conflict(f"{filename}: the same file is being imported right now; try again to see its outcome"
+                           ) from None
         _store(session, accepted, stored_file, report.format, actor, user)
     return result
 
@@ -124,7 +145,10 @@ class _Context:
     def __init__(self, session: Session, parsed: list[ledes.Invoice]):
         self.session = session
         self.firms = list(session.scalars(select(LawFirm)))
-        self.by_tax = {_norm(f.ledes_firm_id): f for f in self.firms}
+        self.by_tax: dict[str, LawFirm | None] = {}
+        for f in self.firms:  # None marks an ID two firms share once punctuation is ignored
+            key = _norm(f.ledes_firm_id)
+            self.by_tax[key] = None if key in self.by_tax else f
         numbers = {ln.client_matter_id for inv in parsed for ln in inv.lines if ln.client_matter_id}
         self.matters: dict[str, Matter] = {}
         for chunk in _chunks(sorted(numbers), 500):
@@ -132,13 +156,23 @@ class _Context:
         self._firm: dict[int, _FirmData] = {}
         self.seen_numbers: dict[int, set[str]] = {}
 
+    def firm_for(self, inv: ledes.Invoice, user: User | None) -> LawFirm | None:
+        firm = self.by_tax.get(_norm(inv.law_firm.id))
+        if firm is None and user is not None and user.role == Role.outside_counsel:
+            return user.firm
+        return firm
+
     def firm_data(self, firm: LawFirm) -> _FirmData:
         if firm.id not in self._firm:
             s = self.session
             engagements = {e.matter_id: e for e in s.scalars(select(Engagement).where(Engagement.firm_id == firm.id))}
+            by_firm_matter: dict[str, Engagement | None] = {}
+            for e in engagements.values():  # None marks a firm matter ID used on two engagements
+                if e.firm_matter_id:
+                    by_firm_matter[e.firm_matter_id] = None if e.firm_matter_id in by_firm_matter else e
             self._firm[firm.id] = _FirmData(
                 engagements=engagements,
-                by_firm_matter={e.firm_matter_id: e for e in engagements.values() if e.firm_matter_id},
+                by_firm_matter=by_firm_matter,
                 timekeepers={t.tk_id: t.id for t in s.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))},
                 used_numbers=set(s.scalars(select(Invoice.invoice_number).where(Invoice.firm_id == firm.id))),
             )
@@ -148,7 +182,7 @@ class _Context:
 @dataclass
 class _FirmData:
     engagements: dict[int, Engagement]
-    by_firm_matter: dict[str, Engagement]
+    by_firm_matter: dict[str, Engagement | None]
     timekeepers: dict[str, int]
     used_numbers: set[str]
 
@@ -174,7 +208,12 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
     def fail(field_name: str, message: str, line: int | None = first_line):
         out.errors.append({"field": field_name, "line": line, "message": message})
 
-    firm = ctx.by_tax.get(_norm(inv.law_firm.id))
+    key = _norm(inv.law_firm.id)
+    if key in ctx.by_tax and ctx.by_tax[key] is None:
+        fail("LAW_FIRM_ID", f"LAW_FIRM_ID {inv.law_firm.id!r} matches more than one law firm in Triad; ask legal ops "
+                            "to correct the firms' IDs")
+        return out, None
+    firm = ctx.by_tax.get(key)
     if user is not None and user.role == Role.outside_counsel:
         # Outside counsel submit for their own firm: an ID Triad does not know means the uploader's
         # firm; an ID that belongs to another firm is refused.
@@ -206,7 +245,12 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
                 fail("CLIENT_MATTER_ID", f"no matter numbered {ln.client_matter_id!r}", ln.source_line)
                 continue
         elif ln.law_firm_matter_id in by_firm_matter:
-            matter = by_firm_matter[ln.law_firm_matter_id].matter
+            eng = by_firm_matter[ln.law_firm_matter_id]
+            if eng is None:
+                fail("LAW_FIRM_MATTER_ID", f"the firm matter ID {ln.law_firm_matter_id!r} is on more than one "
+                                           f"engagement of {firm.name}; give CLIENT_MATTER_ID", ln.source_line)
+                continue
+            matter = eng.matter
         else:
             fail("LAW_FIRM_MATTER_ID", f"no engagement of {firm.name} has the firm matter ID "
                                        f"{ln.law_firm_matter_id!r}, and CLIENT_MATTER_ID is empty", ln.source_line)
@@ -224,8 +268,20 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
             tk_ids[i] = tk
     if out.errors:
         return out, None
+    currencies = {engagements[m.id].currency for m in matters.values()}
+    if inv.currency is None and len(currencies) > 1:
+        shown = ", ".join(sorted(currencies))
+        fail("CLIENT_MATTER_ID", f"the invoice's matters are engaged in different currencies ({shown}); "
+                                 "submit one invoice per currency")
+        return out, None
+    currency = inv.currency or currencies.pop()
+    amounts = [("INVOICE_TOTAL", inv.total, first_line)] + [("LINE_ITEM_TOTAL", ln.total, ln.source_line)
+                                                            for ln in inv.lines]
+    for name, amount, line in amounts:
+        if quantize(amount, currency) != amount:
+            fail(name, f"{amount} has more decimals than {currency} allows ({minor_units(currency)})", line)
+            return out, None
     fd.used_numbers.add(inv.invoice_number)  # a second invoice with this number in the same file is refused too
-    currency = inv.currency or next(iter(engagements[m.id] for m in matters.values())).currency
     out.currency = currency
     return out, _Plan(firm, currency, matters, tk_ids)
 

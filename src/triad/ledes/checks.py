@@ -24,8 +24,10 @@ MAX_PER_CODE = 1000  # a broken million-line file must not produce a million pro
 TOLERANCE = Decimal("0.01")
 SCALE = 6
 DEC = pl.Decimal(38, SCALE)
-NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)$"
-DATE = r"^\d{8}$"
+# ASCII digits only: polars' \d also matches other scripts' digits, which no amount parser reads.
+# At most 22 digits before the point and 6 after: what every amount column stores exactly.
+NUMBER = r"^[+-]?([0-9]{1,22}\.?[0-9]{0,6}|\.[0-9]{1,6})$"
+DATE = r"^[0-9]{8}$"
 NAME = r"^[^,]+,\s*\S.*$"
 KEY = ["law_firm_id", "invoice_number"]
 _COLS_1998B = {f.col for f in FIELDS_1998B}
@@ -112,12 +114,13 @@ def _field_checks(fields: list[Field]) -> list[RowCheck]:
                 lambda r, f=f: f"{f.name} {r[f.col]!r} is not a real calendar date"))
         elif f.kind == "num":
             out.append(RowCheck("LEDES-023", f.name, f.col, c.is_not_null() & ~c.str.contains(NUMBER),
-                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a plain number (digits, one '.', "
-                                               "optional sign)"))
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a plain number (digits 0-9, one "
+                                               "'.', optional sign; at most 22 digits before the point and 6 "
+                                               "after)"))
         elif f.kind == "int":
             out.append(RowCheck("LEDES-025", f.name, f.col, c.is_not_null() & (
-                ~c.str.contains(r"^\d+$") | (c.str.strip_chars_start("0") == "")),
-                lambda r, f=f: f"{f.name} {r[f.col]!r} must be a positive whole number"))
+                ~c.str.contains(r"^[0-9]{1,9}$") | (c.str.strip_chars_start("0") == "")),
+                lambda r, f=f: f"{f.name} {r[f.col]!r} must be a positive whole number of at most 9 digits"))
         elif f.kind == "type":
             out.append(RowCheck("LEDES-024", f.name, f.col,
                                 c.is_not_null() & ~c.str.to_uppercase().is_in(LINE_TYPES),
@@ -190,7 +193,8 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
     near = 0.009
     alt_ok = adj_line & (((total - (cost + adj + tax)).abs() <= near) | ((total - (adj + tax)).abs() <= near))
     out.append(RowCheck("LEDES-030", "LINE_ITEM_TOTAL", "line_item_total",
-                        total.is_not_null() & (((total - base - tax).abs() > near) | huge) & ~alt_ok.fill_null(False),
+                        total.is_not_null() & (((total - base - tax).abs() > near) | huge)
+                        & ~(alt_ok & ~huge).fill_null(False),
                         lambda r: f"LINE_ITEM_TOTAL is {r['line_item_total']} but units x unit cost + adjustment"
                                   f"{' + tax' if is_98bi else ''} = {_fmt(_line_expected(r, is_98bi)[0])}",
                         confirm=lambda r: _line_total_wrong(r, is_98bi)))
