@@ -99,3 +99,13 @@ def client(app) -> Iterator[TestClient]:
     # https so that Secure cookies are sent back, as a browser would.
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         yield c
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_throttles():
+    """The in-process throttles are per process; each test starts with none."""
+    from triad.auth.service import ip_throttle, unknown_names
+
+    ip_throttle.clear()
+    unknown_names.clear()
+    yield

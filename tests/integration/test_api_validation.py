@@ -76,3 +76,37 @@ def test_pagination_and_filters(client, db):
 
 def test_healthz(client):
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_amount_limits_give_422_not_500(client, db):
+    w = factories.world(db)
+    base = {"matter_id": w.a.matter.id, "vendor_id": w.a.firm.vendor_id, "fiscal_period": "FY2028",
+            "currency": "USD"}
+    for amount in ("1.0000001", "1e30"):
+        r = client.post("/api/v1/budgets", headers=_h(w), json=base | {"amount": amount})
+        assert r.status_code == 422, (amount, r.text)
+    r = client.post("/api/v1/budgets", headers=_h(w), json=base | {"amount": "100.5", "currency": "JPY"})
+    assert r.status_code == 422 and "JPY" in r.text
+
+
+def test_nested_rows_are_checked(client, db):
+    w = factories.world(db)
+    r = client.post("/api/v1/matters", headers=_h(w), json={
+        "number": "N-1", "name": "n", "matter_type": "counseling", "business_unit_id": w.bu.id,
+        "cost_center_id": w.cc.id, "opened_on": "2026-01-01",
+        "allocations": [{"cost_center_id": 999999, "gl_account_id": w.gl.id, "percent": "100"}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "allocations[0].cost_center_id"
+    tk = f"/api/v1/timekeepers/{w.a.timekeeper.id}"
+    same_day = [{"rate": "500.00", "currency": "USD", "effective_from": "2026-01-01"}]
+    r = client.patch(tk, headers=_h(w), json={"rates": same_day})  # replaces the rate of the same date
+    assert r.status_code == 200, r.text
+    assert [x["rate"] for x in r.json()["rates"]] == ["500"]
+    r = client.patch(tk, headers=_h(w), json={"rates": same_day * 2})
+    assert r.status_code == 422 and "two items" in r.json()["detail"]
+
+
+def test_empty_patch_writes_no_audit_event(client, db):
+    w = factories.world(db)
+    n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    assert client.patch(f"/api/v1/firms/{w.a.firm.id}", headers=_h(w), json={}).status_code == 200
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == n0

@@ -184,3 +184,37 @@ def test_every_form_post_writes_exactly_one_audit_event(client, db, staff):
     n = events()
     client.post("/logout", data={"csrf_token": _csrf(client.get("/").text)})
     assert events() == n + 1
+
+
+def test_unknown_and_known_usernames_answer_alike(client, db, staff):
+    answers = {}
+    for name in ("lena", "nobody-here"):
+        codes = [login(client, name, "wrong password!").status_code for _ in range(5)]
+        answers[name] = codes
+    assert answers["lena"] == answers["nobody-here"]
+    assert answers["lena"][-1] == 429
+
+
+def test_success_does_not_clear_the_address_throttle(client, db, staff):
+    other = factories.user(db, Role.auditor, username="mallory")
+    db.commit()
+    for i in range(9):
+        login(client, f"victim{i}", "guess-guess-guess")  # spread over many usernames
+    assert login(client, "mallory").status_code == 303  # a good login of the attacker's own...
+    client.cookies.clear()
+    assert login(client, "victim98", "guess").status_code == 401  # ...does not reset the counter:
+    assert login(client, "victim99", "guess").status_code == 429  # the next guess must wait
+    assert other.id
+
+
+def test_password_change_revokes_api_tokens(db, staff):
+    from triad.audit.service import Actor
+    from triad.auth.schemas import UserUpdate
+    from triad.auth.service import create_api_token, resolve_api_token, update_user
+
+    _, plain = create_api_token(session=db, user=staff, name="x", expires_in_days=1, actor=Actor("t"))
+    assert resolve_api_token(session=db, token=plain) is not None
+    update_user(session=db, user=staff, data=UserUpdate(password="an entirely new password"), actor=Actor("t"))
+    db.flush()
+    db.expire_all()
+    assert resolve_api_token(session=db, token=plain) is None

@@ -73,10 +73,14 @@ def update_user(*, session: Session, user: User, data: UserUpdate, actor: Actor)
         setattr(user, key, str(value) if key == "email" else value)
     if password:
         user.password_hash = hash_password(password)
-        # A password change ends every open session of that user.
+        # A password change ends every open session and revokes every API token of that user.
         session.execute(
             update(WebSession).where(WebSession.user_id == user.id, WebSession.ended_at.is_(None))
             .values(ended_at=utcnow())
+        )
+        session.execute(
+            update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
         )
     events.updated(session, actor=actor, obj=user, before=before,
                    reason="password changed" if password else None)
@@ -101,15 +105,22 @@ class _IpThrottle:
         self._fails: dict[str, tuple[int, float]] = {}
         self._max = max_entries
 
-    def wait(self, ip: str) -> int:
+    def wait(self, key: str, free: int | None = None) -> int:
+        """Seconds ``key`` must still wait. Failures are forgotten after a quiet spell of the
+        maximum delay; a successful login does not reset them (so one good account cannot be
+        used to clear the counter between guesses at others)."""
         s = get_settings()
+        free = s.login_free_failures * 3 if free is None else free
         with self._lock:
-            count, last = self._fails.get(ip, (0, 0.0))
-        over = count - s.login_free_failures * 3
+            count, last = self._fails.get(key, (0, 0.0))
+            if count and time.monotonic() - last > s.login_max_delay_seconds:
+                self._fails.pop(key, None)
+                return 0
+        over = count - free
         if over <= 0:
             return 0
         delay = min(2 ** over, s.login_max_delay_seconds)
-        return max(0, int(last + delay - time.monotonic()))
+        return max(0, int(last + delay - time.monotonic()) + 1)
 
     def fail(self, ip: str) -> None:
         with self._lock:
@@ -118,12 +129,16 @@ class _IpThrottle:
             count, _ = self._fails.get(ip, (0, 0.0))
             self._fails[ip] = (count + 1, time.monotonic())
 
-    def reset(self, ip: str) -> None:
+    def clear(self) -> None:
         with self._lock:
-            self._fails.pop(ip, None)
+            self._fails.clear()
 
 
 ip_throttle = _IpThrottle()
+unknown_names = _IpThrottle()  # failures against usernames that do not exist, treated like real accounts
+
+
+LOCKED_MESSAGE = "Too many failed attempts. Try again later."
 
 
 def authenticate(*, session: Session, username: str, password: str, ip: str | None) -> LoginResult:
@@ -138,20 +153,32 @@ def authenticate(*, session: Session, username: str, password: str, ip: str | No
     now = utcnow()
     wait = ip_throttle.wait(ip_key)
     if wait:
-        return LoginResult(None, "Too many failed attempts from this address. Try again later.", wait)
+        return LoginResult(None, LOCKED_MESSAGE, wait)
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
-        verify_password(_DUMMY_HASH, password)  # same work as a real check
+        # Same work and the same answers as for a real account, so probing reveals nothing.
+        name_key = username.strip().lower()[:100]
+        wait = unknown_names.wait(name_key, free=s.login_free_failures)
+        if wait:
+            return LoginResult(None, LOCKED_MESSAGE, wait)
+        verify_password(_DUMMY_HASH, password)
         ip_throttle.fail(ip_key)
+        unknown_names.fail(name_key)
         return LoginResult(None, "Unknown username or wrong password.")
     if user.locked_until and user.locked_until > now:
         retry = int((user.locked_until - now).total_seconds()) + 1
-        return LoginResult(None, f"Too many failed attempts. Try again in {retry} seconds.", retry)
+        return LoginResult(None, LOCKED_MESSAGE, retry)
     if not verify_password(user.password_hash, password) or not user.is_active:
-        user.failed_logins += 1
-        over = user.failed_logins - s.login_free_failures
+        # Atomic increment: parallel failures all count, and the lock follows from the stored count.
+        failed = session.execute(
+            update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+            .returning(User.failed_logins)
+        ).scalar_one()
+        over = failed - s.login_free_failures
         if over > 0:
-            user.locked_until = now + dt.timedelta(seconds=min(2**over, s.login_max_delay_seconds))
+            locked = now + dt.timedelta(seconds=min(2**over, s.login_max_delay_seconds))
+            session.execute(update(User).where(User.id == user.id).values(locked_until=locked))
+        session.expire(user, ["failed_logins", "locked_until"])
         ip_throttle.fail(ip_key)
         events.login_failed(session, user=user, ip=ip)
         return LoginResult(None, "Unknown username or wrong password.")
@@ -160,7 +187,6 @@ def authenticate(*, session: Session, username: str, password: str, ip: str | No
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
-    ip_throttle.reset(ip_key)
     return LoginResult(user)
 
 

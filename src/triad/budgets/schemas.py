@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema
+from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema, check_minor_units
 
 PERIOD = r"^FY\d{4}(-Q[1-4]|-M(0[1-9]|1[0-2]))?$"
 CODE = r"^(\*|[A-Z]\d{3})$"
@@ -23,6 +23,11 @@ class BudgetCreate(Schema):
             raise ValueError("budget amount must not be negative")
         return v
 
+    @model_validator(mode="after")
+    def _precision(self) -> BudgetCreate:
+        check_minor_units(self.amount, self.currency)
+        return self
+
 
 class BudgetUpdate(Schema):
     amount: AmountIn | None = None
@@ -34,6 +39,11 @@ class BudgetUpdate(Schema):
         if v is not None and v < 0:
             raise ValueError("budget amount must not be negative")
         return v
+
+    @model_validator(mode="after")
+    def _precision(self) -> BudgetUpdate:
+        check_minor_units(self.amount, self.currency)
+        return self
 
 
 class BudgetRead(ReadSchema):

@@ -60,12 +60,48 @@ def _split(data: BaseModel, model: type, *, exclude_unset: bool) -> tuple[dict, 
     return scalars, children
 
 
-def _set_children(obj: Any, children: dict[str, list[dict] | None]) -> None:
+def _check_children(session: Session, model: type, children: dict[str, list[dict] | None]) -> None:
+    """Nested rows get the same checks as top-level ones: references exist, and no two items
+    of one list collide on a unique key of the child table (the parent key is implied)."""
+    rels = inspect(model).relationships
+    for key, items in children.items():
+        if not items:
+            continue
+        child_cls = rels[key].mapper.class_
+        parent_cols = {c.key for c in rels[key].remote_side}
+        for n, item in enumerate(items):
+            try:
+                check_references(session, child_cls, item)
+            except ValidationFailed as exc:
+                errors = [{"field": f"{key}[{n}].{e['field']}", "message": e["message"]} for e in exc.errors]
+                raise ValidationFailed("; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                                       errors=errors) from None
+        for con in child_cls.__table__.constraints:
+            if not isinstance(con, UniqueConstraint):
+                continue
+            cols = [c.key for c in con.columns if c.key not in parent_cols]
+            seen: set[tuple] = set()
+            for n, item in enumerate(items):
+                value = tuple(item.get(c) for c in cols)
+                if value in seen:
+                    shown = ", ".join(f"{c}={v!r}" for c, v in zip(cols, value, strict=True))
+                    raise ValidationFailed(f"{key}: two items have {shown}",
+                                           errors=[{"field": f"{key}[{n}]", "message": f"duplicate {shown}"}])
+                seen.add(value)
+
+
+def _set_children(session: Session, obj: Any, children: dict[str, list[dict] | None]) -> None:
     rels = inspect(type(obj)).relationships
     for key, items in children.items():
         if items is None:
             continue
         child_cls = rels[key].mapper.class_
+        current = getattr(obj, key)
+        if current:
+            # delete the old rows first: the unit of work inserts before it deletes, so a new row
+            # with the same unique key as an old one would otherwise collide
+            current.clear()
+            session.flush()
         setattr(obj, key, [child_cls(**item) for item in items])
 
 
@@ -79,8 +115,9 @@ def create(*, session: Session, model: type, data: BaseModel, actor: Actor, **ex
     scalars.update(extra)
     check_references(session, model, scalars)
     check_unique(session, model, scalars)
+    _check_children(session, model, children)
     obj = model(**scalars)
-    _set_children(obj, children)
+    _set_children(session, obj, children)
     session.add(obj)
     session.flush()
     _audit_children_created(session, actor, obj, list(children))
@@ -106,14 +143,17 @@ def update(*, session: Session, obj: Any, data: BaseModel, actor: Actor, reason:
     check_references(session, model, scalars)
     merged = {c.key: getattr(obj, c.key) for c in model.__table__.columns} | scalars
     check_unique(session, model, merged, exclude_id=obj.id)
+    _check_children(session, model, children)
     keys = [k for k, v in children.items() if v is not None]
     before = snapshot(obj) | _children_snapshot(obj, keys)
     for key, value in scalars.items():
         setattr(obj, key, value)
-    _set_children(obj, children)
+    _set_children(session, obj, children)
     session.flush()
     after = snapshot(obj) | _children_snapshot(obj, keys)
     changed = sorted(k for k in after if after[k] != before.get(k))
+    if not changed:
+        return obj  # nothing changed: no audit event
     record(session, actor=actor, action=f"{obj.__tablename__}.updated", entity_type=obj.__tablename__,
            entity_id=obj.id, before={k: before.get(k) for k in changed}, after={k: after[k] for k in changed},
            reason=reason)

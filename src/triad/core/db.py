@@ -179,7 +179,9 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover - trivial
-            conn.exec_driver_sql("BEGIN")
+            # IMMEDIATE takes the write lock at the start, so concurrent writers wait (busy
+            # timeout) instead of failing with SQLITE_BUSY when a read precedes their first write.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

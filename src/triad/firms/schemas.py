@@ -4,7 +4,7 @@ import datetime as dt
 
 from pydantic import Field, model_validator
 
-from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema
+from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema, check_minor_units
 
 # LEDES timekeeper classifications.
 CLASSIFICATIONS = ("PARTNR", "ASSOC", "OFCNSL", "PARLGL", "LGLAST", "OTHR")
@@ -46,6 +46,7 @@ class RateIn(Schema):
             raise ValueError("rate must not be negative")
         if self.effective_to is not None and self.effective_to < self.effective_from:
             raise ValueError("effective_to is before effective_from")
+        check_minor_units(self.rate, self.currency, "rate")
         return self
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema
+from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema, check_minor_units
 
 MATTER_TYPES = "^(litigation|counseling|transactional|regulatory|employment|ip|bankruptcy|other)$"
 MATTER_STATUSES = "^(open|on_hold|closed)$"
@@ -27,6 +27,7 @@ class AllocationIn(Schema):
             raise ValueError("percent must be above 0 and at most 100")
         if self.fixed_amount is not None and self.fixed_currency is None:
             raise ValueError("fixed_amount needs fixed_currency")
+        check_minor_units(self.fixed_amount, self.fixed_currency, "fixed_amount")
         return self
 
 
