@@ -78,7 +78,8 @@ def invoices(draw):
             adj = draw(money) if draw(st.booleans()) else Decimal("0")
             lines.append(Line(line_no=str(i), line_type="F", date=start + dt.timedelta(days=draw(st.integers(0, 30))),
                               units=units, unit_cost=cost, adjustment=adj, total=units * cost + adj,
-                              law_firm_matter_id=draw(text)[:20], client_matter_id=draw(text)[:20],
+                              law_firm_matter_id=draw(text)[:20].strip() or "LF",
+                              client_matter_id=draw(text)[:20].strip() or "CM",
                               task_code="L110", activity_code="A101", timekeeper_id="TK1",
                               timekeeper_name="Doe, Jan", timekeeper_classification="ASSOC",
                               description=draw(text)))

@@ -81,6 +81,9 @@ class Collector:
             self.problems.append(problem(code, None, field, None, f"{rows.height - room} more {code} problems "
                                                                   "not listed"))
 
+    def sorted(self) -> list[Problem]:
+        return sorted(self.problems, key=lambda p: (p.line is None, p.line or 0, p.code))
+
 
 def _name(col: str) -> str:
     return BY_COL[col].name
@@ -309,49 +312,92 @@ def _tax_wrong(r: dict) -> bool:
     return ltax is not None and expected is not None and abs(ltax - expected) > TOLERANCE
 
 
-def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False, numeric_line_ids: bool = True) -> list[Problem]:
-    """Run every check on the frame; returns the problems in file order.
+# Checks that compare a line with the other lines of its invoice; they run on the compact frame
+# of all chunks together. Every other row check looks at one line only and runs chunk by chunk.
+WINDOW_CODES = frozenset({"LEDES-031", "LEDES-033", "LEDES-034", "LEDES-043"})
 
-    ``ascii_only``: the caller knows the file is pure ASCII, so the non-ASCII scan is skipped.
-    ``numeric_line_ids``: pipe formats number their lines 1, 2, 3 … (LEDES-025/034); XML files
-    identify fees, expenses and credits with ids of their own, which are not checked as numbers.
-    """
-    if frame.height == 0:
-        return []
+
+def _row_checks(frame: pl.DataFrame, fmt: str, ascii_only: bool, numeric_line_ids: bool) -> list[RowCheck]:
     is_98bi = fmt != "LEDES1998B"
     fields = [f for f in BY_COL.values() if is_98bi or f.col in _COLS_1998B]
-    present = set(frame.columns)
-    frame = frame.with_columns(pl.struct(KEY).rank("dense").alias("_inv"))
-    row_checks = _field_checks(fields) + _line_checks(fields, is_98bi, present)
+    checks = _field_checks(fields) + _line_checks(fields, is_98bi, set(frame.columns))
+    skip = set()
     if ascii_only:
-        row_checks = [rc for rc in row_checks if rc.code != "LEDES-006"]
+        skip.add("LEDES-006")
     if not numeric_line_ids:
-        row_checks = [rc for rc in row_checks if rc.code not in ("LEDES-025", "LEDES-034")]
+        skip |= {"LEDES-025", "LEDES-034"}
+    return [rc for rc in checks if rc.code not in skip]
+
+
+def _run(frame: pl.DataFrame, row_checks: list[RowCheck], c: Collector) -> None:
+    if not row_checks or frame.height == 0:
+        return
     flags = frame.select([rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)])
     fired = flags.select(pl.all().any()).row(0)
-    c = Collector()
     for i, rc in enumerate(row_checks):
         if not fired[i]:
             continue
         # extra columns may be window expressions, so compute them before filtering
         rows = (frame.with_columns(*rc.extra) if rc.extra else frame).filter(flags.get_column(f"c{i}"))
         c.emit(rows, rc.code, rc.field, rc.value, rc.message, rc.confirm)
-    _invoice_checks(frame, c, is_98bi)
-    return sorted(c.problems, key=lambda p: (p.line is None, p.line or 0, p.code))
+
+
+def check_lines(frame: pl.DataFrame, c: Collector, *, fmt: str, ascii_only: bool = False,
+                numeric_line_ids: bool = True) -> None:
+    """The checks that need one line at a time (run on each chunk of a large file)."""
+    checks = [rc for rc in _row_checks(frame, fmt, ascii_only, numeric_line_ids) if rc.code not in WINDOW_CODES]
+    _run(frame, checks, c)
+
+
+def compact(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """What the invoice-level checks need, small: repeated invoice-level text becomes categorical."""
+    is_98bi = fmt != "LEDES1998B"
+    repeated = [col for col in dict.fromkeys([*KEY, "invoice_total", "billing_start_date", "billing_end_date",
+                                               *INVOICE_LEVEL])
+                if col in frame.columns and (is_98bi or col in _COLS_1998B)]
+    keep = ["line_item_number", "line_item_task_code", "line_item_total"] + (["line_item_tax_total"] if is_98bi else [])
+    return frame.select("_line", *[pl.col(col).cast(pl.Categorical) for col in repeated], *keep)
+
+
+def check_invoices(cframe: pl.DataFrame, c: Collector, *, fmt: str, numeric_line_ids: bool = True) -> None:
+    """The checks that compare lines of one invoice, on the compact frame of the whole file."""
+    if cframe.height == 0:
+        return
+    cframe = cframe.with_columns(pl.struct(KEY).rank("dense").alias("_inv"))
+    checks = [rc for rc in _row_checks(cframe, fmt, True, numeric_line_ids) if rc.code in WINDOW_CODES]
+    _run(cframe, checks, c)
+    _invoice_checks(cframe, c, fmt != "LEDES1998B")
+
+
+def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False, numeric_line_ids: bool = True) -> list[Problem]:
+    """Run every check on a whole frame; returns the problems in file order."""
+    c = Collector()
+    if frame.height:
+        check_lines(frame, c, fmt=fmt, ascii_only=ascii_only, numeric_line_ids=numeric_line_ids)
+        check_invoices(compact(frame, fmt), c, fmt=fmt, numeric_line_ids=numeric_line_ids)
+    return c.sorted()
 
 
 def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
     """Checks on whole invoices: totals against the lines, the billing period, tax aggregates."""
+    def text(col: str) -> pl.Expr:
+        return pl.col(col).first().cast(pl.String)
+
     aggs = [
-        pl.col("_line").first(), pl.col("invoice_total").first(), _dec("invoice_total").first().alias("_inv_total"),
+        pl.col("_line").first(), text("invoice_total").alias("invoice_total"),
         _dec("line_item_total").sum().alias("_sum_lines"), pl.len().alias("_n"),
         (pl.col("line_item_total").is_not_null() & _dec("line_item_total").is_null()).sum().alias("_unclean"),
-        pl.col("billing_start_date").first(), pl.col("billing_end_date").first(),
+        text("billing_start_date").alias("billing_start_date"), text("billing_end_date").alias("billing_end_date"),
+        text("invoice_number").alias("invoice_number"),
     ]
     if is_98bi:
-        aggs += [pl.col("invoice_tax_total").first(), _dec("invoice_tax_total").first().alias("_itax"),
-                 _dec("invoice_net_total").first().alias("_inet"), _dec("line_item_tax_total").sum().alias("_sum_tax")]
-    inv = frame.group_by(KEY, maintain_order=True).agg(aggs)
+        aggs += [text("invoice_tax_total").alias("invoice_tax_total"),
+                 text("invoice_net_total").alias("invoice_net_total"),
+                 _dec("line_item_tax_total").sum().alias("_sum_tax")]
+    inv = frame.group_by("_inv", maintain_order=True).agg(aggs).with_columns(
+        _dec("invoice_total").alias("_inv_total"))
+    if is_98bi:
+        inv = inv.with_columns(_dec("invoice_tax_total").alias("_itax"), _dec("invoice_net_total").alias("_inet"))
     tol = pl.lit(TOLERANCE).cast(DEC)
     c.emit(inv.filter(pl.col("_inv_total").is_not_null() & (pl.col("_unclean") == 0)
                       & ((pl.col("_inv_total") - pl.col("_sum_lines")).abs() > tol)),
