@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import settings
 from sqlalchemy.orm import Session
 
 from triad.config import get_settings
@@ -21,6 +22,11 @@ from triad.core.db import make_engine
 from triad.core.migrate import upgrade
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+# CI runs the property tests derandomized, so a run is reproducible; locally they explore freely.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _backend() -> str:

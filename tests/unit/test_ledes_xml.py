@@ -256,7 +256,7 @@ def test_frame_mapping() -> None:
 
 def test_wrong_fee_total_points_at_the_fee() -> None:
     text = SAMPLE.replace("<total_amount>1700.00</total_amount>", "<total_amount>1800.00</total_amount>")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert not report.valid
     wrong = [p for p in report.problems if p.code == "LEDES-030"]
     assert [p.line for p in wrong] == [_line_of(text, "<fee>")]
@@ -265,14 +265,14 @@ def test_wrong_fee_total_points_at_the_fee() -> None:
 
 def test_impossible_date() -> None:
     text = SAMPLE.replace("<charge_date>2026-01-10</charge_date>", "<charge_date>2026-02-30</charge_date>")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     bad = [p for p in report.problems if p.code == "LEDES-022"]
     assert [(p.line, p.field) for p in bad] == [(_line_of(text, "<fee>"), "LINE_ITEM_DATE")]
 
 
 def test_date_not_iso_is_passed_on() -> None:
     text = SAMPLE.replace("<inv_date>2026-02-05</inv_date>", "<inv_date>05/02/2026</inv_date>")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert any(p.code == "LEDES-022" and p.value == "05/02/2026" for p in report.problems)
 
 
@@ -293,14 +293,14 @@ def test_external_entity_refused() -> None:
 
 def test_malformed() -> None:
     text = SAMPLE.replace("</fee_id>", "</fee_idx>", 1)
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert [p.code for p in report.problems] == ["LEDES-009"]
     assert report.problems[0].line == _line_of(text, "</fee_idx>")
 
 
 def test_tk_sum_spelling_and_case() -> None:
     text = SAMPLE.replace("<tksum>", "<TK_SUM>").replace("</tksum>", "</TK_SUM>")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert report.valid, report.problems
     assert report.frame is not None
     assert report.frame.get_column("timekeeper_name").to_list()[1:3] == ["Whitaker, Ann", "Reyes, Lucia"]
@@ -309,7 +309,7 @@ def test_tk_sum_spelling_and_case() -> None:
 def test_namespaces() -> None:
     text = re.sub(r"<(/?)([a-z_0-9]+)", r"<\1l:\2", SAMPLE)
     text = text.replace("<l:ledesxmlebilling ", '<l:ledesxmlebilling xmlns:l="urn:example:ledes" ', 1)
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert report.valid, report.problems
     assert (report.invoices, report.lines) == (2, 7)
     default_ns = SAMPLE.replace("<ledesxmlebilling ", '<ledesxmlebilling xmlns="http://www.ledes.org/2.1" ', 1)
@@ -319,7 +319,7 @@ def test_namespaces() -> None:
 def test_structure_problems() -> None:
     text = SAMPLE.replace("<inv_id>INV-2026-002</inv_id>", "").replace(
         "<total_amount>850.00</total_amount>", "")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     structural = {(p.field, p.line) for p in report.problems if p.code == "LEDES-010"}
     assert ("inv_id", _line_of(text, "<invoice>", 2)) in structural
     assert ("total_amount", _line_of(text, "<fee>", 3)) in structural
@@ -354,7 +354,7 @@ def test_round_trip_from_pipe_format() -> None:
     for inv in invoices:
         inv.currency = "USD"
     out = xml.write(invoices, version="2.2")
-    report = ledes.validate(out)
+    report = ledes.validate(out, keep_frame=True)
     assert report.valid, report.problems[:3]
     assert (report.invoices, report.lines) == (3, sum(len(i.lines) for i in invoices))
     # 1998B has only TIMEKEEPER_NAME; XML stores the name split, so the split parts are new
@@ -376,7 +376,7 @@ def test_write_needs_a_currency_and_a_known_version() -> None:
 
 def test_undated_discount_takes_the_billing_end_date() -> None:
     text = SAMPLE.replace("<disc_cred_date>2026-01-31</disc_cred_date>", "")
-    report = ledes.validate(text.encode())
+    report = ledes.validate(text.encode(), keep_frame=True)
     assert report.valid, report.problems
     assert report.frame is not None
     discounts = report.frame.filter(report.frame["exp_fee_inv_adj_type"].is_in(["IF", "IE"]))

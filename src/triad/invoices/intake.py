@@ -91,7 +91,7 @@ def import_file(
     """
     digest = hashlib.sha256(data).hexdigest()
     existing = session.scalar(select(StoredFile).where(StoredFile.sha256 == digest))
-    report = ledes.validate(data)
+    report = ledes.validate(data, keep_frame=True)
     result = ImportResult(filename, digest, report.format, problems=[p.as_dict() for p in report.problems])
     if not report.valid:
         return result

@@ -19,6 +19,7 @@ from triad.ledes.pipe import FORMAT_98BI, FORMAT_1998B, decode
 from triad.ledes.problems import CHECKS, ERROR, Problem, problem
 
 FORMAT_XML = "LEDES XML"
+CHUNK_BYTES = 32 << 20  # how much of a pipe-format file is checked at a time
 
 __all__ = ["CHECKS", "Invoice", "Line", "Party", "Problem", "Report", "detect", "parse", "validate"]
 
@@ -53,8 +54,13 @@ def detect(data: bytes) -> tuple[str | None, str]:
     return None, ""
 
 
-def validate(data: bytes) -> Report:
-    """Check a file; returns the format, counts and every problem (in file order)."""
+def validate(data: bytes, *, keep_frame: bool = False) -> Report:
+    """Check a file; returns the format, counts and every problem (in file order).
+
+    ``keep_frame``: keep the line-item frame on the report (``parse`` and intake need it). Without
+    it, a pipe-format file is read in chunks and only a compact summary of each is kept, so a
+    large file is checked in bounded memory.
+    """
     fmt, header = detect(data)
     if fmt is None:
         first = data[:60].decode("utf-8", errors="replace").splitlines()[0] if data.strip() else ""
@@ -62,24 +68,49 @@ def validate(data: bytes) -> Report:
                                            "not a LEDES file: expected LEDES1998B[], LEDES98BI V2[] or LEDES XML"
                                            if data.strip() else "the file is empty")])
     data, problems = decode(data)
+    ascii_only = data.isascii()
+    if fmt != FORMAT_XML and not keep_frame:
+        report = _validate_chunked(data, fmt, header, problems, ascii_only)
+        if report is not None:
+            return report
     if fmt == FORMAT_XML:
         from triad.ledes import xml
 
         frame, more = xml.read(data)
-        fmt_name = FORMAT_XML
         check_fmt = FORMAT_98BI
     else:
         from triad.ledes import pipe
 
         frame, more = pipe.read(data, fmt, header)
-        fmt_name = fmt
         check_fmt = fmt
     problems += more
-    problems += checks.check(frame, fmt=check_fmt, ascii_only=data.isascii(),
-                             numeric_line_ids=fmt_name != FORMAT_XML)
+    problems += checks.check(frame, fmt=check_fmt, ascii_only=ascii_only, numeric_line_ids=fmt != FORMAT_XML)
     problems.sort(key=lambda p: (p.line is None, p.line or 0, p.code))
     n_invoices = frame.select(pl.struct(checks.KEY).n_unique()).item() if frame.height else 0
-    return Report(fmt_name, n_invoices, frame.height, problems, frame)
+    return Report(fmt, n_invoices, frame.height, problems, frame if keep_frame else None)
+
+
+def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem], ascii_only: bool) -> Report | None:
+    """Chunk by chunk: per-line checks on each chunk, invoice checks on the compact frame of all.
+    Returns None when a record is malformed (the caller then reads the whole file carefully)."""
+    from triad.ledes import pipe
+
+    found: list[Problem] = []
+    collector = checks.Collector()
+    compacts = []
+    try:
+        for chunk in pipe.iter_chunks(data, fmt, header, found, chunk_bytes=CHUNK_BYTES):
+            checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
+            compacts.append(checks.compact(chunk, fmt))
+    except pipe.CarefulReadNeeded:
+        return None
+    cframe = pl.concat(compacts) if compacts else None
+    if cframe is not None:
+        checks.check_invoices(cframe, collector, fmt=fmt)
+    all_problems = problems + found + collector.problems
+    all_problems.sort(key=lambda p: (p.line is None, p.line or 0, p.code))
+    n_invoices = cframe.select(pl.struct(checks.KEY).n_unique()).item() if cframe is not None else 0
+    return Report(fmt, n_invoices, cframe.height if cframe is not None else 0, all_problems)
 
 
 def parse(data: bytes) -> tuple[list[Invoice], list[Problem]]:
@@ -87,6 +118,6 @@ def parse(data: bytes) -> tuple[list[Invoice], list[Problem]]:
     problems (so a caller can show them); callers must not store a file whose problems include errors."""
     from triad.ledes import build
 
-    report = validate(data)
+    report = validate(data, keep_frame=True)
     invs = build.invoices(report.frame) if report.frame is not None and report.frame.height else []
     return invs, report.problems

@@ -7,10 +7,11 @@ column, split in bulk, and checked with vectorised expressions (``checks.py``).
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import polars as pl
 
-from triad.ledes.fields import ALL_COLUMNS, FIELDS_98BI, FIELDS_1998B, HEADERS_98BI, Field
+from triad.ledes.fields import FIELDS_98BI, FIELDS_1998B, HEADERS_98BI, Field
 from triad.ledes.problems import Problem, problem
 
 FORMAT_1998B = "LEDES1998B"
@@ -44,21 +45,17 @@ def _lines(data: bytes) -> pl.Series:
     return df.get_column("l").str.strip_suffix("\r")
 
 
-def read(data: bytes, fmt: str, header_line: str) -> tuple[pl.DataFrame, list[Problem]]:
-    """Parse a 1998B/98BI file into a frame with one row per line item.
-
-    Columns: every 98BI field (``fields.ALL_COLUMNS``, strings, null when empty or absent)
-    plus ``_line``, the 1-based line number in the file. Records with the wrong number of
-    fields are reported and left out.
-    """
-    problems: list[Problem] = []
-    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
+def _header(data: bytes, fmt: str, header_line: str, problems: list[Problem]) -> int | None:
+    """Check the header and field-name records; returns the line number of the first record, or
+    None when the file has no records at all."""
+    fields = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
     head = data[:200_000].split(b"\n", 50)
     numbered = [(i, ln.decode("utf-8", errors="replace").rstrip("\r").rstrip()) for i, ln in
                 enumerate(head[:-1], start=1)]
     numbered = [(i, t) for i, t in numbered if t.strip()]
     if not numbered:
-        return _empty(), [problem("LEDES-001", None, None, None, "the file has no records")]
+        problems.append(problem("LEDES-001", None, None, None, "the file has no records"))
+        return None
     hline, htext = numbered[0]
     if htext.strip() != header_line:
         expected = header_line if fmt == FORMAT_1998B else " or ".join(HEADERS_98BI)
@@ -77,22 +74,86 @@ def read(data: bytes, fmt: str, header_line: str) -> tuple[pl.DataFrame, list[Pr
             problems.append(problem("LEDES-003", nline, None, ntext[:60],
                                     f"the second record must name the {len(fields)} fields: "
                                     f"{names_expected[:80]}…[]"))
-    fast = _fast(data, fields, first_data, problems)
+    return first_data
+
+
+def read(data: bytes, fmt: str, header_line: str) -> tuple[pl.DataFrame, list[Problem]]:
+    """Parse a 1998B/98BI file into a frame with one row per line item.
+
+    Columns: the format's fields (``Field.col``, strings, null when empty) plus ``_line``, the
+    1-based line number in the file. Records with the wrong number of fields are reported and
+    left out.
+    """
+    problems: list[Problem] = []
+    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
+    first_data = _header(data, fmt, header_line, problems)
+    if first_data is None:
+        return _empty(fields), problems
+    start = _offset_of_line(data, first_data - 1)
+    fast = _fast(data[start:], fields, first_data) if start < len(data) else None
     if fast is not None:
-        return fast, problems
+        df, blank_lines = fast
+        if df.height == 0:
+            problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
+            return _empty(fields), problems
+        _blank_warnings(blank_lines, df.get_column("_line").max(), problems)
+        return df, problems
     return _slow(data, fields, fmt, first_data, problems)
 
 
-def _fast(data: bytes, fields: tuple[Field, ...], first_line: int, problems: list[Problem]) -> pl.DataFrame | None:
-    """Let polars' CSV reader split the records. Returns None when the file needs the careful
-    path (a record with the wrong number of fields, or not ending in []) so that every such
-    record is reported precisely."""
-    if b"\x00" in data:
+class CarefulReadNeeded(Exception):  # noqa: N818 - a signal, not an error
+    """A record is malformed: the whole file must go through the careful line-by-line path."""
+
+
+def iter_chunks(data: bytes, fmt: str, header_line: str, problems: list[Problem], *,
+                chunk_bytes: int = 32 << 20) -> Iterator[pl.DataFrame]:
+    """Yield the line items in frames of about ``chunk_bytes`` of file each, so a large file is
+    never held as one wide frame. Raises ``CarefulReadNeeded`` on the first malformed record
+    (before or after yielding); the caller then uses ``read``. Header problems and blank-line
+    warnings are appended to ``problems``."""
+    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
+    first_data = _header(data, fmt, header_line, problems)
+    if first_data is None:
+        return
+    pos = _offset_of_line(data, first_data - 1)
+    line = first_data
+    blanks: list[int] = []
+    last_data = 0
+    rows = 0
+    while pos < len(data):
+        end = data.find(b"\n", min(pos + chunk_bytes, len(data)))
+        end = len(data) if end < 0 else end + 1
+        chunk = data[pos:end]
+        fast = _fast(chunk, fields, line)
+        if fast is None:
+            raise CarefulReadNeeded
+        df, blank_lines = fast
+        blanks += blank_lines.to_list()
+        if df.height:
+            last_data = df.get_column("_line").max()
+            rows += df.height
+            yield df
+        line += chunk.count(b"\n")
+        pos = end
+    if rows == 0:
+        problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
+    _blank_warnings(pl.Series(blanks, dtype=pl.Int64), last_data, problems)
+
+
+def _blank_warnings(blank_lines: pl.Series, last_data: int | None, problems: list[Problem]) -> None:
+    for ln in blank_lines.filter(blank_lines < (last_data or 0)).head(100).to_list():
+        problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
+
+
+def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.DataFrame, pl.Series] | None:
+    """Let polars' CSV reader split the records of ``body`` (which starts at line ``first_line``).
+    Returns the frame and the numbers of blank lines, or None when a record is malformed (wrong
+    number of fields, not ending in [], NUL bytes) so the careful path can report it precisely."""
+    if b"\x00" in body:
         return None
     n = len(fields)
-    skip = first_line - 1
     try:
-        df = pl.read_csv(io.BytesIO(data), has_header=False, separator="|", quote_char=None, skip_lines=skip,
+        df = pl.read_csv(io.BytesIO(body), has_header=False, separator="|", quote_char=None,
                          schema={f.col: pl.String for f in fields}, infer_schema=False, raise_if_empty=False)
     except pl.exceptions.PolarsError:  # anything odd: the careful path reports it precisely
         return None
@@ -101,29 +162,22 @@ def _fast(data: bytes, fields: tuple[Field, ...], first_line: int, problems: lis
     blank = pl.all_horizontal([pl.col(f.col).is_null() for f in fields])
     blank_lines = df.filter(blank).get_column("_line")
     df = df.filter(~blank)
-    if df.height == 0:
-        problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
-        return _empty()
-    pipes_in_header = data[: _offset_of_line(data, skip)].count(b"|")
-    if data.count(b"|") - pipes_in_header != df.height * (n - 1):
+    if body.count(b"|") != df.height * (n - 1):
         return None
-    if not df.select(pl.col(last).str.strip_chars_end(" \t").str.ends_with("[]").all()).item():
+    if df.height and not df.select(pl.col(last).str.strip_chars_end(" \t").str.ends_with("[]").all()).item():
         return None
-    last_data = df.get_column("_line").max()
-    for ln in blank_lines.filter(blank_lines < last_data).head(100).to_list():
-        problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
     df = df.with_columns(pl.col(last).str.strip_chars_end(" \t").str.strip_suffix("[]"))
     # Surrounding blanks are tolerated: trim every field except the free-text descriptions
     # (trimmed when invoices are built), then treat empty as absent.
     trim = [f.col for f in fields if f.col not in _FREE_TEXT]
     padded = df.select(pl.any_horizontal([pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")
-                                          for c in trim]).any()).item() or b"\t" in data
+                                          for c in trim]).any()).item() or b"\t" in body
     if padded:
         df = df.with_columns([pl.col(c).str.strip_chars() for c in trim])
         df = df.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in trim])
     else:  # only the last field can have become empty (a bare "[]")
         df = df.with_columns(pl.when(pl.col(last) == "").then(None).otherwise(pl.col(last)).alias(last))
-    return _complete(df)
+    return df.select("_line", *[f.col for f in fields]), blank_lines
 
 
 def _offset_of_line(data: bytes, n: int) -> int:
@@ -141,7 +195,7 @@ def _slow(data: bytes, fields: tuple[Field, ...], fmt: str, first_line: int, pro
     body = frame.filter((pl.col("_line") >= first_line) & ~blank)
     if body.height == 0:
         problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
-        return _empty(), problems
+        return _empty(fields), problems
     last_data = body.get_column("_line").max()
     inner = frame.filter(blank & (pl.col("_line") > first_line) & (pl.col("_line") < last_data))
     for ln in inner.get_column("_line").head(100).to_list():
@@ -164,14 +218,7 @@ def _slow(data: bytes, fields: tuple[Field, ...], fmt: str, first_line: int, pro
     ).unnest("s")
     split = split.with_columns([pl.col(f.col).str.strip_chars() for f in fields]).with_columns(
         [pl.when(pl.col(f.col) == "").then(None).otherwise(pl.col(f.col)).alias(f.col) for f in fields])
-    return _complete(split), problems
-
-
-def _complete(df: pl.DataFrame) -> pl.DataFrame:
-    missing = [pl.lit(None, dtype=pl.String).alias(c) for c in ALL_COLUMNS if c not in df.columns]
-    if missing:
-        df = df.with_columns(missing)
-    return df.select("_line", *ALL_COLUMNS)
+    return split.select("_line", *[f.col for f in fields]), problems
 
 
 def _names_problem(line: int, got: list[str], fields: tuple[Field, ...], raw: str) -> Problem:
@@ -184,5 +231,5 @@ def _names_problem(line: int, got: list[str], fields: tuple[Field, ...], raw: st
     return problem("LEDES-003", line, None, raw[-10:], "the field-name record must end in []")
 
 
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema={"_line": pl.Int64, **{c: pl.String for c in ALL_COLUMNS}})
+def _empty(fields: tuple[Field, ...] = FIELDS_98BI) -> pl.DataFrame:
+    return pl.DataFrame(schema={"_line": pl.Int64, **{f.col: pl.String for f in fields}})
