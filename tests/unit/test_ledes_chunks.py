@@ -35,3 +35,16 @@ def test_chunking_changes_nothing(monkeypatch, chunk_bytes):
     assert _problems(chunked) == whole["big"]
     assert chunked.lines == ledes.validate(broken, keep_frame=True).lines
     assert chunked.frame is None
+
+
+@pytest.mark.parametrize("chunk_bytes", [64, 4096])
+def test_file_reading_block_by_block_gives_the_same_report(tmp_path, monkeypatch, chunk_bytes):
+    monkeypatch.setattr(ledes, "CHUNK_BYTES", chunk_bytes)
+    for f in sorted(DATA.glob("*")):
+        if f.suffix not in (".ledes", ".xml"):
+            continue
+        from_bytes = ledes.validate(f.read_bytes(), keep_frame=True)
+        from_file = ledes.validate_file(f)
+        assert _problems(from_file) == _problems(from_bytes), f.name
+        assert (from_file.format, from_file.invoices, from_file.lines) == (
+            from_bytes.format, from_bytes.invoices, from_bytes.lines), f.name

@@ -8,7 +8,9 @@ A pure package: bytes in, invoices and problems out; no database, no clock, no I
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import polars as pl
 
@@ -21,7 +23,7 @@ from triad.ledes.problems import CHECKS, ERROR, Problem, problem
 FORMAT_XML = "LEDES XML"
 CHUNK_BYTES = 32 << 20  # how much of a pipe-format file is checked at a time
 
-__all__ = ["CHECKS", "Invoice", "Line", "Party", "Problem", "Report", "detect", "parse", "validate"]
+__all__ = ["CHECKS", "Invoice", "Line", "Party", "Problem", "Report", "detect", "parse", "validate", "validate_file"]
 
 
 @dataclass
@@ -91,7 +93,39 @@ def validate(data: bytes, *, keep_frame: bool = False) -> Report:
 
 
 def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem], ascii_only: bool) -> Report | None:
-    """Chunk by chunk: per-line checks on each chunk, invoice checks on the compact frame of all.
+    from triad.ledes import pipe
+
+    found: list[Problem] = []
+    start = pipe.start_of_records(data[:200_000], fmt, header, found)
+    if start is None:
+        return Report(fmt, 0, 0, sorted(problems + found, key=_order))
+    first_line, offset = start
+    return _check_blocks(pipe.blocks_of(data, offset, CHUNK_BYTES), fmt, first_line, problems + found)
+
+
+def validate_file(path: str | os.PathLike) -> Report:
+    """``validate`` for a file on disk, reading pipe-format files block by block so that memory
+    stays bounded whatever the file's size (the whole file is read at once only for XML, or when
+    a malformed record calls for the careful path)."""
+    from triad.ledes import pipe
+
+    with open(path, "rb") as fh:
+        head = fh.read(200_000)
+        fmt, header = detect(head)
+        bom = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+        if fmt not in (FORMAT_1998B, FORMAT_98BI):
+            return validate(head + fh.read())
+        found: list[Problem] = []
+        start = pipe.start_of_records(head[bom:], fmt, header, found)
+        if start is None:
+            return Report(fmt, 0, 0, found)
+        first_line, offset = start
+        report = _check_blocks(pipe.blocks_of_file(fh, bom + offset, CHUNK_BYTES), fmt, first_line, found)
+    return report if report is not None else validate(Path(path).read_bytes())
+
+
+def _check_blocks(blocks, fmt: str, first_line: int, problems: list[Problem]) -> Report | None:
+    """Per-line checks on each block's frame, invoice checks on the compact frame of all blocks.
     Returns None when a record is malformed (the caller then reads the whole file carefully)."""
     from triad.ledes import pipe
 
@@ -99,7 +133,7 @@ def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem
     collector = checks.Collector()
     compacts = []
     try:
-        for chunk in pipe.iter_chunks(data, fmt, header, found, chunk_bytes=CHUNK_BYTES):
+        for chunk, ascii_only in pipe.iter_chunks(blocks, fmt, first_line, found):
             checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
             compacts.append(checks.compact(chunk, fmt))
     except pipe.CarefulReadNeeded:
@@ -107,10 +141,13 @@ def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem
     cframe = pl.concat(compacts) if compacts else None
     if cframe is not None:
         checks.check_invoices(cframe, collector, fmt=fmt)
-    all_problems = problems + found + collector.problems
-    all_problems.sort(key=lambda p: (p.line is None, p.line or 0, p.code))
+    all_problems = sorted(problems + found + collector.problems, key=_order)
     n_invoices = cframe.select(pl.struct(checks.KEY).n_unique()).item() if cframe is not None else 0
     return Report(fmt, n_invoices, cframe.height if cframe is not None else 0, all_problems)
+
+
+def _order(p: Problem) -> tuple:
+    return (p.line is None, p.line or 0, p.code)
 
 
 def parse(data: bytes) -> tuple[list[Invoice], list[Problem]]:

@@ -19,20 +19,19 @@ def validate_cmd(
 ) -> None:
     """Check LEDES files. Exit 0 when all are valid (warnings allowed), 1 when any has an error,
     2 when a file cannot be read."""
-    from triad.ledes import validate
+    from triad.ledes import validate_file
 
     results = []
     unreadable = False
     any_error = False
     for path in files:
         try:
-            data = path.read_bytes()
+            report = validate_file(path)
         except OSError as exc:
             unreadable = True
             results.append({"path": str(path), "format": None, "valid": False, "invoices": 0, "lines": 0,
                             "error": f"cannot read: {exc.strerror or exc}", "problems": []})
             continue
-        report = validate(data)
         any_error |= not report.valid
         results.append({"path": str(path), "format": report.format, "valid": report.valid,
                         "invoices": report.invoices, "lines": report.lines,

@@ -28,8 +28,9 @@ def decode(data: bytes) -> tuple[bytes, list[Problem]]:
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append(problem("LEDES-007", None, None, None,
-                                    f"byte {exc.start} is not valid UTF-8; the file was read as Windows-1252"))
+            line = data.count(b"\n", 0, exc.start) + 1
+            problems.append(problem("LEDES-007", line, None, None,
+                                    f"line {line} is not valid UTF-8; the file was read as Windows-1252"))
             data = data.decode("cp1252", errors="replace").encode("utf-8")
     return data, problems
 
@@ -105,26 +106,68 @@ class CarefulReadNeeded(Exception):  # noqa: N818 - a signal, not an error
     """A record is malformed: the whole file must go through the careful line-by-line path."""
 
 
-def iter_chunks(data: bytes, fmt: str, header_line: str, problems: list[Problem], *,
-                chunk_bytes: int = 32 << 20) -> Iterator[pl.DataFrame]:
-    """Yield the line items in frames of about ``chunk_bytes`` of file each, so a large file is
-    never held as one wide frame. Raises ``CarefulReadNeeded`` on the first malformed record
-    (before or after yielding); the caller then uses ``read``. Header problems and blank-line
-    warnings are appended to ``problems``."""
-    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
-    first_data = _header(data, fmt, header_line, problems)
+def start_of_records(head: bytes, fmt: str, header_line: str, problems: list[Problem]) -> tuple[int, int] | None:
+    """(line number, byte offset) of the first record after the header, found in the file's first
+    bytes; None when the file has no records. Header problems are appended to ``problems``."""
+    first_data = _header(head, fmt, header_line, problems)
     if first_data is None:
-        return
-    pos = _offset_of_line(data, first_data - 1)
-    line = first_data
-    blanks: list[int] = []
-    last_data = 0
-    rows = 0
+        return None
+    return first_data, _offset_of_line(head, first_data - 1)
+
+
+def blocks_of(data: bytes, start: int, chunk_bytes: int) -> Iterator[bytes]:
+    """``data[start:]`` in pieces of about ``chunk_bytes`` that end at line ends."""
+    pos = start
     while pos < len(data):
         end = data.find(b"\n", min(pos + chunk_bytes, len(data)))
         end = len(data) if end < 0 else end + 1
-        chunk = data[pos:end]
-        fast = _fast(chunk, fields, line)
+        yield data[pos:end]
+        pos = end
+
+
+def blocks_of_file(fh, start: int, chunk_bytes: int) -> Iterator[bytes]:
+    """The same, reading an open binary file from byte ``start``: never the whole file in memory."""
+    fh.seek(start)
+    rest = b""
+    while True:
+        block = fh.read(chunk_bytes)
+        if not block:
+            if rest:
+                yield rest
+            return
+        block = rest + block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            rest = block
+            continue
+        rest = block[cut + 1:]
+        yield block[:cut + 1]
+
+
+def iter_chunks(blocks: Iterator[bytes], fmt: str, first_line: int,
+                problems: list[Problem]) -> Iterator[tuple[pl.DataFrame, bool]]:
+    """Yield (line items, block is ASCII) for each block, so a large file is never held as one wide
+    frame. Raises ``CarefulReadNeeded`` on the first malformed record (before or after yielding);
+    the caller then uses ``read``. Encoding and blank-line warnings go to ``problems``."""
+    fields: tuple[Field, ...] = FIELDS_1998B if fmt == FORMAT_1998B else FIELDS_98BI
+    line = first_line
+    blanks: list[int] = []
+    last_data = 0
+    rows = 0
+    warned = False
+    for block in blocks:
+        ascii_only = block.isascii()
+        if not ascii_only:
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if not warned:
+                    bad = line + block.count(b"\n", 0, exc.start)
+                    problems.append(problem("LEDES-007", bad, None, None,
+                                            f"line {bad} is not valid UTF-8; the file was read as Windows-1252"))
+                    warned = True
+                block = block.decode("cp1252", errors="replace").encode("utf-8")
+        fast = _fast(block, fields, line)
         if fast is None:
             raise CarefulReadNeeded
         df, blank_lines = fast
@@ -132,9 +175,8 @@ def iter_chunks(data: bytes, fmt: str, header_line: str, problems: list[Problem]
         if df.height:
             last_data = df.get_column("_line").max()
             rows += df.height
-            yield df
-        line += chunk.count(b"\n")
-        pos = end
+            yield df, ascii_only
+        line += block.count(b"\n")
     if rows == 0:
         problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
     _blank_warnings(pl.Series(blanks, dtype=pl.Int64), last_data, problems)
