@@ -28,9 +28,7 @@ def test_every_code_has_a_case():
     covered = set()
     for path in DATA.glob("*.expected.json"):
         covered |= {p["code"] for p in json.loads(path.read_text())["problems"]}
-    missing = sorted(set(CHECKS) - covered)
-    # LEDES-009/010 are XML-only; their cases live beside the XML samples
-    assert [c for c in missing if c not in ("LEDES-009", "LEDES-010")] == []
+    assert sorted(set(CHECKS) - covered) == []
 
 
 def test_severity_in_sidecars_matches_registry():

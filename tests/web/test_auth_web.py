@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import world as factories
-from triad.auth.models import ApiToken, User, WebSession
+from triad.auth.models import ApiToken, WebSession
 from triad.auth.service import token_digest
 from triad.core.permissions import Role
 from triad.web.common import NAV, nav_for
@@ -159,10 +159,6 @@ def test_errors_are_problem_details(client, staff):
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
     assert {"amount", "matter_id", "currency"} <= fields
-
-
-def test_user_lookup_by_id(db, staff):
-    assert db.get(User, staff.id).username == "lena"
 
 
 def test_every_form_post_writes_exactly_one_audit_event(client, db, staff):

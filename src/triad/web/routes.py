@@ -38,6 +38,12 @@ def _safe_next(value: str | None) -> str:
     return "/"
 
 
+def _check_form(pu: PageUser, csrf_token: str) -> None:
+    """Every state-changing form carries the session's CSRF token."""
+    if not auth.check_csrf(pu.token, csrf_token):
+        raise PermissionDenied("The form was not sent from this site (CSRF check failed).")
+
+
 def _need(pu: PageUser, perm: Perm) -> None:
     if not has(pu.user.role, perm):
         raise PermissionDenied("Your role cannot open this page.")
@@ -133,8 +139,7 @@ def notification_read(request: Request, session: DbSession, note_id: int,
     pu = page_user(request, session)
     if pu is None:
         return _login_redirect(request)
-    if not auth.check_csrf(pu.token, csrf_token):
-        raise PermissionDenied("The form was not sent from this site (CSRF check failed).")
+    _check_form(pu, csrf_token)
     if not notes.mark_read(session=session, user=pu.user, notification_id=note_id):
         raise NotFound("No such notification.")
     session.commit()
@@ -267,8 +272,7 @@ def upload(request: Request, session: DbSession, file: Annotated[UploadFile, Fil
     pu = page_user(request, session)
     if pu is None:
         return _login_redirect(request)
-    if not auth.check_csrf(pu.token, csrf_token):
-        raise PermissionDenied("The form was not sent from this site (CSRF check failed).")
+    _check_form(pu, csrf_token)
     _need(pu, Perm.invoices_submit)
     data = read_upload(file)
     result = import_file(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(pu.user),
