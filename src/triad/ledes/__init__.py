@@ -72,7 +72,7 @@ def validate(data: bytes, *, keep_frame: bool = False) -> Report:
     data, problems = decode(data)
     ascii_only = data.isascii()
     if fmt != FORMAT_XML and not keep_frame:
-        report = _validate_chunked(data, fmt, header, problems, ascii_only)
+        report = _validate_chunked(data, fmt, header, problems)
         if report is not None:
             return report
     if fmt == FORMAT_XML:
@@ -92,7 +92,7 @@ def validate(data: bytes, *, keep_frame: bool = False) -> Report:
     return Report(fmt, n_invoices, frame.height, problems, frame if keep_frame else None)
 
 
-def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem], ascii_only: bool) -> Report | None:
+def _validate_chunked(data: bytes, fmt: str, header: str, problems: list[Problem]) -> Report | None:
     from triad.ledes import pipe
 
     found: list[Problem] = []
