@@ -1,0 +1,113 @@
+"""What the guideline rules look at and what they report: plain data, no database.
+
+The service (``guidelines.service``) builds these views from stored invoices and engagement
+data; tests build them inline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+SEVERITIES = ("info", "warning", "reject-line", "reject-invoice")
+ACTIONS = ("none", "reduce", "reject_line", "reject_invoice")
+
+
+@dataclass(frozen=True)
+class LineView:
+    line_no: int
+    line_type: str  # F, E, IF, IE
+    date: dt.date
+    units: Decimal
+    unit_cost: Decimal
+    total: Decimal
+    adjustment: Decimal = Decimal(0)
+    timekeeper_id: str | None = None  # the firm's TIMEKEEPER_ID
+    classification: str | None = None  # PARTNR, ASSOC, ...
+    task_code: str | None = None
+    activity_code: str | None = None
+    expense_code: str | None = None
+    description: str = ""
+    source_line: int | None = None
+
+    @property
+    def is_fee(self) -> bool:
+        return self.line_type == "F"
+
+    @property
+    def is_expense(self) -> bool:
+        return self.line_type == "E"
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    invoice_number: str
+    invoice_date: dt.date
+    billing_start: dt.date
+    billing_end: dt.date
+    currency: str
+    total: Decimal
+    lines: tuple[LineView, ...]
+
+
+@dataclass(frozen=True)
+class ApprovedRate:
+    timekeeper_id: str
+    rate: Decimal
+    currency: str
+    effective_from: dt.date
+    effective_to: dt.date | None = None
+
+    def covers(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+
+@dataclass(frozen=True)
+class EarlierLine:
+    """A line of one of the firm's earlier invoices (duplicates, hours per day)."""
+
+    invoice_number: str
+    date: dt.date
+    timekeeper_id: str | None
+    units: Decimal
+    total: Decimal
+    description: str
+    line_type: str = "F"
+    expense_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Context:
+    engagement_currency: str | None = None
+    approved_rates: tuple[ApprovedRate, ...] = ()
+    approved_timekeepers: frozenset[str] | None = None  # None: the engagement keeps no list
+    known_timekeepers: frozenset[str] = frozenset()  # who billed this engagement before
+    earlier_lines: tuple[EarlierLine, ...] = ()
+    fiscal_year_start_month: int = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    message: str  # the facts, e.g. "billed 650.00/h, cap for PARTNR is 550.00/h from 2026-01-01"
+    line_no: int | None = None
+    source_line: int | None = None
+    adjustment: Decimal = Decimal(0)  # suggested change to the amount billed (negative: reduce)
+    action: str = "none"  # the auto-action the guideline asks for
+    guideline_version: str | None = None
+    clause: str | None = None
+
+
+@dataclass
+class Version:
+    """One guideline document in force from ``effective_from`` (to ``effective_to``)."""
+
+    label: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    rules: dict[str, dict] = field(default_factory=dict)
+
+    def covers(self, day: dt.date) -> bool:
+        return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)

@@ -1,0 +1,66 @@
+"""Guideline rules as plugins: pure functions registered with their validated settings.
+
+A rule is ``fn(invoice, lines, context, settings) -> iterable of Hit``. ``lines`` are the invoice
+lines judged by one guideline version (the one in force on each line's date); rules with
+``scope="invoice"`` get all lines and the version in force on the invoice date. Rules never
+raise on purpose: the runner turns a crash into a finding (DESIGN.md §3.7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from triad.guidelines.model import Context, InvoiceView, LineView
+
+
+class RuleSettings(BaseModel):
+    """Settings every rule has. Rules add their own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    severity: Literal["info", "warning", "reject-line", "reject-invoice"] = "warning"
+    action: Literal["none", "reduce", "reject_line", "reject_invoice"] = "none"
+    clause: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    line: LineView | None
+    message: str
+    adjustment: Decimal = Decimal(0)
+
+
+RuleFn = Callable[[InvoiceView, tuple[LineView, ...], Context, RuleSettings], Iterable[Hit]]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    title: str
+    settings: type[RuleSettings]
+    fn: RuleFn
+    scope: str  # "lines" or "invoice"
+
+
+REGISTRY: dict[str, RuleSpec] = {}
+
+
+def rule(rule_id: str, title: str, settings: type[RuleSettings], *, scope: str = "lines"):
+    def register(fn: RuleFn) -> RuleFn:
+        if rule_id in REGISTRY:
+            raise ValueError(f"rule {rule_id} registered twice")
+        REGISTRY[rule_id] = RuleSpec(rule_id, title, settings, fn, scope)
+        return fn
+
+    return register
+
+
+def rules() -> dict[str, RuleSpec]:
+    import triad.guidelines.rules  # noqa: F401 - registers every rule
+
+    return REGISTRY

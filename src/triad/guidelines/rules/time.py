@@ -1,0 +1,62 @@
+"""Time entries: billing increment, units per entry, hours per timekeeper per day."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from triad.core.schemas import AmountIn
+from triad.guidelines.registry import Hit, RuleSettings, rule
+
+
+class Increment(RuleSettings):
+    increment: AmountIn = Decimal("0.1")
+
+
+@rule("billing_increment", "Time not billed in the agreed increment", Increment)
+def billing_increment(invoice, lines, ctx, s: Increment):
+    for ln in lines:
+        if ln.is_fee and ln.units % s.increment != 0:
+            yield Hit(ln, f"{ln.units} h is not a multiple of the {s.increment} h billing increment")
+
+
+class UnitsPerEntry(RuleSettings):
+    min_units: AmountIn | None = None
+    max_units: AmountIn | None = None
+
+
+@rule("units_per_entry", "Hours per time entry below the minimum or above the maximum", UnitsPerEntry)
+def units_per_entry(invoice, lines, ctx, s: UnitsPerEntry):
+    for ln in lines:
+        if not ln.is_fee:
+            continue
+        if s.min_units is not None and ln.units < s.min_units:
+            yield Hit(ln, f"{ln.units} h in one entry; the minimum is {s.min_units} h")
+        if s.max_units is not None and ln.units > s.max_units:
+            excess = ln.units - s.max_units
+            yield Hit(ln, f"{ln.units} h in one entry; the maximum is {s.max_units} h", -excess * ln.unit_cost)
+
+
+class DailyHours(RuleSettings):
+    max_hours: AmountIn = Decimal("10")
+
+
+@rule("daily_hours", "More hours per timekeeper per day than allowed, across the firm's invoices", DailyHours)
+def daily_hours(invoice, lines, ctx, s: DailyHours):
+    totals: dict[tuple, Decimal] = defaultdict(Decimal)
+    for e in ctx.earlier_lines:
+        if e.line_type == "F" and e.timekeeper_id and e.invoice_number != invoice.invoice_number:
+            totals[(e.timekeeper_id, e.date)] += e.units
+    earlier = dict(totals)
+    for ln in lines:
+        if ln.is_fee and ln.timekeeper_id:
+            totals[(ln.timekeeper_id, ln.date)] += ln.units
+    reported: set[tuple] = set()
+    for ln in lines:
+        key = (ln.timekeeper_id, ln.date)
+        if ln.is_fee and ln.timekeeper_id and totals[key] > s.max_hours and key not in reported:
+            reported.add(key)
+            before = earlier.get(key, Decimal(0))
+            also = f" ({before} h of it on earlier invoices)" if before else ""
+            yield Hit(ln, f"{ln.timekeeper_id} billed {totals[key]} h on {ln.date}{also}; at most {s.max_hours} h "
+                          "a day are allowed")
