@@ -9,6 +9,7 @@ from triad.core.db import Base
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
+from triad.guidelines.models import GuidelineSet, GuidelineVersion, InvoiceFinding
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
 from triad.matters.models import Engagement, Matter, MatterAllocation
 from triad.notifications.models import Notification, OutboxEmail
@@ -19,7 +20,8 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiToken", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
-    "CostCenter", "Engagement", "FXRate", "GLAccount", "Invoice", "InvoiceAllocation", "InvoiceLine",
+    "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "InvoiceFinding", "Invoice",
+    "InvoiceAllocation", "InvoiceLine",
     "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
     "WebSession", "metadata",

@@ -75,7 +75,12 @@ def _print(results: list[dict]) -> None:
         for o in r["invoices"]:
             if o["status"] == "stored":
                 console.print(f"[green]✓[/green] {o['invoice_number']}: stored as invoice {o['invoice_id']} "
-                              f"({o['state']}, {o['total']} {o['currency']}, {o['lines']} lines)")
+                              f"({o['state']}, {o['total']} {o['currency']}, {o['lines']} lines, "
+                              f"{len(o['findings'])} guideline finding(s))")
+                for f in o["findings"]:
+                    where = f"line {f['line']}" if f["line"] else "invoice"
+                    console.print(f"    {where}: {f['rule']} [{f['severity']}] {f['message']}"
+                                  f"{' (adjust ' + f['adjustment'] + ')' if f['adjustment'] != '0' else ''}")
             elif o["status"] == "rejected":
                 console.print(f"[red]✗[/red] {o['invoice_number']}: refused")
                 for e in o["errors"]:

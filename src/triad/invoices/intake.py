@@ -32,6 +32,8 @@ from triad.core.money import Money, allocate, minor_units, quantize
 from triad.core.permissions import Role
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
+from triad.guidelines.model import InvoiceView, LineView
+from triad.guidelines.service import ScreenItem, screen
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
 from triad.matters.models import Engagement, Matter
 from triad.vendors.models import VendorStatus
@@ -51,6 +53,7 @@ class Outcome:
     currency: str | None = None
     lines: int = 0
     errors: list[dict] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -173,7 +176,8 @@ class _Context:
             self._firm[firm.id] = _FirmData(
                 engagements=engagements,
                 by_firm_matter=by_firm_matter,
-                timekeepers={t.tk_id: t.id for t in s.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))},
+                timekeepers={t.tk_id: (t.id, t.classification)
+                             for t in s.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))},
                 used_numbers=set(s.scalars(select(Invoice.invoice_number).where(Invoice.firm_id == firm.id))),
             )
         return self._firm[firm.id]
@@ -183,7 +187,7 @@ class _Context:
 class _FirmData:
     engagements: dict[int, Engagement]
     by_firm_matter: dict[str, Engagement | None]
-    timekeepers: dict[str, int]
+    timekeepers: dict[str, tuple[int, str]]  # tk_id -> (id, classification)
     used_numbers: set[str]
 
 
@@ -198,6 +202,8 @@ class _Plan:
     currency: str
     matters: dict[int, Matter]  # line index -> matter
     timekeepers: dict[int, int]  # line index -> timekeeper id
+    firm_timekeepers: dict[str, tuple[int, str]]  # tk_id -> (id, classification)
+    engagements: dict[int, Engagement]  # matter id -> the firm's engagement
 
 
 def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
@@ -265,7 +271,7 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
             if tk is None:
                 fail("TIMEKEEPER_ID", f"{firm.name} has no timekeeper {ln.timekeeper_id!r} in Triad", ln.source_line)
                 continue
-            tk_ids[i] = tk
+            tk_ids[i] = tk[0]
     if out.errors:
         return out, None
     currencies = {engagements[m.id].currency for m in matters.values()}
@@ -283,7 +289,7 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
             return out, None
     fd.used_numbers.add(inv.invoice_number)  # a second invoice with this number in the same file is refused too
     out.currency = currency
-    return out, _Plan(firm, currency, matters, tk_ids)
+    return out, _Plan(firm, currency, matters, tk_ids, tks, engagements)
 
 
 def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]], stored_file: StoredFile,
@@ -301,9 +307,11 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
     session.flush()
     zero = Decimal(0)
     lines: list[dict] = []
+    lines_by_invoice: dict[int, list[dict]] = {}
     events: list[dict] = []
     for row, (inv, plan, out) in zip(rows, accepted, strict=True):
         per_matter: dict[int, Decimal] = {}
+        start = len(lines)
         for i, ln in enumerate(inv.lines):
             matter = plan.matters[i]
             per_matter[matter.id] = per_matter.get(matter.id, zero) + ln.total
@@ -318,6 +326,7 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
                 "adjustment": ln.adjustment if ln.adjustment is not None else zero, "total": ln.total,
                 "description": (ln.description or "").strip() or None, "source_line": ln.source_line,
             })
+        lines_by_invoice[row.id] = lines[start:]
         _allocate(session, row, plan, per_matter)
         events.append({"action": "invoice.submitted", "entity_type": "invoice", "entity_id": row.id,
                        "after": {"invoice_number": row.invoice_number, "firm_id": row.firm_id,
@@ -327,7 +336,32 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
         out.status, out.invoice_id, out.state = "stored", row.id, row.state
     for chunk in _chunks(lines, 5000):
         session.execute(insert(InvoiceLine.__table__), chunk)  # Core executemany: one statement per chunk
+    findings = screen(session=session, items=[_screen_item(row, inv, plan, lines_by_invoice[row.id])
+                                               for row, (inv, plan, _) in zip(rows, accepted, strict=True)])
+    for row, event, (_, _, out) in zip(rows, events, accepted, strict=True):
+        found = findings.get(row.id, [])
+        out.findings = [{"rule": f.rule, "severity": f.severity, "line": f.line_no, "source_line": f.source_line,
+                         "message": f.message, "adjustment": format(f.adjustment, "f"), "action": f.action,
+                         "guideline_version": f.guideline_version, "clause": f.clause} for f in found]
+        event["after"]["findings"] = len(found)
     record_many(session, actor=actor, events=events)
+
+
+def _screen_item(row: Invoice, inv: ledes.Invoice, plan: _Plan, lines: list[dict]) -> ScreenItem:
+    tk_names = {v[0]: (k, v[1]) for k, v in plan.firm_timekeepers.items()}
+    views = tuple(
+        LineView(line_no=d["line_no"], line_type=d["line_type"], date=d["work_date"], units=d["units"],
+                 unit_cost=d["unit_cost"], total=d["total"], adjustment=d["adjustment"],
+                 timekeeper_id=tk_names[d["timekeeper_id"]][0] if d["timekeeper_id"] else None,
+                 classification=tk_names[d["timekeeper_id"]][1] if d["timekeeper_id"] else None,
+                 task_code=d["task_code"], activity_code=d["activity_code"], expense_code=d["expense_code"],
+                 description=d["description"] or "", source_line=d["source_line"])
+        for d in lines)
+    first_matter = plan.matters[0] if 0 in plan.matters else next(iter(plan.matters.values()))
+    eng = plan.engagements[first_matter.id]
+    view = InvoiceView(row.invoice_number, row.invoice_date, row.billing_start, row.billing_end, row.currency,
+                       row.total_amount, views)
+    return ScreenItem(row.id, view, plan.firm.id, eng.id, eng.currency, sorted({m.id for m in plan.matters.values()}))
 
 
 def _allocate(session: Session, row: Invoice, plan: _Plan, per_matter: dict[int, Decimal]) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
+from triad.guidelines.models import InvoiceFinding
 from triad.matters.models import Matter
 from triad.org.models import CostCenter, GLAccount
 
@@ -40,6 +41,9 @@ class Invoice(TimestampMixin, Base):
     )
     allocations: Mapped[list[InvoiceAllocation]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", order_by="InvoiceAllocation.id"
+    )
+    findings: Mapped[list[InvoiceFinding]] = relationship(
+        cascade="all, delete-orphan", order_by="(InvoiceFinding.line_no, InvoiceFinding.id)"
     )
 
 

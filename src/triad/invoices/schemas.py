@@ -32,6 +32,19 @@ class AllocationRead(ReadSchema):
     currency: str
 
 
+class FindingRead(ReadSchema):
+    rule: str
+    severity: str
+    action: str
+    line_no: int | None
+    source_line: int | None
+    message: str
+    adjustment: AmountIn
+    currency: str
+    guideline_version: str | None
+    clause: str | None
+
+
 class InvoiceRead(ReadSchema):
     id: int
     firm_id: int
@@ -48,3 +61,4 @@ class InvoiceRead(ReadSchema):
     source_format: str | None
     lines: list[InvoiceLineRead]
     allocations: list[AllocationRead]
+    findings: list[FindingRead]

@@ -1,0 +1,173 @@
+"""Guideline sets and versions in the database, and screening stored invoices with them.
+
+Layers: the company default, overridden per firm, overridden per engagement. Each layer has
+versions with effective dates; an invoice line is judged by the layers' versions in force on the
+line's date, merged (``schema.merge``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from triad.audit.service import Actor, record
+from triad.core.db import utcnow
+from triad.core.errors import ValidationFailed
+from triad.guidelines.model import ApprovedRate, Context, EarlierLine, Finding, InvoiceView, Version
+from triad.guidelines.models import GuidelineSet, GuidelineVersion
+from triad.guidelines.runner import evaluate
+from triad.guidelines.schema import DocumentError, load_text, merge, validate_document
+
+SCOPES = ("company", "firm", "engagement")
+
+
+def load(*, session: Session, text: str, scope: str = "company", firm_id: int | None = None,
+         engagement_id: int | None = None, effective_from: dt.date, effective_to: dt.date | None = None,
+         actor: Actor) -> GuidelineVersion:
+    """Validate a guideline document and store it as the next version of its set.
+
+    Args: text (YAML or JSON), scope and its target (firm_id for firm, engagement_id for
+    engagement), the dates it is in force, actor. Returns the new version. The previous open-ended
+    version of the set ends the day before, so exactly one version is in force on any date.
+    Raises ValidationFailed naming every problem in the document.
+    """
+    if scope not in SCOPES:
+        raise ValidationFailed(f"scope must be one of {', '.join(SCOPES)}", errors=[{"field": "scope",
+                                                                                   "message": "unknown scope"}])
+    if (scope == "firm") != (firm_id is not None) or (scope == "engagement") != (engagement_id is not None):
+        raise ValidationFailed("give --firm for a firm override and --engagement for an engagement override, "
+                               "nothing for the company default", errors=[{"field": "scope", "message": "target"}])
+    if effective_to is not None and effective_to < effective_from:
+        raise ValidationFailed("effective_to is before effective_from",
+                               errors=[{"field": "effective_to", "message": "before effective_from"}])
+    try:
+        doc = validate_document(load_text(text))
+    except DocumentError as exc:
+        raise ValidationFailed(f"the guideline document has {len(exc.errors)} problem(s): {exc}",
+                               errors=exc.errors) from None
+    gset = session.scalar(select(GuidelineSet).where(
+        GuidelineSet.scope == scope, GuidelineSet.firm_id.is_(firm_id) if firm_id is None
+        else GuidelineSet.firm_id == firm_id,
+        GuidelineSet.engagement_id.is_(None) if engagement_id is None
+        else GuidelineSet.engagement_id == engagement_id))
+    if gset is None:
+        gset = GuidelineSet(scope=scope, firm_id=firm_id, engagement_id=engagement_id, name=doc.name)
+        session.add(gset)
+        session.flush()
+    before = None
+    for v in gset.versions:
+        if v.effective_from >= effective_from:
+            raise ValidationFailed(
+                f"version {v.version_no} already starts on {v.effective_from}; a new version must start later",
+                errors=[{"field": "effective_from", "message": "not after the latest version"}])
+        if v.effective_to is None or v.effective_to >= effective_from:
+            before = {"version": v.version_no, "effective_to": v.effective_to}
+            v.effective_to = effective_from - dt.timedelta(days=1)
+    version = GuidelineVersion(guideline_set=gset, version_no=len(gset.versions) + 1, effective_from=effective_from,
+                               effective_to=effective_to, document=doc.model_dump(mode="json"),
+                               source_text=text if isinstance(text, str) else text.decode(), created_by=actor.label)
+    session.add(version)
+    gset.name = doc.name
+    session.flush()
+    record(session, actor=actor, action="guideline.version_loaded", entity_type="guideline_version",
+           entity_id=version.id, before=before,
+           after={"set": gset.label, "version": version.version_no, "effective_from": effective_from,
+                  "effective_to": effective_to, "document": version.document})
+    return version
+
+
+def versions_for(*, session: Session, firm_id: int, engagement_id: int | None) -> list[Version]:
+    """The merged guideline versions for an engagement, one per span of dates where the same
+    company, firm and engagement versions are in force."""
+    sets = list(session.scalars(select(GuidelineSet).where(
+        (GuidelineSet.scope == "company") | ((GuidelineSet.scope == "firm") & (GuidelineSet.firm_id == firm_id))
+        | ((GuidelineSet.scope == "engagement") & (GuidelineSet.engagement_id == engagement_id)))))
+    layers = sorted(sets, key=lambda s: SCOPES.index(s.scope))
+    versions = [v for s in layers for v in s.versions]
+    if not versions:
+        return []
+    starts = sorted({v.effective_from for v in versions} | {v.effective_to + dt.timedelta(days=1)
+                                                             for v in versions if v.effective_to})
+    out: list[Version] = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - dt.timedelta(days=1) if i + 1 < len(starts) else None
+        active = [v for s in layers for v in s.versions if v.effective_from <= start
+                  and (v.effective_to is None or v.effective_to >= start)]
+        if not active:
+            continue
+        out.append(Version(" + ".join(v.label for v in active), start, end,
+                           merge(*[v.document.get("rules", {}) for v in active])))
+    return out
+
+
+@dataclass
+class ScreenItem:
+    invoice_id: int
+    view: InvoiceView
+    firm_id: int
+    engagement_id: int | None
+    engagement_currency: str | None
+    matter_ids: list[int]
+
+
+def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Finding]]:
+    """Run the guidelines over freshly stored invoices and store the findings (in bulk).
+
+    Shared data (versions, approved rates, earlier lines) is loaded once per firm, not per
+    invoice. Returns the findings by invoice id.
+    """
+    from triad.firms.models import Timekeeper, TimekeeperRate
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    out: dict[int, list[Finding]] = {}
+    rows: list[dict] = []
+    by_firm: dict[int, list[ScreenItem]] = {}
+    for item in items:
+        by_firm.setdefault(item.firm_id, []).append(item)
+    for firm_id, firm_items in by_firm.items():
+        days = [ln.date for it in firm_items for ln in it.view.lines]
+        first, last = min(days), max(days)
+        rates = tuple(ApprovedRate(*r) for r in session.execute(
+            select(Timekeeper.tk_id, TimekeeperRate.rate, TimekeeperRate.currency, TimekeeperRate.effective_from,
+                   TimekeeperRate.effective_to)
+            .join(TimekeeperRate, TimekeeperRate.timekeeper_id == Timekeeper.id).where(Timekeeper.firm_id == firm_id)))
+        new_ids = [it.invoice_id for it in firm_items]
+        billed = set(session.execute(
+            select(InvoiceLine.matter_id, Timekeeper.tk_id).join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids)).distinct()).all())
+        earlier = tuple(
+            EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
+            for number, day, tk, units, total, desc, ltype, exp in session.execute(
+                select(Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units,
+                       InvoiceLine.total, InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code)
+                .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+                .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+                .where(Invoice.firm_id == firm_id, InvoiceLine.work_date >= first, InvoiceLine.work_date <= last,
+                       Invoice.state != "withdrawn")))
+        version_cache: dict[int | None, list[Version]] = {}
+        for it in firm_items:
+            if it.engagement_id not in version_cache:
+                version_cache[it.engagement_id] = versions_for(session=session, firm_id=firm_id,
+                                                               engagement_id=it.engagement_id)
+            versions = version_cache[it.engagement_id]
+            if not versions:
+                out[it.invoice_id] = []
+                continue
+            ctx = Context(engagement_currency=it.engagement_currency, approved_rates=rates,
+                          known_timekeepers=frozenset(tk for m, tk in billed if m in it.matter_ids),
+                          earlier_lines=earlier)
+            findings = evaluate(it.view, ctx, versions)
+            out[it.invoice_id] = findings
+            rows += [{"invoice_id": it.invoice_id, "line_no": f.line_no, "source_line": f.source_line, "rule": f.rule,
+                      "severity": f.severity, "action": f.action, "message": f.message, "adjustment": f.adjustment,
+                      "currency": it.view.currency, "guideline_version": f.guideline_version, "clause": f.clause,
+                      "created_at": utcnow()} for f in findings]
+    from triad.guidelines.models import InvoiceFinding
+
+    for i in range(0, len(rows), 5000):
+        session.execute(insert(InvoiceFinding.__table__), rows[i:i + 5000])
+    return out

@@ -1,0 +1,139 @@
+"""Guidelines loaded as versioned data are applied when an invoice is submitted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import world as factories
+from triad.audit.models import AuditEvent
+from triad.audit.service import Actor
+from triad.core.errors import ValidationFailed
+from triad.guidelines.models import GuidelineVersion, InvoiceFinding
+from triad.guidelines.service import load, versions_for
+from triad.invoices.intake import import_file
+
+ACTOR = Actor("legal")
+EXAMPLE = Path(__file__).parent.parent.parent / "docs" / "examples" / "guidelines-company.yaml"
+CAP = """name: caps
+rules:
+  rate_cap:
+    severity: reject-line
+    action: reduce
+    clause: "4.1 Rates above the caps are paid at the cap."
+    by_classification: {ASSOC: 400.00}
+"""
+
+
+def test_findings_stored_and_reported(db, w_loaded):
+    w = w_loaded
+    r = import_file(session=db, data=factories.ledes_file(w.a, "G-1"), filename="g.ledes", actor=ACTOR)
+    (outcome,) = r.invoices
+    assert outcome.status == "stored"
+    caps = [f for f in outcome.findings if f["rule"] == "rate_cap"]
+    assert caps and caps[0]["message"] == "billed 450.00/h, cap for ASSOC is 400.00/h"
+    assert caps[0]["adjustment"] == "-100.000" and caps[0]["severity"] == "reject-line" and caps[0]["line"] == 1
+    assert caps[0]["guideline_version"] == "company v1" and caps[0]["clause"].startswith("4.1")
+    stored = db.scalars(sa.select(InvoiceFinding).where(InvoiceFinding.invoice_id == outcome.invoice_id)).all()
+    assert {f.rule for f in stored} == {f["rule"] for f in outcome.findings}
+    ev = db.scalars(sa.select(AuditEvent).where(AuditEvent.action == "invoice.submitted")).all()[-1]
+    assert ev.after["findings"] == len(outcome.findings)
+
+
+def test_api_shows_findings_to_own_firm_only(client, db, w_loaded):
+    w = w_loaded
+    r = import_file(session=db, data=factories.ledes_file(w.a, "G-2"), filename="g.ledes", actor=ACTOR)
+    db.commit()
+    inv_id = r.invoices[0].invoice_id
+    own = client.get(f"/api/v1/invoices/{inv_id}", headers={"Authorization": f"Bearer {w.tokens['counsel_a']}"})
+    assert own.status_code == 200 and any(f["rule"] == "rate_cap" for f in own.json()["findings"])
+    other = client.get(f"/api/v1/invoices/{inv_id}", headers={"Authorization": f"Bearer {w.tokens['counsel_b']}"})
+    assert other.status_code == 404
+
+
+def test_line_judged_by_version_in_force(db, w):
+    load(session=db, text=CAP, effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    load(session=db, text=CAP.replace("400.00", "500.00"), effective_from=dt.date(2026, 9, 10), actor=ACTOR)
+    versions = versions_for(session=db, firm_id=w.a.firm.id, engagement_id=w.a.engagement.id)
+    assert [(v.label, v.effective_from, v.effective_to) for v in versions] == [
+        ("company v1", dt.date(2026, 1, 1), dt.date(2026, 9, 9)), ("company v2", dt.date(2026, 9, 10), None)]
+    r = import_file(session=db, data=factories.ledes_file(w.a, "G-3"), filename="g.ledes", actor=ACTOR)
+    assert [f["guideline_version"] for f in r.invoices[0].findings if f["rule"] == "rate_cap"] == ["company v1"]
+
+
+def test_firm_override_merges_over_company(db, w):
+    load(session=db, text=CAP, effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    load(session=db, text=CAP.replace("400.00", "450.00"), scope="firm", firm_id=w.a.firm.id,
+         effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    (v,) = versions_for(session=db, firm_id=w.a.firm.id, engagement_id=w.a.engagement.id)
+    assert v.label == f"company v1 + firm {w.a.firm.id} v1"
+    r = import_file(session=db, data=factories.ledes_file(w.a, "G-4"), filename="g.ledes", actor=ACTOR)
+    assert not [f for f in r.invoices[0].findings if f["rule"] == "rate_cap"]  # 450 is within the firm's cap
+
+
+def test_bad_documents_are_refused_with_every_problem(db):
+    with pytest.raises(ValidationFailed) as exc:
+        load(session=db, text="name: x\nrules:\n  rate_cap: {by_classification: {PARTNR: abc}}\n  nope: {}\n",
+             effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    assert {e["field"] for e in exc.value.errors} == {"rules.rate_cap.by_classification.PARTNR", "rules.nope"}
+    assert db.scalar(sa.select(sa.func.count()).select_from(GuidelineVersion)) == 0
+
+
+def test_versions_are_audited(db):
+    n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    load(session=db, text=EXAMPLE.read_text(), effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    ev = db.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert db.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == n0 + 1
+    assert ev.action == "guideline.version_loaded" and "rate_cap" in json.dumps(ev.after)
+
+
+@pytest.fixture
+def w(db):
+    return factories.world(db)
+
+
+@pytest.fixture
+def w_loaded(db, w):
+    load(session=db, text=CAP, effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    db.flush()
+    return w
+
+
+def test_cli_load_then_import_prints_findings(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from triad.cli import app
+    from triad.config import get_settings
+    from triad.core import db as core_db
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("TRIAD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    core_db.configure(url)
+    try:
+        runner = CliRunner()
+        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+        with core_db.transaction() as s:
+            w = factories.world(s)
+            data = factories.ledes_file(w.a, "CLI-1")
+        bad = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "not-a-date"])
+        assert bad.exit_code == 2
+        ok = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "2026-01-01"])
+        assert ok.exit_code == 0, ok.output
+        assert "company v1" in ok.output
+        path = tmp_path / "cli.ledes"
+        path.write_bytes(data)
+        out = runner.invoke(app, ["invoices", "import", str(path), "--json"])
+        body = json.loads(out.stdout)
+        (inv,) = body["files"][0]["invoices"]
+        assert inv["state"] == "submitted"
+        rules = {f["rule"] for f in inv["findings"]}
+        assert "vague_description" in rules  # "Review facts": two words, the example guideline wants three
+        assert "approved_rate" not in rules  # billed 450.00, the timekeeper's approved rate
+        assert all({"rule", "severity", "line", "message", "adjustment"} <= f.keys() for f in inv["findings"])
+    finally:
+        get_settings.cache_clear()
