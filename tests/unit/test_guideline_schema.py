@@ -50,3 +50,10 @@ def test_merge_company_firm_engagement():
     assert merged["rate_cap"]["by_classification"] == {"PARTNR": "950", "ASSOC": "600"}
     assert merged["rate_cap"]["severity"] == "warning"
     assert merged["travel_time"] == {"allowed_share": "0.5", "enabled": False}
+
+
+def test_every_rule_documented():
+    from triad.guidelines.registry import rules
+
+    doc = (Path(__file__).parent.parent.parent / "docs" / "guidelines.md").read_text()
+    assert [r for r in rules() if f"| `{r}` |" not in doc] == []
