@@ -10,7 +10,7 @@ from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
 from triad.guidelines.models import GuidelineSet, GuidelineVersion, InvoiceFinding
-from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine, InvoiceStateChange
 from triad.matters.models import Engagement, Matter, MatterAllocation
 from triad.notifications.models import Notification, OutboxEmail
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
@@ -21,7 +21,7 @@ metadata = Base.metadata
 __all__ = [
     "ApiToken", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
     "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "InvoiceFinding", "Invoice",
-    "InvoiceAllocation", "InvoiceLine",
+    "InvoiceAllocation", "InvoiceLine", "InvoiceStateChange",
     "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
     "WebSession", "metadata",

@@ -35,6 +35,7 @@ from triad.firms.models import LawFirm, Timekeeper
 from triad.guidelines.model import InvoiceView, LineView
 from triad.guidelines.service import ScreenItem, screen
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.invoices.service import apply_auto_actions
 from triad.matters.models import Engagement, Matter
 from triad.vendors.models import VendorStatus
 
@@ -54,6 +55,7 @@ class Outcome:
     lines: int = 0
     errors: list[dict] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
+    auto_actions: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -340,6 +342,12 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
                                                for row, (inv, plan, _) in zip(rows, accepted, strict=True)])
     for row, event, (_, _, out) in zip(rows, events, accepted, strict=True):
         found = findings.get(row.id, [])
+        totals = {d["line_no"]: d["total"] for d in lines_by_invoice[row.id]}
+        out.auto_actions = apply_auto_actions(session=session, invoice=row, line_totals=totals, findings=found)
+        out.state = row.state
+        if out.auto_actions:
+            event["after"]["auto_actions"] = out.auto_actions
+            event["after"]["state"] = row.state
         out.findings = [{"rule": f.rule, "severity": f.severity, "line": f.line_no, "source_line": f.source_line,
                          "message": f.message, "adjustment": format(f.adjustment, "f"), "action": f.action,
                          "guideline_version": f.guideline_version, "clause": f.clause} for f in found]

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime
+from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime, utcnow
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
 from triad.guidelines.models import InvoiceFinding
@@ -66,9 +66,28 @@ class InvoiceLine(Base):
     total: Mapped[Decimal] = mapped_column(Amount())
     description: Mapped[str | None] = mapped_column(Text)
     source_line: Mapped[int | None] = mapped_column(Integer)  # 1-based line in the submitted file
+    # The review's outcome for the line (null until decided; auto-actions decide at submission)
+    decision: Mapped[str | None] = mapped_column(String(20))  # accepted, adjusted, rejected
+    approved_total: Mapped[Decimal | None] = mapped_column(Amount())
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    decided_by: Mapped[str | None] = mapped_column(String(120))
     invoice: Mapped[Invoice] = relationship(back_populates="lines")
     matter: Mapped[Matter] = relationship()
     timekeeper: Mapped[Timekeeper | None] = relationship()
+
+
+class InvoiceStateChange(Base):
+    """Every move of an invoice between states: who, when, why."""
+
+    __tablename__ = "invoice_state_change"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(120))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class InvoiceAllocation(Base):

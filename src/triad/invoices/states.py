@@ -1,0 +1,42 @@
+"""Invoice states as a declared table of allowed moves (DESIGN.md §3.5).
+
+    submitted -> in_review -> approved -> sent_to_ap -> partially_paid -> paid
+                           \\-> rejected -> appealed -> in_review
+    on_hold and withdrawn from the open states; on_hold returns to in_review.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class State(StrEnum):
+    submitted = "submitted"
+    in_review = "in_review"
+    on_hold = "on_hold"
+    approved = "approved"
+    rejected = "rejected"
+    appealed = "appealed"
+    withdrawn = "withdrawn"
+    sent_to_ap = "sent_to_ap"
+    partially_paid = "partially_paid"
+    paid = "paid"
+
+
+S = State
+TRANSITIONS: dict[State, frozenset[State]] = {
+    S.submitted: frozenset({S.in_review, S.rejected, S.on_hold, S.withdrawn}),
+    S.in_review: frozenset({S.approved, S.rejected, S.on_hold, S.withdrawn}),
+    S.on_hold: frozenset({S.in_review, S.withdrawn}),
+    S.rejected: frozenset({S.appealed}),
+    S.appealed: frozenset({S.in_review}),
+    S.approved: frozenset({S.sent_to_ap, S.in_review}),  # back to review only before it goes to AP
+    S.sent_to_ap: frozenset({S.partially_paid, S.paid}),
+    S.partially_paid: frozenset({S.paid}),
+    S.withdrawn: frozenset(),
+    S.paid: frozenset(),
+}
+
+
+def allowed(current: str, target: str) -> bool:
+    return State(target) in TRANSITIONS[State(current)]

@@ -1,0 +1,101 @@
+"""Invoice states follow the declared table; guideline auto-actions are applied at submission."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import world as factories
+from triad.audit.models import AuditEvent
+from triad.audit.service import Actor
+from triad.core.errors import Conflict, ValidationFailed
+from triad.guidelines.service import load
+from triad.invoices.intake import import_file
+from triad.invoices.models import Invoice, InvoiceLine, InvoiceStateChange
+from triad.invoices.service import transition
+from triad.invoices.states import TRANSITIONS, State
+
+ACTOR = Actor("reviewer", 1)
+
+
+@pytest.fixture
+def w(db):
+    return factories.world(db)
+
+
+def events(db):
+    return db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+
+
+def test_table_allows_only_declared_moves(db, w):
+    inv = w.a.invoice
+    with pytest.raises(Conflict, match="can move to"):
+        transition(session=db, invoice=inv, to="paid", actor=ACTOR)
+    with pytest.raises(ValidationFailed, match="needs a reason"):
+        transition(session=db, invoice=inv, to="rejected", actor=ACTOR)
+    n = events(db)
+    transition(session=db, invoice=inv, to="in_review", actor=ACTOR)
+    transition(session=db, invoice=inv, to="rejected", actor=ACTOR, reason="rates above caps")
+    transition(session=db, invoice=inv, to="appealed", actor=ACTOR, reason="caps were waived in writing")
+    assert events(db) == n + 3
+    moves = db.scalars(sa.select(InvoiceStateChange).where(InvoiceStateChange.invoice_id == inv.id)
+                       .order_by(InvoiceStateChange.id)).all()
+    assert [(m.from_state, m.to_state) for m in moves] == [("submitted", "in_review"), ("in_review", "rejected"),
+                                                           ("rejected", "appealed")]
+    assert moves[1].reason == "rates above caps" and moves[1].actor == "reviewer"
+
+
+def test_every_state_is_reachable_and_final_states_are_final():
+    reachable = {State.submitted}
+    frontier = [State.submitted]
+    while frontier:
+        for nxt in TRANSITIONS[frontier.pop()]:
+            if nxt not in reachable:
+                reachable.add(nxt)
+                frontier.append(nxt)
+    assert reachable == set(State)
+    assert TRANSITIONS[State.paid] == frozenset() and TRANSITIONS[State.withdrawn] == frozenset()
+
+
+GUIDE = """name: auto
+rules:
+  rate_cap: {action: reduce, severity: reject-line, by_classification: {ASSOC: 400.00}}
+  currency: {action: reject_invoice, severity: reject-invoice}
+"""
+
+
+def test_reduce_to_cap_at_submission(db, w):
+    load(session=db, text=GUIDE, effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    n = events(db)
+    r = import_file(session=db, data=factories.ledes_file(w.a, "AUTO-1"), filename="a.ledes", actor=ACTOR)
+    (o,) = r.invoices
+    assert o.auto_actions == [{"line": 1, "decision": "adjusted", "rule": "rate_cap", "billed": "900.00",
+                               "approved": "800.000"}]
+    line = db.scalars(sa.select(InvoiceLine).where(InvoiceLine.invoice_id == o.invoice_id)).one()
+    assert line.decision == "adjusted" and line.approved_total == Decimal("800") and line.total == Decimal("900")
+    assert line.decided_by == "system:guidelines" and line.reason_code == "rate_cap"
+    assert events(db) == n + 1  # the submission's one event records the auto-action
+    ev = db.scalars(sa.select(AuditEvent).order_by(AuditEvent.seq.desc())).first()
+    assert ev.after["auto_actions"][0]["approved"] == "800.000"
+
+
+def test_wrong_currency_rejects_the_invoice_at_submission(db, w):
+    load(session=db, text=GUIDE, effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    from triad.ledes import parse
+    from triad.ledes.writers import convert
+
+    w.a.engagement.currency = "EUR"
+    db.flush()
+    invs, _ = parse(factories.ledes_file(w.a, "AUTO-2"))
+    r = import_file(session=db, data=convert(invs, "98bi", currency="USD"), filename="a.ledes", actor=ACTOR)
+    (o,) = r.invoices
+    assert o.state == "rejected"
+    inv = db.get(Invoice, o.invoice_id)
+    assert inv.state == "rejected" and inv.currency == "USD"
+    assert o.auto_actions[-1]["decision"] == "invoice rejected"
+    move = db.scalars(sa.select(InvoiceStateChange).where(InvoiceStateChange.invoice_id == inv.id)).one()
+    assert (move.from_state, move.to_state, move.actor) == ("submitted", "rejected", "system:guidelines")
+    assert "invoiced in USD; the engagement is billed in EUR" in move.reason
