@@ -32,6 +32,21 @@ RESOURCES = {
     "/users": (Perm.users_read, Perm.users_write, True),
 }
 SELF_ROUTES = {("GET", "/auth/me"), ("POST", "/auth/tokens")}
+# Workflow actions on one record: (method, path) -> (permission, body). Exercised on firm B's invoice.
+ACTIONS = {
+    ("POST", "/invoices/{item_id}/transitions"): (Perm.invoices_review, {"to": "in_review"}),
+    ("POST", "/invoices/{item_id}/lines/{line_no}/decision"): (Perm.invoices_review, {"decision": "accepted"}),
+}
+
+
+def _action_url(w, rel: str) -> str:
+    return "/api/v1" + rel.replace("{item_id}", str(w.b.invoice.id)).replace("{line_no}", "1")
+
+
+def _ready_for(db, w, rel: str) -> None:
+    """Line decisions are taken while the invoice is in review."""
+    w.b.invoice.state = "in_review" if "decision" in rel else "submitted"
+    db.commit()
 
 
 @pytest.fixture
@@ -115,7 +130,7 @@ def test_every_route_is_known(client):
             continue
         rel = path.removeprefix("/api/v1")
         base, _ = _resource(path)
-        if (method, rel) not in SELF_ROUTES and base not in RESOURCES:
+        if (method, rel) not in SELF_ROUTES and (method, rel) not in ACTIONS and base not in RESOURCES:
             unknown.append(f"{method} {path}")
         if method in ("PUT", "DELETE"):
             unknown.append(f"{method} {path} (no matrix rule for {method})")
@@ -132,6 +147,16 @@ def test_role_matrix(client, db, w, role):
     user_role = "outside_counsel" if role.startswith("counsel") else role
     problems = []
     for method, path in routes(client):
+        rel = path.removeprefix("/api/v1")
+        if (method, rel) in ACTIONS:
+            perm, body = ACTIONS[(method, rel)]
+            _ready_for(db, w, rel)
+            r = client.post(_action_url(w, rel), headers=headers, json=body)
+            counsel = user_role == "outside_counsel"
+            want = 404 if counsel else (200 if has(user_role, perm) else 403)
+            if r.status_code != want:
+                problems.append(f"{method} {rel} on B's invoice: {r.status_code}, want {want}: {r.text[:200]}")
+            continue
         base, has_id = _resource(path)
         if base not in RESOURCES:
             continue
@@ -232,8 +257,13 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
             continue
         base, has_id = _resource(path)
         rel = path.removeprefix("/api/v1")
+        if (method, rel) in ACTIONS:
+            _ready_for(db, w, rel)
         n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-        if method == "POST" and base == "/invoices":
+        if (method, rel) in ACTIONS:
+            r = client.post(_action_url(w, rel), headers=headers, json=ACTIONS[(method, rel)][1])
+            assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
+        elif method == "POST" and base == "/invoices":
             r = client.post(path, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})
             assert r.status_code == 201, f"POST {path}: {r.status_code} {r.text}"
         elif method == "POST":

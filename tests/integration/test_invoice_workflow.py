@@ -99,3 +99,36 @@ def test_wrong_currency_rejects_the_invoice_at_submission(db, w):
     move = db.scalars(sa.select(InvoiceStateChange).where(InvoiceStateChange.invoice_id == inv.id)).one()
     assert (move.from_state, move.to_state, move.actor) == ("submitted", "rejected", "system:guidelines")
     assert "invoiced in USD; the engagement is billed in EUR" in move.reason
+
+
+def _h(w, who):
+    return {"Authorization": f"Bearer {w.tokens[who]}"}
+
+
+def test_review_through_the_api(client, db, w):
+    inv = w.a.invoice.id
+    url = f"/api/v1/invoices/{inv}"
+    assert client.post(f"{url}/transitions", headers=_h(w, "counsel_a"), json={"to": "approved"}).status_code == 403
+    r = client.post(f"{url}/lines/1/decision", headers=_h(w, "legal_ops"), json={"decision": "accepted"})
+    assert r.status_code == 409  # lines are decided while the invoice is in review
+    assert client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "in_review"}).status_code == 200
+    bad = client.post(f"{url}/lines/1/decision", headers=_h(w, "legal_ops"),
+                      json={"decision": "adjusted", "approved_total": "5000.00", "reason_code": "RATE"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "approved_total"
+    ok = client.post(f"{url}/lines/1/decision", headers=_h(w, "legal_ops"),
+                     json={"decision": "adjusted", "approved_total": "800.00", "reason_code": "RATE",
+                           "comment": "paid at the 2026 cap"})
+    assert ok.status_code == 200
+    line = ok.json()["lines"][0]
+    assert (line["decision"], line["approved_total"], line["reason_code"]) == ("adjusted", "800", "RATE")
+    assert client.post(f"{url}/transitions", headers=_h(w, "legal_ops"),
+                       json={"to": "rejected"}).status_code == 422  # a rejection needs a reason
+    assert client.post(f"{url}/transitions", headers=_h(w, "legal_ops"),
+                       json={"to": "rejected", "reason": "rates"}).status_code == 200
+    appeal = client.post(f"{url}/transitions", headers=_h(w, "counsel_a"),
+                         json={"to": "appealed", "reason": "the partner's rate was approved in March"})
+    assert appeal.status_code == 200 and appeal.json()["state"] == "appealed"
+    assert client.post(f"{url}/transitions", headers=_h(w, "counsel_b"),
+                       json={"to": "withdrawn", "reason": "x"}).status_code == 404
+    illegal = client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "paid"})
+    assert illegal.status_code == 409 and "can move to" in illegal.json()["detail"]

@@ -33,6 +33,7 @@ class Perm(StrEnum):
     budgets_write = "budgets.write"
     invoices_read = "invoices.read"
     invoices_submit = "invoices.submit"
+    invoices_review = "invoices.review"
     users_read = "users.read"
     users_write = "users.write"
     audit_read = "audit.read"
@@ -51,9 +52,9 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(Perm),
     Role.legal_ops: frozenset(
         _READ_ALL
-        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read}
+        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read, Perm.invoices_review}
     ),
-    Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write}),
+    Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write, Perm.invoices_review}),
     Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write}),
     Role.procurement: frozenset(_READ_ALL | {Perm.vendors_write}),
     Role.auditor: frozenset(_READ_ALL | {Perm.users_read, Perm.audit_read}),

@@ -24,12 +24,21 @@ from typing import Annotated  # noqa: E402
 
 from fastapi import APIRouter, File, UploadFile  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from triad.audit.service import Actor  # noqa: E402
 from triad.auth.deps import CurrentUser, DbSession, require  # noqa: E402
+from triad.auth.scoping import get_visible  # noqa: E402
 from triad.config import get_settings  # noqa: E402
-from triad.core.errors import ValidationFailed  # noqa: E402
+from triad.core.errors import (  # noqa: E402
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,  # noqa: E402
+)
+from triad.core.permissions import has  # noqa: E402
+from triad.core.schemas import AmountIn  # noqa: E402
 from triad.invoices.intake import import_file  # noqa: E402
+from triad.invoices.service import COUNSEL_MOVES, decide_line, transition  # noqa: E402
 
 intake_router = APIRouter(prefix="/invoices", tags=["invoices"])
 
@@ -66,6 +75,54 @@ def submit_invoices(file: Annotated[UploadFile, File(description="The LEDES file
                    "detail": f"{file.filename}: nothing was stored", "errors": errors, **body}
         return JSONResponse(problem, status_code=422, media_type="application/problem+json")
     return JSONResponse(body, status_code=201)
+
+
+class TransitionIn(BaseModel):
+    to: str
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class DecisionIn(BaseModel):
+    decision: str = Field(pattern="^(accepted|adjusted|rejected)$")
+    reason_code: str | None = Field(default=None, max_length=40)
+    approved_total: AmountIn | None = None
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+def _visible_invoice(session, user, item_id: int) -> Invoice:
+    obj = get_visible(session, Invoice, item_id, user)
+    if obj is None:
+        raise NotFound(f"no invoice with id {item_id}")
+    return obj
+
+
+@intake_router.post("/{item_id}/transitions", response_model=s.InvoiceRead,
+                    summary="Move an invoice to another state (review, approve, reject, hold, appeal, withdraw)",
+                    dependencies=[require(Perm.invoices_read)])
+def move_invoice(item_id: int, body: TransitionIn, session: DbSession, user: CurrentUser):
+    inv = _visible_invoice(session, user, item_id)
+    counsel_ok = body.to in COUNSEL_MOVES and inv.state in COUNSEL_MOVES.get(body.to, set()) and has(
+        user.role, Perm.invoices_submit)
+    if not has(user.role, Perm.invoices_review) and not counsel_ok:
+        raise PermissionDenied("your role can only withdraw its own open invoices or appeal a rejection")
+    transition(session=session, invoice=inv, to=body.to, actor=Actor.of(user), reason=body.reason)
+    session.commit()
+    session.refresh(inv)
+    return s.InvoiceRead.model_validate(inv)
+
+
+@intake_router.post("/{item_id}/lines/{line_no}/decision", response_model=s.InvoiceRead,
+                    summary="Accept, adjust or reject one line of an invoice in review",
+                    dependencies=[require(Perm.invoices_read)])
+def decide(item_id: int, line_no: int, body: DecisionIn, session: DbSession, user: CurrentUser):
+    inv = _visible_invoice(session, user, item_id)
+    if not has(user.role, Perm.invoices_review):
+        raise PermissionDenied(f"your role ({user.role}) lacks the permission {Perm.invoices_review.value}")
+    decide_line(session=session, invoice=inv, line_no=line_no, decision=body.decision, actor=Actor.of(user),
+                reason_code=body.reason_code, approved_total=body.approved_total, comment=body.comment)
+    session.commit()
+    session.refresh(inv)
+    return s.InvoiceRead.model_validate(inv)
 
 
 routers.append(intake_router)

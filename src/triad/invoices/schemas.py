@@ -21,6 +21,10 @@ class InvoiceLineRead(ReadSchema):
     total: AmountIn
     description: str | None
     source_line: int | None
+    decision: str | None
+    approved_total: AmountIn | None
+    reason_code: str | None
+    decided_by: str | None
 
 
 class AllocationRead(ReadSchema):

@@ -77,3 +77,45 @@ def apply_auto_actions(*, session: Session, invoice: Invoice, line_totals: dict[
         transition(session=session, invoice=invoice, to=State.rejected, actor=GUIDELINES, reason=reason, audit=False)
         done.append({"line": None, "decision": "invoice rejected", "rule": rejecting[0].rule, "reason": reason})
     return done
+
+
+REASON_CODES = ("RATE", "BLOCK_BILLING", "VAGUE", "CLERICAL", "DUPLICATE", "NOT_ALLOWED", "OUT_OF_SCOPE", "OTHER")
+COUNSEL_MOVES = {State.withdrawn: {State.submitted, State.in_review, State.on_hold}, State.appealed: {State.rejected}}
+
+
+def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: str, actor: Actor,
+                reason_code: str | None = None, approved_total: Decimal | None = None,
+                comment: str | None = None) -> InvoiceLine:
+    """A reviewer accepts, adjusts or rejects one line of an invoice in review.
+
+    Adjusting needs the approved amount (between 0 and the billed total); adjusting and rejecting
+    need a reason code (one of REASON_CODES or a guideline rule id)."""
+    from sqlalchemy import select
+
+    from triad.guidelines.registry import rules
+
+    if invoice.state != State.in_review:
+        raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; lines are decided while it is in review")
+    line = session.scalar(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id,
+                                                    InvoiceLine.line_no == line_no))
+    if line is None:
+        raise ValidationFailed(f"invoice {invoice.invoice_number} has no line {line_no}",
+                               errors=[{"field": "line_no", "message": "no such line"}])
+    if decision not in ("accepted", "adjusted", "rejected"):
+        raise ValidationFailed("decision must be accepted, adjusted or rejected",
+                               errors=[{"field": "decision", "message": "unknown decision"}])
+    if decision != "accepted" and reason_code not in REASON_CODES and reason_code not in rules():
+        raise ValidationFailed(f"a reason code is needed: one of {', '.join(REASON_CODES)} or a guideline rule id",
+                               errors=[{"field": "reason_code", "message": "required"}])
+    if decision == "adjusted" and (approved_total is None or not (Decimal(0) <= approved_total <= line.total)):
+        raise ValidationFailed(f"approved_total must be between 0 and the billed {line.total}",
+                               errors=[{"field": "approved_total", "message": "out of range"}])
+    approved = {"accepted": line.total, "rejected": Decimal(0)}.get(decision, approved_total)
+    before = {"decision": line.decision, "approved_total": line.approved_total, "reason_code": line.reason_code}
+    line.decision, line.approved_total, line.reason_code, line.decided_by = (
+        decision, approved, reason_code if decision != "accepted" else None, actor.label)
+    session.flush()
+    record(session, actor=actor, action="invoice_line.decided", entity_type="invoice_line", entity_id=line.id,
+           before=before, after={"invoice_id": invoice.id, "line_no": line_no, "decision": decision,
+                                 "approved_total": approved, "reason_code": line.reason_code}, reason=comment)
+    return line
