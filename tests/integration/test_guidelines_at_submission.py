@@ -137,3 +137,16 @@ def test_cli_load_then_import_prints_findings(tmp_path, monkeypatch):
         assert all({"rule", "severity", "line", "message", "adjustment"} <= f.keys() for f in inv["findings"])
     finally:
         get_settings.cache_clear()
+
+
+def test_portal_shows_findings_to_the_firm(client, db, w_loaded):
+    import re
+
+    w = w_loaded
+    r = import_file(session=db, data=factories.ledes_file(w.a, "G-9"), filename="g.ledes", actor=ACTOR)
+    db.commit()
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"username": "counsel_alpha", "password": factories.PASSWORD, "csrf_token": token})
+    html = client.get(f"/invoices/{r.invoices[0].invoice_id}").text
+    assert "Guideline findings" in html and "cap for ASSOC is 400.00/h" in html and "4.1 Rates above" in html
