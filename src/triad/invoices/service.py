@@ -119,3 +119,29 @@ def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: s
            before=before, after={"invoice_id": invoice.id, "line_no": line_no, "decision": decision,
                                  "approved_total": approved, "reason_code": line.reason_code}, reason=comment)
     return line
+
+
+OPEN_FOR_REVIEW = (State.submitted, State.in_review, State.appealed)
+
+
+def review_queue(*, session: Session, user, limit: int = 200) -> list[tuple[Invoice, int, int]]:
+    """Invoices waiting for this reviewer, exceptions first: (invoice, findings, rejecting findings).
+
+    Matter managers see the invoices on matters they manage; legal ops and admins see them all."""
+    from sqlalchemy import case, func, select
+
+    from triad.core.permissions import Role
+    from triad.guidelines.models import InvoiceFinding
+    from triad.invoices.models import InvoiceLine
+    from triad.matters.models import Matter
+
+    n_all = func.count(InvoiceFinding.id)
+    n_reject = func.coalesce(func.sum(case((InvoiceFinding.severity.like("reject%"), 1), else_=0)), 0)
+    stmt = (select(Invoice, n_all, n_reject).outerjoin(InvoiceFinding, InvoiceFinding.invoice_id == Invoice.id)
+            .where(Invoice.state.in_([s.value for s in OPEN_FOR_REVIEW])).group_by(Invoice.id)
+            .order_by(n_reject.desc(), n_all.desc(), Invoice.submitted_at, Invoice.id).limit(limit))
+    if user.role == Role.matter_manager:
+        managed = select(InvoiceLine.invoice_id).join(Matter, Matter.id == InvoiceLine.matter_id).where(
+            Matter.manager_id == user.id)
+        stmt = stmt.where(Invoice.id.in_(managed))
+    return [(inv, int(a), int(r)) for inv, a, r in session.execute(stmt)]

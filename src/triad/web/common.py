@@ -31,6 +31,7 @@ class NavItem:
 NAV = [
     NavItem("Dashboard", "/", None),
     NavItem("Matters", "/matters", Perm.matters_read),
+    NavItem("Review queue", "/review", Perm.invoices_review),
     NavItem("Invoices", "/invoices", Perm.invoices_read),
     NavItem("Submit invoices", "/invoices/upload", Perm.invoices_submit),
     NavItem("Law firms", "/firms", Perm.firms_read),

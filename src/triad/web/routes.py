@@ -282,6 +282,17 @@ def upload(request: Request, session: DbSession, file: Annotated[UploadFile, Fil
     return render(request, "invoices/upload.html", pu, result=result, status_code=status)
 
 
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, session: DbSession):
+    from triad.invoices.service import review_queue
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.invoices_review)
+    return render(request, "invoices/queue.html", pu, rows=review_queue(session=session, user=pu.user))
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users(request: Request, session: DbSession, q: str | None = None, page: PageNo = 1):
     pu = page_user(request, session)
