@@ -45,6 +45,8 @@ def live_server(tmp_path_factory):
     with Session(engine) as s:
         load(session=s)
         s.commit()
+        _flagged_invoice(s)
+        s.commit()
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(session_factory=factory), host="127.0.0.1", port=port,
                                            log_level="warning"))
@@ -59,6 +61,41 @@ def live_server(tmp_path_factory):
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+def _flagged_invoice(s) -> None:
+    """Company guidelines, and an invoice from the first demo firm that breaks one of them."""
+    import datetime as dt
+    from decimal import Decimal
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from triad.audit.service import Actor
+    from triad.firms.models import LawFirm
+    from triad.guidelines.service import load as load_guidelines
+    from triad.invoices.intake import import_file
+    from triad.ledes.model import Invoice, Line, Party
+    from triad.ledes.writers import write_1998b
+
+    example = Path(__file__).parent.parent.parent / "docs" / "examples" / "guidelines-company.yaml"
+    load_guidelines(session=s, text=example.read_text(), effective_from=dt.date(2026, 1, 1), actor=Actor("legal_ops"))
+    firm = s.scalar(select(LawFirm).order_by(LawFirm.id))
+    from triad.matters.models import Engagement
+
+    eng = s.scalar(select(Engagement).where(Engagement.firm_id == firm.id).order_by(Engagement.id))
+    tk = firm.timekeepers[0]
+    rate = tk.rates[-1].rate
+    line = Line(line_no="1", line_type="F", date=dt.date(2026, 10, 6), units=Decimal("2.0"), unit_cost=rate,
+                adjustment=Decimal(0), total=Decimal("2.0") * rate, client_matter_id=eng.matter.number,
+                law_firm_matter_id="X", task_code="L120", activity_code="A104", timekeeper_id=tk.tk_id,
+                timekeeper_name=f"{tk.last_name}, {tk.first_name}", timekeeper_classification=tk.classification,
+                description="Review")  # too vague for the guidelines
+    inv = Invoice(invoice_number="BROWSER-1", invoice_date=dt.date(2026, 11, 2), billing_start=dt.date(2026, 10, 1),
+                  billing_end=dt.date(2026, 10, 31), total=line.total, law_firm=Party(id=firm.ledes_firm_id),
+                  client=Party(id="TRIADCO"), description="October", lines=[line])
+    result = import_file(session=s, data=write_1998b([inv]), filename="browser.ledes", actor=Actor("counsel_1"))
+    assert result.invoices[0].status == "stored", result.invoices[0].errors
 
 
 @pytest.fixture(scope="module")
@@ -116,4 +153,41 @@ def test_outside_counsel_sees_only_own_firm(live_server, browser):
     page.goto(live_server + "/firms")
     rows = page.locator("table tbody tr")
     assert rows.count() == 1
+    page.close()
+
+
+def _login(page, base, username):
+    page.goto(base + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "triad-demo-2026")
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def test_reviewer_adjusts_a_line_and_approves(live_server, browser):
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    _login(page, live_server, "legal_ops")
+    page.goto(live_server + "/review")
+    page.click("text=BROWSER-1")
+    assert "Guideline findings" in page.content() and "vague description" in page.content()
+    page.select_option("select[name=to]", "in_review")
+    page.click("text=Apply")
+    page.wait_for_selector("#state:has-text('in review')")
+    page.select_option("select[aria-label='Decision for line 1']", "adjusted")
+    page.fill("input[aria-label='Approved amount for line 1']", "100.00")
+    page.select_option("select[aria-label='Reason for line 1']", "VAGUE")
+    page.click("#line-1 button")
+    page.wait_for_selector("#line-1:has-text('adjusted')")
+    assert "100.00 (VAGUE)" in page.inner_text("#line-1")
+    page.select_option("select[name=to]", "approved")
+    page.click("text=Apply")
+    page.wait_for_selector("#state:has-text('approved')")
+    page.click("text=Log out")
+    _login(page, live_server, "auditor")
+    page.goto(live_server + "/audit")
+    trail = page.inner_text("table")
+    for step in ("invoice.submitted", "invoice.state_changed", "invoice_line.decided"):
+        assert step in trail, step
+    assert trail.count("invoice.state_changed") >= 2
     page.close()

@@ -250,7 +250,75 @@ def invoice(request: Request, session: DbSession, obj_id: int):
     if pu is None:
         return _login_redirect(request)
     inv = _detail(session, pu, Invoice, Perm.invoices_read, obj_id, "invoice")
-    return render(request, "records/invoice.html", pu, inv=inv)
+    return _invoice_page(request, pu, inv)
+
+
+def _invoice_page(request: Request, pu: PageUser, inv: Invoice, error: str | None = None, status_code: int = 200):
+    from triad.invoices.service import COUNSEL_MOVES, REASON_CODES
+    from triad.invoices.states import TRANSITIONS, State
+
+    moves: list[str] = []
+    if has(pu.user.role, Perm.invoices_review):
+        moves = sorted(TRANSITIONS[State(inv.state)])
+    elif has(pu.user.role, Perm.invoices_submit):
+        moves = [m for m, sources in COUNSEL_MOVES.items() if inv.state in sources]
+    return render(request, "records/invoice.html", pu, inv=inv, moves=moves, error=error, status_code=status_code,
+                  can_decide=has(pu.user.role, Perm.invoices_review) and inv.state == State.in_review,
+                  reason_codes=REASON_CODES)
+
+
+@router.post("/invoices/{obj_id:int}/transition", response_class=HTMLResponse)
+def invoice_transition(request: Request, session: DbSession, obj_id: int, to: Annotated[str, Form()],
+                       reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    from triad.audit.service import Actor
+    from triad.core.errors import TriadError
+    from triad.invoices.service import COUNSEL_MOVES, transition
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    inv = _detail(session, pu, Invoice, Perm.invoices_read, obj_id, "invoice")
+    if not has(pu.user.role, Perm.invoices_review) and not (
+            to in COUNSEL_MOVES and inv.state in COUNSEL_MOVES[to] and has(pu.user.role, Perm.invoices_submit)):
+        raise PermissionDenied("Your role cannot make this change.")
+    try:
+        transition(session=session, invoice=inv, to=to, actor=Actor.of(pu.user), reason=reason.strip() or None)
+    except TriadError as exc:
+        session.rollback()
+        return _invoice_page(request, pu, session.get(Invoice, obj_id), error=exc.detail, status_code=exc.status)
+    session.commit()
+    return RedirectResponse(f"/invoices/{obj_id}", status_code=303)
+
+
+@router.post("/invoices/{obj_id:int}/lines/{line_no:int}/decision", response_class=HTMLResponse)
+def invoice_line_decision(request: Request, session: DbSession, obj_id: int, line_no: int,
+                          decision: Annotated[str, Form()], reason_code: Annotated[str, Form()] = "",
+                          approved_total: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    from decimal import Decimal, InvalidOperation
+
+    from triad.audit.service import Actor
+    from triad.core.errors import TriadError
+    from triad.invoices.service import decide_line
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    inv = _detail(session, pu, Invoice, Perm.invoices_read, obj_id, "invoice")
+    _need(pu, Perm.invoices_review)
+    try:
+        amount = Decimal(approved_total.strip()) if approved_total.strip() else None
+    except InvalidOperation:
+        return _invoice_page(request, pu, inv, error=f"{approved_total!r} is not an amount", status_code=422)
+    try:
+        decide_line(session=session, invoice=inv, line_no=line_no, decision=decision, actor=Actor.of(pu.user),
+                    reason_code=reason_code or None, approved_total=amount)
+    except TriadError as exc:
+        session.rollback()
+        return _invoice_page(request, pu, session.get(Invoice, obj_id), error=exc.detail, status_code=exc.status)
+    session.commit()
+    return RedirectResponse(f"/invoices/{obj_id}#line-{line_no}", status_code=303)
 
 
 @router.get("/invoices/upload", response_class=HTMLResponse)
