@@ -28,11 +28,12 @@ def api_router() -> APIRouter:
     from triad.invoices.router import routers as invoice_routers
     from triad.matters.router import routers as matter_routers
     from triad.org.router import routers as org_routers
+    from triad.reports.router import routers as report_routers
     from triad.vendors.router import routers as vendor_routers
 
     api = APIRouter(prefix="/api/v1")
     for r in (org_routers + vendor_routers + firm_routers + matter_routers + budget_routers
-              + invoice_routers + auth_routers):
+              + invoice_routers + auth_routers + report_routers):
         api.include_router(r)
     return api
 

@@ -39,6 +39,10 @@ ACTIONS = {
 }
 
 
+# Reports: (method, path) -> (permission, the field naming each row's firm). Counsel see their own firm only.
+REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id")}
+
+
 def _action_url(w, rel: str) -> str:
     return "/api/v1" + rel.replace("{item_id}", str(w.b.invoice.id)).replace("{line_no}", "1")
 
@@ -130,7 +134,8 @@ def test_every_route_is_known(client):
             continue
         rel = path.removeprefix("/api/v1")
         base, _ = _resource(path)
-        if (method, rel) not in SELF_ROUTES and (method, rel) not in ACTIONS and base not in RESOURCES:
+        if ((method, rel) not in SELF_ROUTES and (method, rel) not in ACTIONS and (method, rel) not in REPORTS
+                and base not in RESOURCES):
             unknown.append(f"{method} {path}")
         if method in ("PUT", "DELETE"):
             unknown.append(f"{method} {path} (no matrix rule for {method})")
@@ -148,6 +153,15 @@ def test_role_matrix(client, db, w, role):
     problems = []
     for method, path in routes(client):
         rel = path.removeprefix("/api/v1")
+        if (method, rel) in REPORTS:
+            perm, firm_field = REPORTS[(method, rel)]
+            r = client.get("/api/v1" + rel, headers=headers)
+            want = 200 if has(user_role, perm) else 403
+            if r.status_code != want:
+                problems.append(f"GET {rel}: {r.status_code}, want {want}")
+            elif user_role == "outside_counsel" and {row[firm_field] for row in r.json()} - {w.a.firm.id}:
+                problems.append(f"GET {rel} shows another firm's figures to counsel of firm A")
+            continue
         if (method, rel) in ACTIONS:
             perm, body = ACTIONS[(method, rel)]
             _ready_for(db, w, rel)

@@ -150,3 +150,20 @@ def test_portal_shows_findings_to_the_firm(client, db, w_loaded):
     client.post("/login", data={"username": "counsel_alpha", "password": factories.PASSWORD, "csrf_token": token})
     html = client.get(f"/invoices/{r.invoices[0].invoice_id}").text
     assert "Guideline findings" in html and "cap for ASSOC is 400.00/h" in html and "4.1 Rates above" in html
+
+
+def test_exception_rate_by_firm(client, db, w_loaded):
+    w = w_loaded
+    import_file(session=db, data=factories.ledes_file(w.a, "X-1"), filename="x1.ledes", actor=ACTOR)  # 450 > cap
+    import_file(session=db, data=factories.ledes_file(w.a, "X-2", rate="400.00"), filename="x2.ledes", actor=ACTOR)
+    db.commit()
+    rows = client.get("/api/v1/reports/exception-rate", headers={"Authorization": f"Bearer {w.tokens['legal_ops']}"})
+    a = next(r for r in rows.json() if r["firm_id"] == w.a.firm.id)
+    # firm A: the factory invoice (no findings: screened before guidelines existed), X-1 (rate cap), X-2 (within cap)
+    assert (a["invoices"], a["invoices_with_findings"]) == (3, 1)
+    assert a["share_of_invoices"] == "0.3333" and a["invoices_by_rule"]["rate_cap"] == 1
+    (usd,) = a["amounts"]
+    # billed: 900 (factory) + 900 (X-1: 2 h x 450) + 800 (X-2: 2 h x 400) = 2600; flagged 900 -> 0.3462
+    assert usd["billed"] == "2600" and usd["billed_with_findings"] == "900" and usd["share_with_findings"] == "0.3462"
+    own = client.get("/api/v1/reports/exception-rate", headers={"Authorization": f"Bearer {w.tokens['counsel_b']}"})
+    assert {r["firm_id"] for r in own.json()} == {w.b.firm.id}

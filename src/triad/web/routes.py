@@ -361,6 +361,17 @@ def review(request: Request, session: DbSession):
     return render(request, "invoices/queue.html", pu, rows=review_queue(session=session, user=pu.user))
 
 
+@router.get("/reports/exceptions", response_class=HTMLResponse)
+def exceptions_report(request: Request, session: DbSession):
+    from triad.reports.service import exception_rates
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.invoices_read)
+    return render(request, "reports/exceptions.html", pu, rows=exception_rates(session=session, user=pu.user))
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users(request: Request, session: DbSession, q: str | None = None, page: PageNo = 1):
     pu = page_user(request, session)
