@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from triad.guidelines.model import ApprovedRate, Context, EarlierLine, InvoiceView, LineView, Version
+from triad.guidelines.model import ApprovedRate, Context, EarlierLine, History, InvoiceView, LineView, Version
 from triad.guidelines.registry import rules
 from triad.guidelines.runner import evaluate
 
@@ -133,7 +133,7 @@ def test_approved_rate_and_timekeepers():
 
 def test_daily_hours_and_duplicates_count_earlier_invoices():
     earlier = (EarlierLine("OLD-1", DAY, "TK1", D("8.0"), D("4000"), "Draft motion to dismiss the complaint"),)
-    ctx = Context(earlier_lines=earlier)
+    ctx = Context(history=History(earlier))
     hit = run("daily_hours", {"max_hours": "10"}, invoice(fee(units="3.0")), ctx)
     assert "11.0 h on 2026-03-10 (8.0 h of it on earlier invoices)" in hit[0].message
     dup = run("duplicate_lines", {}, invoice(fee(units="8.0")), ctx)

@@ -7,6 +7,9 @@ data; tests build them inline.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -77,13 +80,41 @@ class EarlierLine:
     expense_code: str | None = None
 
 
+def line_key(date: dt.date, timekeeper: str | None, units: Decimal, total: Decimal, description: str | None,
+             line_type: str, expense_code: str | None) -> tuple:
+    """What makes two lines the same work: day, who, hours, amount, kind and the words billed."""
+    words = " ".join(re.findall(r"[a-z0-9]+", (description or "").lower()))
+    return (date, timekeeper or "", units.normalize(), total.normalize(), words, line_type, expense_code or "")
+
+
+class History:
+    """The firm's earlier lines, indexed once per firm so that screening an invoice costs the size
+    of the invoice, not of the firm's history."""
+
+    def __init__(self, lines: Iterable[EarlierLine] = ()):
+        self._hours: dict[tuple[str, dt.date], list[tuple[str, Decimal]]] = defaultdict(list)
+        self._keys: dict[tuple, list[str]] = defaultdict(list)
+        for e in lines:
+            if e.line_type == "F" and e.timekeeper_id:
+                self._hours[(e.timekeeper_id, e.date)].append((e.invoice_number, e.units))
+            self._keys[line_key(e.date, e.timekeeper_id, e.units, e.total, e.description, e.line_type,
+                                e.expense_code)].append(e.invoice_number)
+
+    def hours_on(self, timekeeper: str, day: dt.date, *, exclude_invoice: str) -> Decimal:
+        return sum((u for number, u in self._hours.get((timekeeper, day), ()) if number != exclude_invoice),
+                   Decimal(0))
+
+    def billed_on(self, key: tuple, *, exclude_invoice: str) -> str | None:
+        return next((n for n in self._keys.get(key, ()) if n != exclude_invoice), None)
+
+
 @dataclass(frozen=True)
 class Context:
     engagement_currency: str | None = None
     approved_rates: tuple[ApprovedRate, ...] = ()
     approved_timekeepers: frozenset[str] | None = None  # None: the engagement keeps no list
     known_timekeepers: frozenset[str] = frozenset()  # who billed this engagement before
-    earlier_lines: tuple[EarlierLine, ...] = ()
+    history: History = field(default_factory=History)  # the firm's earlier lines
     fiscal_year_start_month: int = 1
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from triad.audit.service import Actor, record
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
-from triad.guidelines.model import ApprovedRate, Context, EarlierLine, Finding, InvoiceView, Version
+from triad.guidelines.model import ApprovedRate, Context, EarlierLine, Finding, History, InvoiceView, Version
 from triad.guidelines.models import GuidelineSet, GuidelineVersion
 from triad.guidelines.runner import evaluate
 from triad.guidelines.schema import DocumentError, load_text, merge, validate_document
@@ -139,7 +139,7 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
             select(InvoiceLine.matter_id, Timekeeper.tk_id).join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
             .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
             .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids)).distinct()).all())
-        earlier = tuple(
+        history = History(
             EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
             for number, day, tk, units, total, desc, ltype, exp in session.execute(
                 select(Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units,
@@ -159,7 +159,7 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
                 continue
             ctx = Context(engagement_currency=it.engagement_currency, approved_rates=rates,
                           known_timekeepers=frozenset(tk for m, tk in billed if m in it.matter_ids),
-                          earlier_lines=earlier)
+                          history=history)
             findings = evaluate(it.view, ctx, versions)
             out[it.invoice_id] = findings
             rows += [{"invoice_id": it.invoice_id, "line_no": f.line_no, "source_line": f.source_line, "rule": f.rule,

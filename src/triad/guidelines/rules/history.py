@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
+from triad.guidelines.model import line_key
 from triad.guidelines.registry import Hit, RuleSettings, rule
-
-
-def _key(date, timekeeper, units, total, description, line_type, expense_code):
-    words = " ".join(re.findall(r"[a-z0-9]+", (description or "").lower()))
-    return (date, timekeeper or "", units.normalize(), total.normalize(), words, line_type, expense_code or "")
 
 
 class Duplicates(RuleSettings):
@@ -18,21 +12,16 @@ class Duplicates(RuleSettings):
 
 @rule("duplicate_lines", "Line billed twice, in this invoice or an earlier one", Duplicates, scope="invoice")
 def duplicate_lines(invoice, lines, ctx, s: Duplicates):
-    earlier = {}
-    if s.against_history:
-        for e in ctx.earlier_lines:
-            if e.invoice_number != invoice.invoice_number:
-                earlier.setdefault(_key(e.date, e.timekeeper_id, e.units, e.total, e.description, e.line_type,
-                                        e.expense_code), e.invoice_number)
     seen: dict[tuple, int] = {}
     for ln in lines:
         if ln.line_type not in ("F", "E"):
             continue
-        k = _key(ln.date, ln.timekeeper_id, ln.units, ln.total, ln.description, ln.line_type, ln.expense_code)
+        k = line_key(ln.date, ln.timekeeper_id, ln.units, ln.total, ln.description, ln.line_type, ln.expense_code)
+        earlier = ctx.history.billed_on(k, exclude_invoice=invoice.invoice_number) if s.against_history else None
         if k in seen:
             yield Hit(ln, f"same as line {seen[k]} of this invoice", -ln.total)
-        elif k in earlier:
-            yield Hit(ln, f"already billed on invoice {earlier[k]}", -ln.total)
+        elif earlier:
+            yield Hit(ln, f"already billed on invoice {earlier}", -ln.total)
         seen.setdefault(k, ln.line_no)
 
 

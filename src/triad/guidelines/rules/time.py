@@ -44,19 +44,17 @@ class DailyHours(RuleSettings):
 @rule("daily_hours", "More hours per timekeeper per day than allowed, across the firm's invoices", DailyHours)
 def daily_hours(invoice, lines, ctx, s: DailyHours):
     totals: dict[tuple, Decimal] = defaultdict(Decimal)
-    for e in ctx.earlier_lines:
-        if e.line_type == "F" and e.timekeeper_id and e.invoice_number != invoice.invoice_number:
-            totals[(e.timekeeper_id, e.date)] += e.units
-    earlier = dict(totals)
     for ln in lines:
         if ln.is_fee and ln.timekeeper_id:
             totals[(ln.timekeeper_id, ln.date)] += ln.units
     reported: set[tuple] = set()
     for ln in lines:
         key = (ln.timekeeper_id, ln.date)
-        if ln.is_fee and ln.timekeeper_id and totals[key] > s.max_hours and key not in reported:
+        if not ln.is_fee or not ln.timekeeper_id or key in reported:
+            continue
+        before = ctx.history.hours_on(ln.timekeeper_id, ln.date, exclude_invoice=invoice.invoice_number)
+        if totals[key] + before > s.max_hours:
             reported.add(key)
-            before = earlier.get(key, Decimal(0))
             also = f" ({before} h of it on earlier invoices)" if before else ""
-            yield Hit(ln, f"{ln.timekeeper_id} billed {totals[key]} h on {ln.date}{also}; at most {s.max_hours} h "
-                          "a day are allowed")
+            yield Hit(ln, f"{ln.timekeeper_id} billed {totals[key] + before} h on {ln.date}{also}; at most "
+                          f"{s.max_hours} h a day are allowed")

@@ -1,0 +1,102 @@
+"""Benchmark: billing-guideline screening.
+
+1. All rules of docs/examples/guidelines-company.yaml over 1,000,000 lines (20,000 invoices;
+   --quick: 100,000 lines), against LEDES validation of the same file in the same run
+   (`ratio_to_validation`; target <= 2).
+2. Submitting one 200-line invoice (validation, intake, screening with duplicate detection against
+   the firm's history) into a SQLite database that already holds 1,000,000 earlier lines of the same
+   firm (--quick: 100,000): `submit_200_lines_ms` (target < 200 ms).
+Prints the figures, last, as one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from ledes_import import FIRM_ID, fresh_db, seed  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+import triad.ledes as ledes  # noqa: E402
+from triad.audit.service import Actor  # noqa: E402
+from triad.guidelines.model import Context, InvoiceView, LineView, Version  # noqa: E402
+from triad.guidelines.runner import evaluate  # noqa: E402
+from triad.guidelines.schema import load_text, validate_document  # noqa: E402
+from triad.ledes.sample import generate_1998b  # noqa: E402
+
+EXAMPLE = ROOT / "docs" / "examples" / "guidelines-company.yaml"
+
+
+def views(invoices) -> list[InvoiceView]:
+    out = []
+    for inv in invoices:
+        lines = tuple(LineView(int(ln.line_no), ln.line_type, ln.date, ln.units or 0, ln.unit_cost or 0, ln.total,
+                               ln.adjustment or 0, ln.timekeeper_id, ln.timekeeper_classification, ln.task_code,
+                               ln.activity_code, ln.expense_code, ln.description or "", ln.source_line)
+                      for ln in inv.lines)
+        out.append(InvoiceView(inv.invoice_number, inv.invoice_date, inv.billing_start, inv.billing_end, "USD",
+                               inv.total, lines))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    invoices = 2_000 if args.quick else 20_000
+    data = generate_1998b(invoices=invoices, lines_per_invoice=50, seed=4, law_firm_id=FIRM_ID)
+    lines = data.count(b"\n") - 2
+
+    t = time.perf_counter()
+    report = ledes.validate(data)
+    validation_s = time.perf_counter() - t
+    assert report.valid
+    parsed, _ = ledes.parse(data)
+    inv_views = views(parsed)
+    doc = validate_document(load_text(EXAMPLE.read_text()))
+    version = Version("company v1", dt.date(2025, 1, 1), None, doc.rules)
+    ctx = Context(engagement_currency="USD")
+    t = time.perf_counter()
+    n_findings = sum(len(evaluate(v, ctx, [version])) for v in inv_views)
+    rules_s = time.perf_counter() - t
+
+    # one 200-line invoice against the firm's history
+    from triad.guidelines.service import load
+    from triad.invoices.intake import import_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, _ = fresh_db("sqlite", Path(tmp))
+        seed(engine)
+        with Session(engine) as s:
+            load(session=s, text=EXAMPLE.read_text(), effective_from=dt.date(2025, 1, 1), actor=Actor("bench"))
+            result = import_file(session=s, data=data, filename="history.ledes", actor=Actor("bench"))
+            s.commit()
+        assert all(o.status == "stored" for o in result.invoices)
+        one = generate_1998b(invoices=1, lines_per_invoice=200, seed=99, law_firm_id=FIRM_ID).replace(
+            b"|INV100000|", b"|NEW-1|")
+        with Session(engine) as s:
+            t = time.perf_counter()
+            r = import_file(session=s, data=one, filename="one.ledes", actor=Actor("bench"))
+            s.commit()
+            submit_ms = (time.perf_counter() - t) * 1000
+        assert r.invoices[0].status == "stored", r.invoices[0].errors
+        engine.dispose()
+    out = {"scenario": "guidelines", "lines": lines, "findings": n_findings, "lines_per_s": int(lines / rules_s),
+           "ratio_to_validation": round(rules_s / validation_s, 2), "history_lines": lines,
+           "submit_200_lines_ms": round(submit_ms)}
+    print(f"rules {rules_s:.2f} s over {lines:,} lines; validation {validation_s:.2f} s; "
+          f"one 200-line invoice against {lines:,} earlier lines: {submit_ms:.0f} ms")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
