@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from triad.audit.service import Actor, record
@@ -128,8 +128,9 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for item in items:
         by_firm.setdefault(item.firm_id, []).append(item)
     for firm_id, firm_items in by_firm.items():
-        days = [ln.date for it in firm_items for ln in it.view.lines]
-        first, last = min(days), max(days)
+        # only the days and timekeepers of the new lines matter (hours per day, duplicates)
+        days = {ln.date for it in firm_items for ln in it.view.lines}
+        tks = sorted({ln.timekeeper_id for it in firm_items for ln in it.view.lines if ln.timekeeper_id})
         rates = tuple(ApprovedRate(*r) for r in session.execute(
             select(Timekeeper.tk_id, TimekeeperRate.rate, TimekeeperRate.currency, TimekeeperRate.effective_from,
                    TimekeeperRate.effective_to)
@@ -146,7 +147,8 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
                        InvoiceLine.total, InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code)
                 .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
                 .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-                .where(Invoice.firm_id == firm_id, InvoiceLine.work_date >= first, InvoiceLine.work_date <= last,
+                .where(Invoice.firm_id == firm_id, InvoiceLine.work_date.in_(sorted(set(days))),
+                       or_(Timekeeper.tk_id.in_(tks), InvoiceLine.timekeeper_id.is_(None)),
                        Invoice.state != "withdrawn")))
         version_cache: dict[int | None, list[Version]] = {}
         for it in firm_items:

@@ -55,8 +55,8 @@ class InvoiceLine(Base):
     matter_id: Mapped[int] = mapped_column(ForeignKey("matter.id"), index=True)
     line_no: Mapped[int] = mapped_column(Integer)
     line_type: Mapped[str] = mapped_column(String(2))  # F, E, IF, IE
-    work_date: Mapped[dt.date] = mapped_column(Date)
-    timekeeper_id: Mapped[int | None] = mapped_column(ForeignKey("timekeeper.id"))
+    work_date: Mapped[dt.date] = mapped_column(Date, index=True)
+    timekeeper_id: Mapped[int | None] = mapped_column(ForeignKey("timekeeper.id"), index=True)
     task_code: Mapped[str | None] = mapped_column(String(10))
     activity_code: Mapped[str | None] = mapped_column(String(10))
     expense_code: Mapped[str | None] = mapped_column(String(10))
