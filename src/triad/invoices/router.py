@@ -1,9 +1,25 @@
-from pydantic import BaseModel
+from typing import Annotated
 
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from triad.audit.service import Actor
+from triad.auth.deps import CurrentUser, DbSession, require
+from triad.auth.scoping import get_visible
+from triad.config import get_settings
 from triad.core.crud_router import Resource, build_router
-from triad.core.permissions import Perm
+from triad.core.errors import (
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from triad.core.permissions import Perm, has
+from triad.core.schemas import AmountIn
 from triad.invoices import schemas as s
+from triad.invoices.intake import import_file
 from triad.invoices.models import Invoice
+from triad.invoices.service import COUNSEL_MOVES, decide_line, transition
 
 
 class InvoiceFilters(BaseModel):
@@ -19,27 +35,7 @@ routers = [
 ]
 
 
-# -- intake ------------------------------------------------------------------------------
-from typing import Annotated  # noqa: E402
-
-from fastapi import APIRouter, File, UploadFile  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
-from pydantic import Field  # noqa: E402
-
-from triad.audit.service import Actor  # noqa: E402
-from triad.auth.deps import CurrentUser, DbSession, require  # noqa: E402
-from triad.auth.scoping import get_visible  # noqa: E402
-from triad.config import get_settings  # noqa: E402
-from triad.core.errors import (  # noqa: E402
-    NotFound,
-    PermissionDenied,
-    ValidationFailed,  # noqa: E402
-)
-from triad.core.permissions import has  # noqa: E402
-from triad.core.schemas import AmountIn  # noqa: E402
-from triad.invoices.intake import import_file  # noqa: E402
-from triad.invoices.service import COUNSEL_MOVES, decide_line, transition  # noqa: E402
-
+# -- intake and review ---------------------------------------------------------------
 intake_router = APIRouter(prefix="/invoices", tags=["invoices"])
 
 
