@@ -115,3 +115,24 @@ def _fresh_login_throttles():
     ip_throttle.clear()
     unknown_names.clear()
     yield
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch):
+    """A migrated SQLite database of its own for CLI tests (the CLI commits, so it cannot share the
+    rolled-back test transaction). Yields (CliRunner, triad.core.db)."""
+    from typer.testing import CliRunner
+
+    from triad.cli import app
+    from triad.core import db as core_db
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("TRIAD_DATABASE_URL", url)
+    get_settings.cache_clear()
+    core_db.configure(url)
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    try:
+        yield runner, core_db
+    finally:
+        get_settings.cache_clear()

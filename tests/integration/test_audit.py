@@ -2,7 +2,6 @@
 
 import pytest
 import sqlalchemy as sa
-from typer.testing import CliRunner
 
 from triad.audit.models import AuditEvent
 from triad.audit.service import Actor, record, verify
@@ -75,33 +74,22 @@ def test_deleted_last_event_is_detected(db):
     assert result.first_bad_seq == last
 
 
-def test_cli_verify_exit_codes(tmp_path, monkeypatch):
+def test_cli_verify_exit_codes(cli_db):
     """`triad audit verify` on its own database: 0 when intact, 1 naming the event when altered."""
     from triad.cli import app
-    from triad.config import get_settings
-    from triad.core import db as core_db
 
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("TRIAD_DATABASE_URL", url)
-    get_settings.cache_clear()
-    core_db.configure(url)
-    try:
-        runner = CliRunner()
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        with core_db.transaction() as s:
-            _events(s, 4)
-        ok = runner.invoke(app, ["audit", "verify"])
-        assert ok.exit_code == 0, ok.output
-        assert "intact" in ok.output
-        with core_db.transaction() as s:
-            _disable_guard(s)
-            s.execute(sa.text("UPDATE audit_event SET after = '{\"amount\": \"999.00\"}' WHERE seq = 3"))
-        bad = runner.invoke(app, ["audit", "verify"])
-        assert bad.exit_code == 1
-        assert "event 3" in bad.output
-    finally:
-        core_db.configure(None) if False else None
-        get_settings.cache_clear()
+    runner, core_db = cli_db
+    with core_db.transaction() as s:
+        _events(s, 4)
+    ok = runner.invoke(app, ["audit", "verify"])
+    assert ok.exit_code == 0, ok.output
+    assert "intact" in ok.output
+    with core_db.transaction() as s:
+        _disable_guard(s)
+        s.execute(sa.text("UPDATE audit_event SET after = '{\"amount\": \"999.00\"}' WHERE seq = 3"))
+    bad = runner.invoke(app, ["audit", "verify"])
+    assert bad.exit_code == 1
+    assert "event 3" in bad.output
 
 
 def test_record_many_continues_the_chain(db):

@@ -103,40 +103,28 @@ def w_loaded(db, w):
     return w
 
 
-def test_cli_load_then_import_prints_findings(tmp_path, monkeypatch):
-    from typer.testing import CliRunner
-
+def test_cli_load_then_import_prints_findings(cli_db, tmp_path):
     from triad.cli import app
-    from triad.config import get_settings
-    from triad.core import db as core_db
 
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("TRIAD_DATABASE_URL", url)
-    get_settings.cache_clear()
-    core_db.configure(url)
-    try:
-        runner = CliRunner()
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-        with core_db.transaction() as s:
-            w = factories.world(s)
-            data = factories.ledes_file(w.a, "CLI-1")
-        bad = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "not-a-date"])
-        assert bad.exit_code == 2
-        ok = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "2026-01-01"])
-        assert ok.exit_code == 0, ok.output
-        assert "company v1" in ok.output
-        path = tmp_path / "cli.ledes"
-        path.write_bytes(data)
-        out = runner.invoke(app, ["invoices", "import", str(path), "--json"])
-        body = json.loads(out.stdout)
-        (inv,) = body["files"][0]["invoices"]
-        assert inv["state"] == "submitted"
-        rules = {f["rule"] for f in inv["findings"]}
-        assert "vague_description" in rules  # "Review facts": two words, the example guideline wants three
-        assert "approved_rate" not in rules  # billed 450.00, the timekeeper's approved rate
-        assert all({"rule", "severity", "line", "message", "adjustment"} <= f.keys() for f in inv["findings"])
-    finally:
-        get_settings.cache_clear()
+    runner, core_db = cli_db
+    with core_db.transaction() as s:
+        w = factories.world(s)
+        data = factories.ledes_file(w.a, "CLI-1")
+    bad = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "not-a-date"])
+    assert bad.exit_code == 2
+    ok = runner.invoke(app, ["guidelines", "load", str(EXAMPLE), "--effective-from", "2026-01-01"])
+    assert ok.exit_code == 0, ok.output
+    assert "company v1" in ok.output
+    path = tmp_path / "cli.ledes"
+    path.write_bytes(data)
+    out = runner.invoke(app, ["invoices", "import", str(path), "--json"])
+    body = json.loads(out.stdout)
+    (inv,) = body["files"][0]["invoices"]
+    assert inv["state"] == "submitted"
+    rules = {f["rule"] for f in inv["findings"]}
+    assert "vague_description" in rules  # "Review facts": two words, the example guideline wants three
+    assert "approved_rate" not in rules  # billed 450.00, the timekeeper's approved rate
+    assert all({"rule", "severity", "line", "message", "adjustment"} <= f.keys() for f in inv["findings"])
 
 
 def test_portal_shows_findings_to_the_firm(client, db, w_loaded):

@@ -271,7 +271,6 @@ def _invoice_page(request: Request, pu: PageUser, inv: Invoice, error: str | Non
 def invoice_transition(request: Request, session: DbSession, obj_id: int, to: Annotated[str, Form()],
                        reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
     from triad.audit.service import Actor
-    from triad.core.errors import TriadError
     from triad.invoices.service import COUNSEL_MOVES, transition
 
     pu = page_user(request, session)
@@ -282,13 +281,21 @@ def invoice_transition(request: Request, session: DbSession, obj_id: int, to: An
     if not has(pu.user.role, Perm.invoices_review) and not (
             to in COUNSEL_MOVES and inv.state in COUNSEL_MOVES[to] and has(pu.user.role, Perm.invoices_submit)):
         raise PermissionDenied("Your role cannot make this change.")
+    return _review_step(request, session, pu, obj_id, f"/invoices/{obj_id}", lambda: transition(
+        session=session, invoice=inv, to=to, actor=Actor.of(pu.user), reason=reason.strip() or None))
+
+
+def _review_step(request: Request, session, pu: PageUser, obj_id: int, done_url: str, step):
+    """Run one review service call: commit and go back to the invoice, or show its error there."""
+    from triad.core.errors import TriadError
+
     try:
-        transition(session=session, invoice=inv, to=to, actor=Actor.of(pu.user), reason=reason.strip() or None)
+        step()
     except TriadError as exc:
         session.rollback()
         return _invoice_page(request, pu, session.get(Invoice, obj_id), error=exc.detail, status_code=exc.status)
     session.commit()
-    return RedirectResponse(f"/invoices/{obj_id}", status_code=303)
+    return RedirectResponse(done_url, status_code=303)
 
 
 @router.post("/invoices/{obj_id:int}/lines/{line_no:int}/decision", response_class=HTMLResponse)
@@ -298,7 +305,6 @@ def invoice_line_decision(request: Request, session: DbSession, obj_id: int, lin
     from decimal import Decimal, InvalidOperation
 
     from triad.audit.service import Actor
-    from triad.core.errors import TriadError
     from triad.invoices.service import decide_line
 
     pu = page_user(request, session)
@@ -311,14 +317,9 @@ def invoice_line_decision(request: Request, session: DbSession, obj_id: int, lin
         amount = Decimal(approved_total.strip()) if approved_total.strip() else None
     except InvalidOperation:
         return _invoice_page(request, pu, inv, error=f"{approved_total!r} is not an amount", status_code=422)
-    try:
-        decide_line(session=session, invoice=inv, line_no=line_no, decision=decision, actor=Actor.of(pu.user),
-                    reason_code=reason_code or None, approved_total=amount)
-    except TriadError as exc:
-        session.rollback()
-        return _invoice_page(request, pu, session.get(Invoice, obj_id), error=exc.detail, status_code=exc.status)
-    session.commit()
-    return RedirectResponse(f"/invoices/{obj_id}#line-{line_no}", status_code=303)
+    return _review_step(request, session, pu, obj_id, f"/invoices/{obj_id}#line-{line_no}", lambda: decide_line(
+        session=session, invoice=inv, line_no=line_no, decision=decision, actor=Actor.of(pu.user),
+        reason_code=reason_code or None, approved_total=amount))
 
 
 @router.get("/invoices/upload", response_class=HTMLResponse)
