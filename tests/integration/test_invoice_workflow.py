@@ -149,3 +149,21 @@ def test_review_queue_puts_exceptions_first(db, w):
     db.flush()
     mine = {inv.id for inv, _, _ in review_queue(session=db, user=w.users["matter_manager"])}
     assert w.a.invoice.id in mine and w.b.invoice.id not in mine
+
+
+def test_reduce_by_nothing_leaves_the_line_open(db, w):
+    from triad.guidelines.model import Finding
+    from triad.invoices.service import apply_auto_actions
+
+    nothing = Finding(rule="approved_rate", severity="reject-line", message="no approved rate for TK1", line_no=1,
+                      action="reduce", adjustment=Decimal(0))
+    assert apply_auto_actions(session=db, invoice=w.a.invoice, line_totals={1: Decimal("900")},
+                              findings=[nothing]) == []
+    cut = Finding(rule="rate_cap", severity="reject-line", message="cap", line_no=1, action="reduce",
+                  adjustment=Decimal("-100"))
+    (done,) = apply_auto_actions(session=db, invoice=w.a.invoice, line_totals={1: Decimal("900")},
+                                 findings=[nothing, cut])
+    assert done["approved"] == "800" and done["rule"] == "rate_cap"
+    db.expire_all()
+    line = db.scalars(sa.select(InvoiceLine).where(InvoiceLine.invoice_id == w.a.invoice.id)).one()
+    assert line.approved_total == Decimal("800") and line.decision == "adjusted"

@@ -128,7 +128,7 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for item in items:
         by_firm.setdefault(item.firm_id, []).append(item)
     for firm_id, firm_items in by_firm.items():
-        # only the days and timekeepers of the new lines matter (hours per day, duplicates)
+        # only the days, timekeepers and matters of the new lines matter (history, new timekeepers)
         days = {ln.date for it in firm_items for ln in it.view.lines}
         tks = sorted({ln.timekeeper_id for it in firm_items for ln in it.view.lines if ln.timekeeper_id})
         rates = tuple(ApprovedRate(*r) for r in session.execute(
@@ -136,10 +136,12 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
                    TimekeeperRate.effective_to)
             .join(TimekeeperRate, TimekeeperRate.timekeeper_id == Timekeeper.id).where(Timekeeper.firm_id == firm_id)))
         new_ids = [it.invoice_id for it in firm_items]
+        matters = sorted({m for it in firm_items for m in it.matter_ids})
         billed = set(session.execute(
             select(InvoiceLine.matter_id, Timekeeper.tk_id).join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
             .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-            .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids)).distinct()).all())
+            .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids), InvoiceLine.matter_id.in_(matters),
+                   Timekeeper.tk_id.in_(tks)).distinct()).all())
         history = History(
             EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
             for number, day, tk, units, total, desc, ltype, exp in session.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from triad.audit.service import Actor, record
@@ -55,8 +55,10 @@ def apply_auto_actions(*, session: Session, invoice: Invoice, line_totals: dict[
     done: list[dict] = []
     by_line: dict[int, list[Finding]] = {}
     for f in findings:
-        if f.action in ("reduce", "reject_line") and f.line_no is not None:
+        # a reduction of nothing (e.g. "no approved rate on file") leaves the line to the reviewer
+        if f.line_no is not None and (f.action == "reject_line" or (f.action == "reduce" and f.adjustment < 0)):
             by_line.setdefault(f.line_no, []).append(f)
+    params = []
     for line_no, fs in sorted(by_line.items()):
         total = line_totals[line_no]
         if any(f.action == "reject_line" for f in fs):
@@ -64,13 +66,18 @@ def apply_auto_actions(*, session: Session, invoice: Invoice, line_totals: dict[
             rule = next(f.rule for f in fs if f.action == "reject_line")
         else:
             decision = "adjusted"
-            approved = max(Decimal(0), total + sum((f.adjustment for f in fs), Decimal(0)))
-            rule = fs[0].rule
-        session.execute(update(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id, InvoiceLine.line_no == line_no)
-                        .values(decision=decision, approved_total=approved, reason_code=rule,
-                                decided_by=GUIDELINES.label))
+            approved = max(Decimal(0), total + sum((f.adjustment for f in fs if f.action == "reduce"), Decimal(0)))
+            rule = next(f.rule for f in fs if f.action == "reduce")
+        params.append({"_inv": invoice.id, "_line": line_no, "decision": decision, "approved_total": approved,
+                       "reason_code": rule, "decided_by": GUIDELINES.label})
         done.append({"line": line_no, "decision": decision, "rule": rule, "billed": format(total, "f"),
                      "approved": format(approved, "f")})
+    if params:  # one executemany for all lines
+        session.connection().execute(
+            update(InvoiceLine.__table__)
+            .where(InvoiceLine.__table__.c.invoice_id == bindparam("_inv"),
+                   InvoiceLine.__table__.c.line_no == bindparam("_line")),
+            params)
     rejecting = [f for f in findings if f.action == "reject_invoice"]
     if rejecting:
         reason = "; ".join(f"{f.rule}: {f.message}" for f in rejecting)
