@@ -25,6 +25,7 @@ def api_router() -> APIRouter:
     from triad.auth.router import routers as auth_routers
     from triad.budgets.router import routers as budget_routers
     from triad.firms.router import routers as firm_routers
+    from triad.guidelines.router import routers as guideline_routers
     from triad.invoices.router import routers as invoice_routers
     from triad.matters.router import routers as matter_routers
     from triad.org.router import routers as org_routers
@@ -33,7 +34,7 @@ def api_router() -> APIRouter:
 
     api = APIRouter(prefix="/api/v1")
     for r in (org_routers + vendor_routers + firm_routers + matter_routers + budget_routers
-              + invoice_routers + auth_routers + report_routers):
+              + invoice_routers + guideline_routers + auth_routers + report_routers):
         api.include_router(r)
     return api
 

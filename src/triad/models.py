@@ -10,7 +10,14 @@ from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
 from triad.guidelines.models import GuidelineSet, GuidelineVersion, InvoiceFinding
-from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine, InvoiceStateChange
+from triad.invoices.models import (
+    ApprovalLevel,
+    Invoice,
+    InvoiceAllocation,
+    InvoiceApproval,
+    InvoiceLine,
+    InvoiceStateChange,
+)
 from triad.matters.models import Engagement, Matter, MatterAllocation
 from triad.notifications.models import Notification, OutboxEmail
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
@@ -19,9 +26,9 @@ from triad.vendors.models import Vendor, VendorAddress, VendorBankAccount, Vendo
 metadata = Base.metadata
 
 __all__ = [
-    "ApiToken", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
+    "ApiToken", "ApprovalLevel", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
     "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "InvoiceFinding", "Invoice",
-    "InvoiceAllocation", "InvoiceLine", "InvoiceStateChange",
+    "InvoiceAllocation", "InvoiceApproval", "InvoiceLine", "InvoiceStateChange",
     "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
     "WebSession", "metadata",

@@ -19,7 +19,8 @@ from triad.core import crud
 from triad.core.permissions import Role
 from triad.firms.models import LawFirm, Timekeeper
 from triad.firms.schemas import LawFirmCreate, TimekeeperCreate
-from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
+from triad.guidelines.models import GuidelineVersion
+from triad.invoices.models import ApprovalLevel, Invoice, InvoiceAllocation, InvoiceLine
 from triad.matters.models import Engagement, Matter
 from triad.matters.schemas import EngagementCreate, MatterCreate
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
@@ -106,6 +107,9 @@ def user(s: Session, role: Role, firm_id: int | None = None, username: str | Non
         role=role, firm_id=firm_id, password=PASSWORD))
 
 
+FAR_FUTURE_GUIDE = "name: Firm terms from 2099\nrules:\n  currency: {severity: warning}\n"
+
+
 @dataclass
 class FirmWorld:
     firm: LawFirm
@@ -115,6 +119,7 @@ class FirmWorld:
     budget: Budget
     invoice: Invoice
     counsel: User
+    guideline_version: GuidelineVersion | None = None
 
 
 @dataclass
@@ -126,6 +131,7 @@ class World:
     b: FirmWorld
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    approval_level: ApprovalLevel | None = None
 
 
 def world(s: Session) -> World:
@@ -152,6 +158,16 @@ def world(s: Session) -> World:
         w.users[role.value] = user(s, role)
     w.users["counsel_a"] = w.a.counsel
     w.users["counsel_b"] = w.b.counsel
+    # firm guideline sets in force only from 2099 (the API matrix reads them; no test invoice is judged by them)
+    from triad.guidelines.service import load
+
+    for fw in (w.a, w.b):
+        fw.guideline_version = load(session=s, text=FAR_FUTURE_GUIDE, scope="firm", firm_id=fw.firm.id,
+                                    effective_from=dt.date(2099, 1, 1), actor=ACTOR)
+    # an approval level far above any test invoice: present (the API matrix reads it), never triggered
+    w.approval_level = ApprovalLevel(name=f"Board {uniq('')}", min_amount=Decimal("100000000"), currency="USD",
+                                     approver_id=w.users["admin"].id)
+    s.add(w.approval_level)
     for key, u in w.users.items():
         _, plain = create_api_token(session=s, user=u, name="test", expires_in_days=1, actor=ACTOR)
         w.tokens[key] = plain

@@ -141,13 +141,13 @@ def test_review_queue_puts_exceptions_first(db, w):
          effective_from=dt.date(2026, 1, 1), actor=ACTOR)
     flagged = import_file(session=db, data=factories.ledes_file(w.a, "Q-1"), filename="q.ledes", actor=ACTOR)
     queue = review_queue(session=db, user=w.users["legal_ops"])
-    ids = [inv.id for inv, _, _ in queue]
+    ids = [inv.id for inv, _, _, _ in queue]
     assert ids[0] == flagged.invoices[0].invoice_id and queue[0][2] >= 1
     assert {w.a.invoice.id, w.b.invoice.id} <= set(ids)
     # a matter manager sees only the matters they manage
     w.a.matter.manager_id = w.users["matter_manager"].id
     db.flush()
-    mine = {inv.id for inv, _, _ in review_queue(session=db, user=w.users["matter_manager"])}
+    mine = {inv.id for inv, _, _, _ in review_queue(session=db, user=w.users["matter_manager"])}
     assert w.a.invoice.id in mine and w.b.invoice.id not in mine
 
 

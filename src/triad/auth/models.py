@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triad.core.db import Base, TimestampMixin, UTCDateTime, utcnow
@@ -24,6 +24,8 @@ class User(TimestampMixin, Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # Out of office through this date (inclusive): approval levels go to the fallback approver
+    away_until: Mapped[dt.date | None] = mapped_column(Date)
     firm: Mapped[LawFirm | None] = relationship()
 
 

@@ -30,6 +30,7 @@ class UserUpdate(Schema):
     email: EmailStr | None = None
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: bool | None = None
+    away_until: dt.date | None = None
     password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=200)
 
 
@@ -41,6 +42,7 @@ class UserRead(ReadSchema):
     role: str
     firm_id: int | None
     is_active: bool
+    away_until: dt.date | None = None
     last_login_at: dt.datetime | None
 
 

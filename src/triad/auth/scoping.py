@@ -16,6 +16,7 @@ from triad.budgets.models import Budget
 from triad.contracts.models import Contract
 from triad.core.permissions import Role
 from triad.firms.models import LawFirm, Timekeeper
+from triad.guidelines.models import GuidelineSet
 from triad.invoices.models import Invoice
 from triad.matters.models import Engagement, Matter
 from triad.vendors.models import Vendor
@@ -40,6 +41,9 @@ _COUNSEL_FILTERS: dict[type, Callable[[User], ColumnElement[bool]]] = {
     Invoice: lambda u: Invoice.firm_id == u.firm_id,
     Contract: lambda u: Contract.vendor_id == _firm_vendor(u.firm_id),
     User: lambda u: User.id == u.id,
+    # the guidelines a firm is bound by: the company default, its own, its engagements'
+    GuidelineSet: lambda u: (GuidelineSet.scope == "company") | (GuidelineSet.firm_id == u.firm_id)
+    | GuidelineSet.engagement_id.in_(select(Engagement.id).where(Engagement.firm_id == u.firm_id)),
 }
 
 

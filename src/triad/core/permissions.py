@@ -34,6 +34,10 @@ class Perm(StrEnum):
     invoices_read = "invoices.read"
     invoices_submit = "invoices.submit"
     invoices_review = "invoices.review"
+    guidelines_read = "guidelines.read"
+    guidelines_write = "guidelines.write"
+    approvals_read = "approvals.read"  # approval levels by amount
+    approvals_write = "approvals.write"
     users_read = "users.read"
     users_write = "users.write"
     audit_read = "audit.read"
@@ -46,13 +50,16 @@ _READ_ALL = {
     Perm.matters_read,
     Perm.budgets_read,
     Perm.invoices_read,
+    Perm.guidelines_read,
+    Perm.approvals_read,
 }
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.admin: frozenset(Perm),
     Role.legal_ops: frozenset(
         _READ_ALL
-        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read, Perm.invoices_review}
+        | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read, Perm.invoices_review,
+           Perm.guidelines_write, Perm.approvals_write}
     ),
     Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write, Perm.invoices_review}),
     Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write}),
@@ -68,6 +75,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
             Perm.budgets_read,
             Perm.invoices_read,
             Perm.invoices_submit,
+            Perm.guidelines_read,
         }
     ),
 }

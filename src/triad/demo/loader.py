@@ -206,6 +206,25 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
                 budgets += 1
 
     invoices = _demo_invoices(session, rng, engagements, tks, gls, today)
+    # ECB-style daily reference rates for 2026 (a seeded walk): approval levels and reports convert with them
+    from triad.fx.models import FXRate
+
+    for base, start in (("EUR", Decimal("1.0850")), ("GBP", Decimal("1.2700"))):
+        rate, day = start, dt.date(2026, 1, 1)
+        while day <= dt.date(2026, 12, 31):
+            if day.weekday() < 5:
+                session.add(FXRate(base=base, quote="USD", rate_date=day, rate=rate, source="demo"))
+                rate = (rate * (1 + Decimal(rng.randint(-40, 40)) / 10000)).quantize(Decimal("0.0001"))
+            day += dt.timedelta(days=1)
+    # delegation of authority: larger invoices also need legal ops' head, then the admin (as GC)
+    from triad.invoices.models import ApprovalLevel
+
+    session.add_all([
+        ApprovalLevel(name="Head of legal ops", min_amount=Decimal("25000"), currency="USD",
+                      approver_id=users["legal_ops"].id, fallback_approver_id=users["admin"].id),
+        ApprovalLevel(name="General counsel", min_amount=Decimal("100000"), currency="USD",
+                      approver_id=users["admin"].id, fallback_approver_id=users["legal_ops"].id),
+    ])
     notify(session=session, user=users["matter_manager"], subject=f"{invoices} invoices are waiting for review",
            body="September 2026 invoices from your panel firms have been submitted.", link="/invoices")
     big = max(matters, key=lambda mk: mk[0].id)[0]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from triad.auth.models import User
 from triad.core.db import Amount, Base, Rate, TimestampMixin, UTCDateTime, utcnow
 from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper
@@ -44,6 +45,9 @@ class Invoice(TimestampMixin, Base):
     )
     findings: Mapped[list[InvoiceFinding]] = relationship(
         cascade="all, delete-orphan", order_by="(InvoiceFinding.line_no, InvoiceFinding.id)"
+    )
+    approvals: Mapped[list[InvoiceApproval]] = relationship(
+        cascade="all, delete-orphan", order_by="InvoiceApproval.id"
     )
 
 
@@ -88,6 +92,43 @@ class InvoiceStateChange(Base):
     actor_id: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApprovalLevel(TimestampMixin, Base):
+    """An approval step that invoices at or above ``min_amount`` (in ``currency``) need after review.
+
+    The approver signs; while the approver is away (``User.away_until``) or inactive, the fallback
+    approver signs on the approver's behalf."""
+
+    __tablename__ = "approval_level"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    min_amount: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    approver_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    fallback_approver_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    approver: Mapped[User] = relationship(foreign_keys=[approver_id])
+    fallback_approver: Mapped[User | None] = relationship(foreign_keys=[fallback_approver_id])
+
+
+class InvoiceApproval(Base):
+    """One signature on an invoice: the reviewer's (``level_id`` null) or an approval level's.
+
+    ``amount`` is what was signed for (in the invoice currency); a later line decision voids the
+    signatures (``voided_at``), so an amount is never approved by someone who did not see it."""
+
+    __tablename__ = "invoice_approval"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
+    level_id: Mapped[int | None] = mapped_column(ForeignKey("approval_level.id"))
+    level_name: Mapped[str] = mapped_column(String(100))
+    signed_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    amount: Mapped[Decimal] = mapped_column(Amount())
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    voided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    signed_by: Mapped[User] = relationship(foreign_keys=[signed_by_id])
+    on_behalf_of: Mapped[User | None] = relationship(foreign_keys=[on_behalf_of_id])
 
 
 class InvoiceAllocation(Base):

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -16,10 +16,11 @@ from triad.core.errors import (
 )
 from triad.core.permissions import Perm, has
 from triad.core.schemas import AmountIn
+from triad.invoices import approvals
 from triad.invoices import schemas as s
 from triad.invoices.intake import import_file
-from triad.invoices.models import Invoice
-from triad.invoices.service import COUNSEL_MOVES, decide_line, transition
+from triad.invoices.models import ApprovalLevel, Invoice
+from triad.invoices.service import COUNSEL_MOVES, bulk_approve, decide_line, move, review_queue
 
 
 class InvoiceFilters(BaseModel):
@@ -28,15 +29,89 @@ class InvoiceFilters(BaseModel):
     currency: str | None = None
 
 
+def _create_level(*, session, data, actor):
+    from triad.core import crud
+
+    approvals.check_level(session=session, data=data.model_dump())
+    return crud.create(session=session, model=ApprovalLevel, data=data, actor=actor)
+
+
+def _update_level(*, session, obj, data, actor):
+    from triad.core import crud
+
+    merged = {"currency": obj.currency, "approver_id": obj.approver_id,
+              "fallback_approver_id": obj.fallback_approver_id, **data.model_dump(exclude_unset=True)}
+    approvals.check_level(session=session, data=merged, level_id=obj.id)
+    return crud.update(session=session, obj=obj, data=data, actor=actor)
+
+
+INVOICES = build_router(Resource(
+    path="/invoices", model=Invoice, read=s.InvoiceRead, read_perm=Perm.invoices_read,
+    filters=InvoiceFilters, search=("invoice_number", "description")))
+
 routers = [
     build_router(Resource(
-        path="/invoices", model=Invoice, read=s.InvoiceRead, read_perm=Perm.invoices_read,
-        filters=InvoiceFilters, search=("invoice_number", "description"))),
+        path="/approval-levels", model=ApprovalLevel, read=s.ApprovalLevelRead, create=s.ApprovalLevelCreate,
+        update=s.ApprovalLevelUpdate, read_perm=Perm.approvals_read, write_perm=Perm.approvals_write,
+        search=("name",), create_fn=_create_level, update_fn=_update_level, tags=["approvals"])),
 ]
 
 
 # -- intake and review ---------------------------------------------------------------
 intake_router = APIRouter(prefix="/invoices", tags=["invoices"])
+
+
+class QueueItem(BaseModel):
+    id: int
+    invoice_number: str
+    firm_id: int
+    firm: str
+    state: str
+    total_amount: str
+    currency: str
+    submitted_at: str | None
+    findings: int
+    rejecting_findings: int
+    awaiting: list[str]
+
+
+@intake_router.get("/review-queue", response_model=list[QueueItem],
+                   summary="Invoices waiting for the caller's review or approval, exceptions first",
+                   dependencies=[require(Perm.invoices_review)])
+def review_queue_api(session: DbSession, user: CurrentUser, limit: Annotated[int, Query(ge=1, le=500)] = 200):
+    rows = review_queue(session=session, user=user, limit=limit)
+    return [QueueItem(id=inv.id, invoice_number=inv.invoice_number, firm_id=inv.firm_id, firm=inv.firm.name,
+                      state=inv.state, total_amount=format(inv.total_amount, "f"), currency=inv.currency,
+                      submitted_at=inv.submitted_at.isoformat() if inv.submitted_at else None, findings=n,
+                      rejecting_findings=r, awaiting=awaiting) for inv, n, r, awaiting in rows]
+
+
+class BulkApproveIn(BaseModel):
+    invoice_ids: list[int] = Field(min_length=1, max_length=500)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class BulkOutcome(BaseModel):
+    id: int
+    outcome: str  # approved, signed (awaiting a higher level), skipped
+    state: str | None
+    reason: str | None = None
+
+
+@intake_router.post("/bulk-approve", response_model=list[BulkOutcome],
+                    summary="Approve clean invoices (no findings, no adjusted or rejected lines) in one go",
+                    dependencies=[require(Perm.invoices_review)])
+def bulk_approve_api(body: BulkApproveIn, session: DbSession, user: CurrentUser):
+    outcomes = bulk_approve(session=session, user=user, invoice_ids=body.invoice_ids, comment=body.comment)
+    session.commit()
+    return [BulkOutcome(**o) for o in outcomes]
+
+
+@intake_router.get("/{item_id}/approval", summary="The approval steps an invoice needs and those signed",
+                   dependencies=[require(Perm.approvals_read)])
+def approval_status(item_id: int, session: DbSession, user: CurrentUser) -> dict:
+    inv = _visible_invoice(session, user, item_id)
+    return approvals.status(session=session, invoice=inv)
 
 
 def read_upload(file: UploadFile) -> bytes:
@@ -101,7 +176,7 @@ def move_invoice(item_id: int, body: TransitionIn, session: DbSession, user: Cur
         user.role, Perm.invoices_submit)
     if not has(user.role, Perm.invoices_review) and not counsel_ok:
         raise PermissionDenied("your role can only withdraw its own open invoices or appeal a rejection")
-    transition(session=session, invoice=inv, to=body.to, actor=Actor.of(user), reason=body.reason)
+    move(session=session, invoice=inv, to=body.to, user=user, reason=body.reason)
     session.commit()
     session.refresh(inv)
     return s.InvoiceRead.model_validate(inv)
@@ -121,4 +196,5 @@ def decide(item_id: int, line_no: int, body: DecisionIn, session: DbSession, use
     return s.InvoiceRead.model_validate(inv)
 
 
-routers.append(intake_router)
+# the workflow routes first: /invoices/review-queue must not be taken for /invoices/{item_id}
+routers += [intake_router, INVOICES]

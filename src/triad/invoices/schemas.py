@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from triad.core.schemas import AmountIn, ReadSchema
+from pydantic import Field
+
+from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema
 
 
 class InvoiceLineRead(ReadSchema):
@@ -49,6 +51,16 @@ class FindingRead(ReadSchema):
     clause: str | None
 
 
+class SignatureRead(ReadSchema):
+    level_name: str
+    level_id: int | None
+    signed_by_id: int
+    on_behalf_of_id: int | None
+    amount: AmountIn
+    at: dt.datetime
+    voided_at: dt.datetime | None
+
+
 class InvoiceRead(ReadSchema):
     id: int
     firm_id: int
@@ -66,3 +78,29 @@ class InvoiceRead(ReadSchema):
     lines: list[InvoiceLineRead]
     allocations: list[AllocationRead]
     findings: list[FindingRead]
+    approvals: list[SignatureRead]
+
+
+class ApprovalLevelCreate(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    min_amount: AmountIn = Field(ge=0)
+    currency: CurrencyCode
+    approver_id: int
+    fallback_approver_id: int | None = None
+
+
+class ApprovalLevelUpdate(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    min_amount: AmountIn | None = Field(default=None, ge=0)
+    currency: CurrencyCode | None = None
+    approver_id: int | None = None
+    fallback_approver_id: int | None = None
+
+
+class ApprovalLevelRead(ReadSchema):
+    id: int
+    name: str
+    min_amount: AmountIn
+    currency: str
+    approver_id: int
+    fallback_approver_id: int | None

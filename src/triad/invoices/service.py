@@ -15,15 +15,18 @@ from triad.invoices.models import Invoice, InvoiceLine, InvoiceStateChange
 from triad.invoices.states import TRANSITIONS, State
 
 NEEDS_REASON = {State.rejected, State.on_hold, State.withdrawn, State.appealed}
+VOIDS_SIGNATURES = {State.in_review, State.on_hold, State.rejected, State.withdrawn}
 GUIDELINES = Actor("system:guidelines")
 
 
 def transition(*, session: Session, invoice: Invoice, to: str, actor: Actor, reason: str | None = None,
-               audit: bool = True) -> InvoiceStateChange:
+               audit: bool = True, _signed: bool = False) -> InvoiceStateChange:
     """Move an invoice to ``to`` if the state table allows it; record who, when and why.
 
     Raises Conflict for a move the table does not allow, ValidationFailed when a reason is needed.
-    ``audit=False`` only when the caller's own audit event already records the move.
+    ``audit=False`` only when the caller's own audit event already records the move. Approval goes
+    through ``approvals.approve`` (signatures by level), so a direct move to approved is refused;
+    ``move`` picks the right one.
     """
     try:
         target = State(to)
@@ -36,6 +39,12 @@ def transition(*, session: Session, invoice: Invoice, to: str, actor: Actor, rea
     if target in NEEDS_REASON and not (reason or "").strip():
         raise ValidationFailed(f"moving to {target} needs a reason",
                                errors=[{"field": "reason", "message": "required"}])
+    if target == State.approved and not _signed:
+        raise Conflict("an invoice is approved by signing its approval steps (approvals.approve), not moved there")
+    if target in VOIDS_SIGNATURES:
+        from triad.invoices.approvals import void_signatures
+
+        void_signatures(session=session, invoice=invoice)
     change = InvoiceStateChange(invoice_id=invoice.id, from_state=current, to_state=target, actor=actor.label,
                                 actor_id=actor.user_id, reason=reason)
     invoice.state = target
@@ -118,6 +127,9 @@ def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: s
         raise ValidationFailed(f"approved_total must be between 0 and the billed {line.total}",
                                errors=[{"field": "approved_total", "message": "out of range"}])
     approved = {"accepted": line.total, "rejected": Decimal(0)}.get(decision, approved_total)
+    from triad.invoices.approvals import void_signatures
+
+    void_signatures(session=session, invoice=invoice)
     before = {"decision": line.decision, "approved_total": line.approved_total, "reason_code": line.reason_code}
     line.decision, line.approved_total, line.reason_code, line.decided_by = (
         decision, approved, reason_code if decision != "accepted" else None, actor.label)
@@ -128,27 +140,106 @@ def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: s
     return line
 
 
+def move(*, session: Session, invoice: Invoice, to: str, user, reason: str | None = None) -> str:
+    """What the API's and the pages' "move to" does: approving signs the user's approval steps
+    (the invoice may stay in review awaiting a higher level); any other target is a transition.
+    Returns the invoice's state afterwards."""
+    from triad.invoices.approvals import approve
+
+    if to == State.approved:
+        approve(session=session, invoice=invoice, user=user, comment=reason)
+    else:
+        transition(session=session, invoice=invoice, to=to, actor=Actor.of(user), reason=reason)
+    return invoice.state
+
+
 OPEN_FOR_REVIEW = (State.submitted, State.in_review, State.appealed)
 
 
-def review_queue(*, session: Session, user, limit: int = 200) -> list[tuple[Invoice, int, int]]:
-    """Invoices waiting for this reviewer, exceptions first: (invoice, findings, rejecting findings).
+def review_queue(*, session: Session, user, limit: int = 200) -> list[tuple[Invoice, int, int, list[str]]]:
+    """Invoices waiting for this reviewer, exceptions first: (invoice, findings, rejecting findings,
+    approval steps still to sign).
 
-    Matter managers see the invoices on matters they manage; legal ops and admins see them all."""
+    Matter managers see the invoices on matters they manage, and any invoice whose next approval
+    step is theirs to sign (as a level's approver or its fallback); legal ops and admins see them all."""
     from sqlalchemy import case, func, select
 
+    from triad.core.errors import TriadError
     from triad.core.permissions import Role
     from triad.guidelines.models import InvoiceFinding
-    from triad.invoices.models import InvoiceLine
+    from triad.invoices.approvals import steps
+    from triad.invoices.models import ApprovalLevel, InvoiceLine
     from triad.matters.models import Matter
 
     n_all = func.count(InvoiceFinding.id)
     n_reject = func.coalesce(func.sum(case((InvoiceFinding.severity.like("reject%"), 1), else_=0)), 0)
     stmt = (select(Invoice, n_all, n_reject).outerjoin(InvoiceFinding, InvoiceFinding.invoice_id == Invoice.id)
             .where(Invoice.state.in_([s.value for s in OPEN_FOR_REVIEW])).group_by(Invoice.id)
-            .order_by(n_reject.desc(), n_all.desc(), Invoice.submitted_at, Invoice.id).limit(limit))
-    if user.role == Role.matter_manager:
+            .order_by(n_reject.desc(), n_all.desc(), Invoice.submitted_at, Invoice.id))
+    restricted = user.role == Role.matter_manager
+    signs_levels = session.scalar(select(func.count(ApprovalLevel.id)).where(
+        (ApprovalLevel.approver_id == user.id) | (ApprovalLevel.fallback_approver_id == user.id)))
+    if restricted:
         managed = select(InvoiceLine.invoice_id).join(Matter, Matter.id == InvoiceLine.matter_id).where(
             Matter.manager_id == user.id)
-        stmt = stmt.where(Invoice.id.in_(managed))
-    return [(inv, int(a), int(r)) for inv, a, r in session.execute(stmt)]
+        if not signs_levels:
+            stmt = stmt.where(Invoice.id.in_(managed))
+        else:
+            managed_ids = set(session.scalars(managed.distinct()))
+    out = []
+    for inv, a, r in session.execute(stmt if restricted and signs_levels else stmt.limit(limit)):
+        try:
+            todo = [st for st in steps(session=session, invoice=inv) if st.signature is None]
+        except TriadError:  # e.g. no FX rate: the reviewer sees it on the invoice
+            todo = []
+        if restricted and signs_levels and inv.id not in managed_ids and not (
+                inv.state == State.in_review and todo and any(u.id == user.id for u in todo[0].signers)):
+            continue
+        out.append((inv, int(a), int(r), [st.name for st in todo]))
+        if len(out) >= limit:
+            break
+    return out
+
+
+def bulk_approve(*, session: Session, user, invoice_ids: list[int], comment: str | None = None) -> list[dict]:
+    """Approve each clean invoice among ``invoice_ids``: no guideline findings and no line adjusted or
+    rejected. A submitted invoice is taken into review first. Each invoice is its own unit (a
+    savepoint): one that cannot be approved is skipped with the reason and changes nothing.
+    Returns one outcome per id: approved, signed (awaiting a higher level) or skipped."""
+    from triad.auth.scoping import get_visible
+    from triad.core.errors import TriadError
+    from triad.invoices.approvals import approve
+
+    out: list[dict] = []
+    for inv_id in dict.fromkeys(invoice_ids):
+        inv = get_visible(session, Invoice, inv_id, user)
+        if inv is None:
+            out.append({"id": inv_id, "outcome": "skipped", "state": None, "reason": "no such invoice"})
+            continue
+        if inv.state not in (State.submitted, State.in_review):
+            out.append({"id": inv_id, "outcome": "skipped", "state": inv.state, "reason": f"it is {inv.state}"})
+            continue
+        changed = [ln.line_no for ln in inv.lines if ln.decision in ("adjusted", "rejected")]
+        if inv.findings or changed:
+            why = (f"{len(inv.findings)} guideline finding(s)" if inv.findings
+                   else f"line(s) {', '.join(map(str, changed))} adjusted or rejected")
+            out.append({"id": inv_id, "outcome": "skipped", "state": inv.state,
+                        "reason": f"not clean: {why}; review it on its own"})
+            continue
+        savepoint = session.begin_nested()
+        try:
+            start = inv.state
+            if start == State.submitted:  # recorded in the approval's audit event (from_state)
+                transition(session=session, invoice=inv, to=State.in_review, actor=Actor.of(user),
+                           reason="bulk approval", audit=False)
+            approve(session=session, invoice=inv, user=user, comment=comment or "bulk approval of a clean invoice",
+                    from_state=start)
+        except TriadError as exc:
+            savepoint.rollback()
+            session.expire(inv)
+            out.append({"id": inv_id, "outcome": "skipped", "state": inv.state, "reason": exc.detail})
+            continue
+        savepoint.commit()
+        out.append({"id": inv_id, "outcome": "approved" if inv.state == State.approved else "signed",
+                    "state": inv.state, "reason": None})
+    return out

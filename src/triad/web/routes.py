@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import object_session
 
 from triad.auth import service as auth
 from triad.auth.deps import SESSION_COOKIE, DbSession
@@ -262,16 +263,19 @@ def _invoice_page(request: Request, pu: PageUser, inv: Invoice, error: str | Non
         moves = sorted(TRANSITIONS[State(inv.state)])
     elif has(pu.user.role, Perm.invoices_submit):
         moves = [m for m, sources in COUNSEL_MOVES.items() if inv.state in sources]
+    from triad.invoices.approvals import status as approval_status
+
+    approval = approval_status(session=object_session(inv), invoice=inv) if inv.state in (
+        State.in_review, State.approved) and pu.user.role != "outside_counsel" else None
     return render(request, "records/invoice.html", pu, inv=inv, moves=moves, error=error, status_code=status_code,
                   can_decide=has(pu.user.role, Perm.invoices_review) and inv.state == State.in_review,
-                  reason_codes=REASON_CODES)
+                  reason_codes=REASON_CODES, approval=approval)
 
 
 @router.post("/invoices/{obj_id:int}/transition", response_class=HTMLResponse)
 def invoice_transition(request: Request, session: DbSession, obj_id: int, to: Annotated[str, Form()],
                        reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
-    from triad.audit.service import Actor
-    from triad.invoices.service import COUNSEL_MOVES, transition
+    from triad.invoices.service import COUNSEL_MOVES, move
 
     pu = page_user(request, session)
     if pu is None:
@@ -281,8 +285,8 @@ def invoice_transition(request: Request, session: DbSession, obj_id: int, to: An
     if not has(pu.user.role, Perm.invoices_review) and not (
             to in COUNSEL_MOVES and inv.state in COUNSEL_MOVES[to] and has(pu.user.role, Perm.invoices_submit)):
         raise PermissionDenied("Your role cannot make this change.")
-    return _review_step(request, session, pu, obj_id, f"/invoices/{obj_id}", lambda: transition(
-        session=session, invoice=inv, to=to, actor=Actor.of(pu.user), reason=reason.strip() or None))
+    return _review_step(request, session, pu, obj_id, f"/invoices/{obj_id}", lambda: move(
+        session=session, invoice=inv, to=to, user=pu.user, reason=reason.strip() or None))
 
 
 def _review_step(request: Request, session, pu: PageUser, obj_id: int, done_url: str, step):
@@ -362,6 +366,27 @@ def review(request: Request, session: DbSession):
     return render(request, "invoices/queue.html", pu, rows=review_queue(session=session, user=pu.user))
 
 
+@router.post("/review/bulk-approve", response_class=HTMLResponse)
+def review_bulk_approve(request: Request, session: DbSession,
+                        invoice_ids: Annotated[list[int] | None, Form()] = None,
+                        csrf_token: Annotated[str, Form()] = ""):
+    from triad.invoices.service import bulk_approve, review_queue
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _need(pu, Perm.invoices_review)
+    if not invoice_ids:
+        return render(request, "invoices/queue.html", pu, rows=review_queue(session=session, user=pu.user),
+                      outcomes=[{"id": "–", "outcome": "nothing selected", "reason": "tick the invoices to approve"}],
+                      status_code=422)
+    outcomes = bulk_approve(session=session, user=pu.user, invoice_ids=invoice_ids[:500])
+    session.commit()
+    return render(request, "invoices/queue.html", pu, rows=review_queue(session=session, user=pu.user),
+                  outcomes=outcomes)
+
+
 @router.get("/reports/exceptions", response_class=HTMLResponse)
 def exceptions_report(request: Request, session: DbSession):
     from triad.reports.service import exception_rates
@@ -371,6 +396,99 @@ def exceptions_report(request: Request, session: DbSession):
         return _login_redirect(request)
     _need(pu, Perm.invoices_read)
     return render(request, "reports/exceptions.html", pu, rows=exception_rates(session=session, user=pu.user))
+
+
+# ---------------------------------------------------------------- billing guidelines
+
+
+def _guideline_sets(session, pu: PageUser):
+    from triad.guidelines.models import GuidelineSet
+
+    return list(session.scalars(visible_to(GuidelineSet, pu.user).order_by(GuidelineSet.scope, GuidelineSet.id)))
+
+
+@router.get("/guidelines", response_class=HTMLResponse)
+def guidelines(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.guidelines_read)
+    firms = list(session.scalars(visible_to(LawFirm, pu.user).order_by(LawFirm.name)))
+    return render(request, "guidelines/list.html", pu, sets=_guideline_sets(session, pu), firms=firms,
+                  can_write=has(pu.user.role, Perm.guidelines_write), form={}, errors=[], error=None)
+
+
+@router.get("/guidelines/{obj_id:int}", response_class=HTMLResponse)
+def guideline_set(request: Request, session: DbSession, obj_id: int, version: int | None = None):
+    from triad.guidelines.models import GuidelineSet
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    gset = _detail(session, pu, GuidelineSet, Perm.guidelines_read, obj_id, "guideline set")
+    return _guideline_page(request, pu, gset, version)
+
+
+def _guideline_page(request: Request, pu: PageUser, gset, version: int | None, *, form: dict | None = None,
+                    errors: list | None = None, error: str | None = None, status_code: int = 200):
+    import datetime as dt
+
+    shown = next((v for v in gset.versions if v.version_no == version), gset.versions[-1] if gset.versions else None)
+    latest = gset.versions[-1] if gset.versions else None
+    default_from = max(dt.date.today(), latest.effective_from + dt.timedelta(days=1)) if latest else dt.date.today()
+    form = form or {"text": latest.source_text if latest else "", "effective_from": default_from.isoformat(),
+                    "effective_to": ""}
+    return render(request, "guidelines/set.html", pu, gset=gset, shown=shown, form=form, errors=errors or [],
+                  error=error, can_write=has(pu.user.role, Perm.guidelines_write), status_code=status_code)
+
+
+@router.post("/guidelines/versions", response_class=HTMLResponse)
+def guideline_new_version(request: Request, session: DbSession, text: Annotated[str, Form()],
+                          effective_from: Annotated[str, Form()], scope: Annotated[str, Form()] = "company",
+                          firm_id: Annotated[str, Form()] = "", engagement_id: Annotated[str, Form()] = "",
+                          effective_to: Annotated[str, Form()] = "", set_id: Annotated[str, Form()] = "",
+                          csrf_token: Annotated[str, Form()] = ""):
+    """A new version of a guideline set (from its page) or the first version of a new set (from the list)."""
+    import datetime as dt
+
+    from triad.audit.service import Actor
+    from triad.core.errors import TriadError
+    from triad.guidelines.models import GuidelineSet
+    from triad.guidelines.service import load
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _need(pu, Perm.guidelines_write)
+    gset = _detail(session, pu, GuidelineSet, Perm.guidelines_read, int(set_id), "guideline set") if set_id else None
+    form = {"text": text, "effective_from": effective_from, "effective_to": effective_to, "scope": scope,
+            "firm_id": firm_id, "engagement_id": engagement_id}
+
+    def failed(message: str, errors: list | None = None, status: int = 422):
+        session.rollback()
+        if gset is not None:
+            return _guideline_page(request, pu, session.get(GuidelineSet, gset.id), None, form=form, errors=errors,
+                                   error=message, status_code=status)
+        firms = list(session.scalars(visible_to(LawFirm, pu.user).order_by(LawFirm.name)))
+        return render(request, "guidelines/list.html", pu, sets=_guideline_sets(session, pu), firms=firms,
+                      can_write=True, form=form, errors=errors or [], error=message, status_code=status)
+
+    try:
+        start = dt.date.fromisoformat(effective_from.strip())
+        end = dt.date.fromisoformat(effective_to.strip()) if effective_to.strip() else None
+        ids = {k: int(v) if v.strip() else None for k, v in (("firm_id", firm_id), ("engagement_id", engagement_id))}
+    except ValueError as exc:
+        return failed(f"Dates are YYYY-MM-DD and ids are numbers: {exc}")
+    if gset is not None:
+        scope, ids = gset.scope, {"firm_id": gset.firm_id, "engagement_id": gset.engagement_id}
+    try:
+        v = load(session=session, text=text.replace("\r\n", "\n"), scope=scope, effective_from=start,
+                 effective_to=end, actor=Actor.of(pu.user), **ids)
+    except TriadError as exc:
+        return failed(exc.detail, exc.errors, exc.status)
+    session.commit()
+    return RedirectResponse(f"/guidelines/{v.set_id}?version={v.version_no}", status_code=303)
 
 
 @router.get("/users", response_class=HTMLResponse)
