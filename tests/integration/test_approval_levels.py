@@ -16,7 +16,7 @@ from triad.core.permissions import Role
 from triad.fx.models import FXRate
 from triad.guidelines.models import InvoiceFinding
 from triad.invoices.approvals import approve, status
-from triad.invoices.models import ApprovalLevel, InvoiceApproval
+from triad.invoices.models import ApprovalLevel, InvoiceApproval, InvoiceStateChange
 from triad.invoices.service import bulk_approve, decide_line, review_queue, transition
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -253,3 +253,27 @@ def test_api_levels_queue_bulk_and_status(client, db, w):
                        json={"to": "approved"})
     assert done.status_code == 200 and done.json()["state"] == "approved"
     assert [a["level_name"] for a in done.json()["approvals"]] == ["review", "Director"]
+
+
+def test_the_firm_appeals_an_adjustment_after_approval(client, db, w):
+    inv = w.a.invoice
+    url = f"/api/v1/invoices/{inv.id}"
+    assert client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "in_review"}).status_code == 200
+    approved_as_billed = client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "approved"})
+    assert approved_as_billed.json()["state"] == "approved"
+    nothing = client.post(f"{url}/transitions", headers=_h(w, "counsel_a"), json={"to": "appealed", "reason": "x"})
+    assert nothing.status_code == 409 and "no adjustment to appeal" in nothing.json()["detail"]
+    # back to review, adjust a line, approve, and now the firm may appeal with its comment
+    client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "in_review"})
+    client.post(f"{url}/lines/1/decision", headers=_h(w, "legal_ops"),
+                json={"decision": "adjusted", "approved_total": "700.00", "reason_code": "RATE"})
+    assert client.post(f"{url}/transitions", headers=_h(w, "legal_ops"),
+                       json={"to": "approved"}).json()["state"] == "approved"
+    r = client.post(f"{url}/transitions", headers=_h(w, "counsel_a"),
+                    json={"to": "appealed", "reason": "line 1: the 450.00 rate was agreed for 2026"})
+    assert r.status_code == 200 and r.json()["state"] == "appealed"
+    assert len(r.json()["approvals"]) == 2  # both signatures kept as history
+    db.expire_all()
+    change = db.scalar(sa.select(InvoiceStateChange).where(InvoiceStateChange.invoice_id == inv.id,
+                                                              InvoiceStateChange.to_state == "appealed"))
+    assert change.reason == "line 1: the 450.00 rate was agreed for 2026" and change.from_state == "approved"

@@ -39,6 +39,9 @@ def transition(*, session: Session, invoice: Invoice, to: str, actor: Actor, rea
     if target in NEEDS_REASON and not (reason or "").strip():
         raise ValidationFailed(f"moving to {target} needs a reason",
                                errors=[{"field": "reason", "message": "required"}])
+    if target == State.appealed and current == State.approved and not any(
+            ln.decision in ("adjusted", "rejected") for ln in invoice.lines):
+        raise Conflict(f"invoice {invoice.invoice_number} was approved as billed; there is no adjustment to appeal")
     if target == State.approved and not _signed:
         raise Conflict("an invoice is approved by signing its approval steps (approvals.approve), not moved there")
     if target in VOIDS_SIGNATURES:
@@ -96,7 +99,8 @@ def apply_auto_actions(*, session: Session, invoice: Invoice, line_totals: dict[
 
 
 REASON_CODES = ("RATE", "BLOCK_BILLING", "VAGUE", "CLERICAL", "DUPLICATE", "NOT_ALLOWED", "OUT_OF_SCOPE", "OTHER")
-COUNSEL_MOVES = {State.withdrawn: {State.submitted, State.in_review, State.on_hold}, State.appealed: {State.rejected}}
+COUNSEL_MOVES = {State.withdrawn: {State.submitted, State.in_review, State.on_hold},
+                 State.appealed: {State.rejected, State.approved}}
 
 
 def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: str, actor: Actor,

@@ -2,6 +2,7 @@
 
     submitted -> in_review -> approved -> sent_to_ap -> partially_paid -> paid
                            \\-> rejected -> appealed -> in_review
+    approved -> appealed (the firm contests an adjusted or rejected line before the invoice goes to AP)
     on_hold and withdrawn from the open states; on_hold returns to in_review.
 """
 
@@ -30,7 +31,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.on_hold: frozenset({S.in_review, S.withdrawn}),
     S.rejected: frozenset({S.appealed}),
     S.appealed: frozenset({S.in_review}),
-    S.approved: frozenset({S.sent_to_ap, S.in_review}),  # back to review only before it goes to AP
+    S.approved: frozenset({S.sent_to_ap, S.in_review, S.appealed}),  # back to review only before it goes to AP
     S.sent_to_ap: frozenset({S.partially_paid, S.paid}),
     S.partially_paid: frozenset({S.paid}),
     S.withdrawn: frozenset(),
