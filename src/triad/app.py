@@ -22,6 +22,7 @@ PROBLEM = "application/problem+json"
 
 
 def api_router() -> APIRouter:
+    from triad.ap.router import routers as ap_routers
     from triad.auth.router import routers as auth_routers
     from triad.budgets.router import routers as budget_routers
     from triad.firms.router import routers as firm_routers
@@ -34,7 +35,7 @@ def api_router() -> APIRouter:
 
     api = APIRouter(prefix="/api/v1")
     for r in (org_routers + vendor_routers + firm_routers + matter_routers + budget_routers
-              + invoice_routers + guideline_routers + auth_routers + report_routers):
+              + ap_routers + invoice_routers + guideline_routers + auth_routers + report_routers):
         api.include_router(r)
     return api
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from triad.ap.cli import app as ap_app
 from triad.guidelines.cli import app as guidelines_app
 from triad.invoices.cli import app as invoices_app
 from triad.ledes.cli import app as ledes_app
@@ -30,6 +31,7 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(ledes_app, name="ledes")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(guidelines_app, name="guidelines")
+app.add_typer(ap_app, name="ap")
 
 
 @db_app.command("upgrade")

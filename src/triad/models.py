@@ -1,6 +1,6 @@
 """Imports every model so the metadata is complete (Alembic, tests, scoping)."""
 
-from triad.ap.models import Payment
+from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, InvoiceCredit, Payment, SyncRun
 from triad.audit.models import AuditEvent, AuditHead
 from triad.auth.models import ApiToken, User, WebSession
 from triad.budgets.models import Budget
@@ -26,10 +26,11 @@ from triad.vendors.models import Vendor, VendorAddress, VendorBankAccount, Vendo
 metadata = Base.metadata
 
 __all__ = [
-    "ApiToken", "ApprovalLevel", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
-    "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "InvoiceFinding", "Invoice",
-    "InvoiceAllocation", "InvoiceApproval", "InvoiceLine", "InvoiceStateChange",
-    "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
-    "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
-    "WebSession", "metadata",
+    "ApBatch", "ApBatchItem", "ApRoute", "ApiToken", "ApprovalLevel", "AuditEvent", "AuditHead", "Budget",
+    "BusinessUnit", "Contract", "ContractKeyDate", "CostCenter", "Engagement", "FXRate", "GLAccount",
+    "GuidelineSet", "GuidelineVersion", "ImportedPaymentFile", "Invoice", "InvoiceAllocation", "InvoiceApproval",
+    "InvoiceCredit", "InvoiceFinding", "InvoiceLine", "InvoiceStateChange", "LawFirm", "Matter",
+    "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "SyncRun", "Timekeeper",
+    "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId", "WebSession",
+    "metadata",
 ]

@@ -9,6 +9,7 @@ from itertools import count
 
 from sqlalchemy.orm import Session
 
+from triad.ap.models import ApRoute, SyncRun
 from triad.audit.service import Actor
 from triad.auth.models import User
 from triad.auth.schemas import UserCreate
@@ -110,6 +111,18 @@ def user(s: Session, role: Role, firm_id: int | None = None, username: str | Non
 FAR_FUTURE_GUIDE = "name: Firm terms from 2099\nrules:\n  currency: {severity: warning}\n"
 
 
+def firm_guidelines(s: Session, w: World) -> World:
+    """Firm guideline sets for A and B, in force only from 2099 (for tests that read guideline sets;
+    no test invoice is judged by them)."""
+    from triad.guidelines.service import load
+
+    for fw in (w.a, w.b):
+        fw.guideline_version = load(session=s, text=FAR_FUTURE_GUIDE, scope="firm", firm_id=fw.firm.id,
+                                    effective_from=dt.date(2099, 1, 1), actor=ACTOR)
+    s.commit()
+    return w
+
+
 @dataclass
 class FirmWorld:
     firm: LawFirm
@@ -132,6 +145,8 @@ class World:
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     approval_level: ApprovalLevel | None = None
+    ap_route: ApRoute | None = None
+    sync_run: SyncRun | None = None
 
 
 def world(s: Session) -> World:
@@ -158,16 +173,14 @@ def world(s: Session) -> World:
         w.users[role.value] = user(s, role)
     w.users["counsel_a"] = w.a.counsel
     w.users["counsel_b"] = w.b.counsel
-    # firm guideline sets in force only from 2099 (the API matrix reads them; no test invoice is judged by them)
-    from triad.guidelines.service import load
-
-    for fw in (w.a, w.b):
-        fw.guideline_version = load(session=s, text=FAR_FUTURE_GUIDE, scope="firm", firm_id=fw.firm.id,
-                                    effective_from=dt.date(2099, 1, 1), actor=ACTOR)
     # an approval level far above any test invoice: present (the API matrix reads it), never triggered
     w.approval_level = ApprovalLevel(name=f"Board {uniq('')}", min_amount=Decimal("100000000"), currency="USD",
                                      approver_id=w.users["admin"].id)
     s.add(w.approval_level)
+    # a catch-all AP route and one recorded (refused) payment import
+    w.ap_route = ApRoute(name=f"catch-all-{uniq('')}", ap_system="Oracle AP", priority=1000)
+    w.sync_run = SyncRun(kind="ap_import", status="rejected", actor="test", filename="bad.csv", errors=[])
+    s.add_all([w.ap_route, w.sync_run])
     for key, u in w.users.items():
         _, plain = create_api_token(session=s, user=u, name="test", expires_in_days=1, actor=ACTOR)
         w.tokens[key] = plain

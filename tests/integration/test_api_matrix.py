@@ -33,6 +33,8 @@ RESOURCES = {
     "/approval-levels": (Perm.approvals_read, Perm.approvals_write, False),
     "/guidelines": (Perm.guidelines_read, None, True),
     "/guidelines/versions": (Perm.guidelines_read, Perm.guidelines_write, True),
+    "/ap-routes": (Perm.ap_read, Perm.ap_write, False),
+    "/ap/runs": (Perm.ap_read, None, False),
 }
 SELF_ROUTES = {("GET", "/auth/me"), ("POST", "/auth/tokens")}
 # Workflow actions on one record: (method, path) -> (permission, body). Exercised on firm B's invoice.
@@ -40,18 +42,41 @@ ACTIONS = {
     ("POST", "/invoices/{item_id}/transitions"): (Perm.invoices_review, {"to": "in_review"}),
     ("POST", "/invoices/{item_id}/lines/{line_no}/decision"): (Perm.invoices_review, {"decision": "accepted"}),
     ("POST", "/invoices/bulk-approve"): (Perm.invoices_review, None),  # body: firm B's invoice id
+    ("POST", "/ap/exports"): (Perm.ap_write, None),  # body: the world's catch-all route
+    ("POST", "/invoices/{item_id}/reopen"): (Perm.ap_write, {"reason": "AP lost the file"}),
+    ("POST", "/invoices/{item_id}/credits"): (Perm.ap_write, {"kind": "credit_note", "amount": "10.00",
+                                                            "reason": "discount"}),
 }
+# the state firm B's invoice must be in for each action (default: submitted)
+ACTION_STATE = {"/invoices/{item_id}/lines/{line_no}/decision": "in_review", "/ap/exports": "approved",
+                "/invoices/{item_id}/reopen": "sent_to_ap", "/invoices/{item_id}/credits": "approved",
+                "/ap/imports": "sent_to_ap"}
+# the success status where it is not 200
+ACTION_OK = {"/ap/exports": 201, "/invoices/{item_id}/credits": 201}
+# finance-only actions: counsel are refused by permission (403) before any invoice is looked up
+COUNSEL_403 = {"/invoices/{item_id}/reopen", "/invoices/{item_id}/credits"}
+# multipart uploads other than LEDES: (method, path) -> permission; the file pays firm B's invoice
+UPLOADS = {("POST", "/ap/imports"): Perm.ap_write}
+
+
+def _payment_feed(w) -> bytes:
+    return (f"invoice_id,payment_date,amount,currency,payment_reference,status\n"
+            f"{w.b.invoice.id},2026-11-02,900.00,USD,PAY-{factories.uniq('')},paid\n").encode()
 # Read-only views of one record: (method, path) -> permission. Exercised on firm B's invoice.
-RECORD_VIEWS = {("GET", "/invoices/{item_id}/approval"): Perm.approvals_read}
+RECORD_VIEWS = {("GET", "/invoices/{item_id}/approval"): (Perm.approvals_read, 200),
+                ("GET", "/ap/batches/{item_id}/file"): (Perm.ap_read, 404)}  # no batch in the world: 404 if allowed
 
 
 # Reports: (method, path) -> (permission, the field naming each row's firm). Counsel see their own firm only.
 REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id"),
-           ("GET", "/invoices/review-queue"): (Perm.invoices_review, "firm_id")}
+           ("GET", "/invoices/review-queue"): (Perm.invoices_review, "firm_id"),
+           ("GET", "/reports/reconciliation"): (Perm.ap_read, "firm")}
 
 
 def _action_body(w, key):
     body = ACTIONS[key][1]
+    if key[1] == "/ap/exports":
+        return {"route": w.ap_route.name, "format": "csv"}
     return {"invoice_ids": [w.b.invoice.id]} if body is None else body
 
 
@@ -60,14 +85,15 @@ def _action_url(w, rel: str) -> str:
 
 
 def _ready_for(db, w, rel: str) -> None:
-    """Line decisions are taken while the invoice is in review."""
-    w.b.invoice.state = "in_review" if "decision" in rel else "submitted"
+    """Put firm B's invoice where the action applies (line decisions while in review, and so on)."""
+    db.expire(w.b.invoice)  # an earlier request may have moved it behind this session's back
+    w.b.invoice.state = ACTION_STATE.get(rel, "submitted")
     db.commit()
 
 
 @pytest.fixture
 def w(db):
-    return factories.world(db)
+    return factories.firm_guidelines(db, factories.world(db))
 
 
 def _b_ids(w) -> dict[str, int]:
@@ -77,7 +103,8 @@ def _b_ids(w) -> dict[str, int]:
             "/vendors": b.firm.vendor_id, "/firms": b.firm.id, "/timekeepers": b.timekeeper.id,
             "/matters": b.matter.id, "/engagements": b.engagement.id, "/budgets": b.budget.id,
             "/invoices": b.invoice.id, "/users": b.counsel.id, "/approval-levels": w.approval_level.id,
-            "/guidelines": b.guideline_version.set_id, "/guidelines/versions": b.guideline_version.id}
+            "/guidelines": b.guideline_version.set_id, "/guidelines/versions": b.guideline_version.id,
+            "/ap-routes": w.ap_route.id, "/ap/runs": w.sync_run.id}
 
 
 def _a_ids(w) -> dict[str, int]:
@@ -113,6 +140,7 @@ def create_bodies(w) -> dict[str, dict]:
         "/auth/tokens": {"name": "integration"},
         "/guidelines/versions": {"scope": "firm", "firm_id": w.b.firm.id, "effective_from": "2100-01-01",
                                  "text": "name: Firm B terms\nrules:\n  currency: {severity: warning}\n"},
+        "/ap-routes": {"name": f"route-{n}", "ap_system": "SAP S/4", "currency": "EUR", "priority": 5},
         "/approval-levels": {"name": f"Level {n}", "min_amount": "5000000", "currency": "USD",
                              "approver_id": w.users["legal_ops"].id},
     }
@@ -126,6 +154,7 @@ def update_bodies() -> dict[str, dict]:
         "/matters": {"status": "on_hold"}, "/engagements": {"firm_matter_id": "CHANGED-1"},
         "/budgets": {"amount": "1234.56"}, "/users": {"full_name": "Changed Name"},
         "/approval-levels": {"name": "Renamed level"},
+        "/ap-routes": {"priority": 7},
     }
 
 
@@ -153,7 +182,7 @@ def test_every_route_is_known(client):
         rel = path.removeprefix("/api/v1")
         base, _ = _resource(path)
         if ((method, rel) not in SELF_ROUTES and (method, rel) not in ACTIONS and (method, rel) not in REPORTS
-                and (method, rel) not in RECORD_VIEWS and base not in RESOURCES):
+                and (method, rel) not in RECORD_VIEWS and (method, rel) not in UPLOADS and base not in RESOURCES):
             unknown.append(f"{method} {path}")
         if method in ("PUT", "DELETE"):
             unknown.append(f"{method} {path} (no matrix rule for {method})")
@@ -181,9 +210,17 @@ def test_role_matrix(client, db, w, role):
                     {row[firm_field] for row in r.json()} - {w.a.firm.id}):
                 problems.append(f"GET {rel} shows another firm's figures to counsel of firm A")
             continue
+        if (method, rel) in UPLOADS:
+            _ready_for(db, w, rel)
+            r = client.post("/api/v1" + rel, headers=headers, files={"file": ("pay.csv", _payment_feed(w))})
+            want = 200 if has(user_role, UPLOADS[(method, rel)]) else 403
+            if r.status_code != want:
+                problems.append(f"POST {rel}: {r.status_code}, want {want}: {r.text[:200]}")
+            continue
         if (method, rel) in RECORD_VIEWS:
+            perm, ok = RECORD_VIEWS[(method, rel)]
             r = client.get(_action_url(w, rel), headers=headers)
-            want = 200 if has(user_role, RECORD_VIEWS[(method, rel)]) else 403
+            want = ok if has(user_role, perm) else 403
             if r.status_code != want:
                 problems.append(f"GET {rel} on B's invoice: {r.status_code}, want {want}")
             continue
@@ -193,7 +230,8 @@ def test_role_matrix(client, db, w, role):
             r = client.post(_action_url(w, rel), headers=headers, json=_action_body(w, (method, rel)))
             counsel = user_role == "outside_counsel"
             # counsel may not see firm B's invoice (404) where the route names one; elsewhere the permission decides
-            want = 404 if counsel and "{item_id}" in rel else (200 if has(user_role, perm) else 403)
+            allowed = ACTION_OK.get(rel, 200) if has(user_role, perm) else 403
+            want = 404 if counsel and "{item_id}" in rel and rel not in COUNSEL_403 else allowed
             if r.status_code != want:
                 problems.append(f"{method} {rel} on B's invoice: {r.status_code}, want {want}: {r.text[:200]}")
             continue
@@ -300,9 +338,14 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
         if (method, rel) in ACTIONS:
             _ready_for(db, w, rel)
         n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-        if (method, rel) in ACTIONS:
-            r = client.post(_action_url(w, rel), headers=headers, json=_action_body(w, (method, rel)))
+        if (method, rel) in UPLOADS:
+            _ready_for(db, w, rel)
+            n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+            r = client.post(path, headers=headers, files={"file": ("pay.csv", _payment_feed(w))})
             assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
+        elif (method, rel) in ACTIONS:
+            r = client.post(_action_url(w, rel), headers=headers, json=_action_body(w, (method, rel)))
+            assert r.status_code == ACTION_OK.get(rel, 200), f"{method} {path}: {r.status_code} {r.text}"
         elif method == "POST" and base == "/invoices":
             r = client.post(path, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})
             assert r.status_code == 201, f"POST {path}: {r.status_code} {r.text}"

@@ -17,7 +17,7 @@ DOC = "name: Company terms\nrules:\n  rate_cap:\n    severity: reject-line\n    
 
 @pytest.fixture
 def w(db):
-    return factories.world(db)
+    return factories.firm_guidelines(db, factories.world(db))
 
 
 def _h(w, key):

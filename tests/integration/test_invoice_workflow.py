@@ -57,7 +57,9 @@ def test_every_state_is_reachable_and_final_states_are_final():
                 reachable.add(nxt)
                 frontier.append(nxt)
     assert reachable == set(State)
-    assert TRANSITIONS[State.paid] == frozenset() and TRANSITIONS[State.withdrawn] == frozenset()
+    assert TRANSITIONS[State.withdrawn] == frozenset()
+    # paid is final except for a payment reversal reported by the bank or AP system
+    assert TRANSITIONS[State.paid] == {State.partially_paid, State.sent_to_ap}
 
 
 GUIDE = """name: auto

@@ -38,6 +38,8 @@ class Perm(StrEnum):
     guidelines_write = "guidelines.write"
     approvals_read = "approvals.read"  # approval levels by amount
     approvals_write = "approvals.write"
+    ap_read = "ap.read"  # AP routes, batches, payment runs, reconciliation
+    ap_write = "ap.write"  # export, import payments, credits, re-open
     users_read = "users.read"
     users_write = "users.write"
     audit_read = "audit.read"
@@ -59,12 +61,12 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.legal_ops: frozenset(
         _READ_ALL
         | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read, Perm.invoices_review,
-           Perm.guidelines_write, Perm.approvals_write}
+           Perm.guidelines_write, Perm.approvals_write, Perm.ap_read}
     ),
     Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write, Perm.invoices_review}),
-    Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write}),
+    Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write, Perm.ap_read, Perm.ap_write}),
     Role.procurement: frozenset(_READ_ALL | {Perm.vendors_write}),
-    Role.auditor: frozenset(_READ_ALL | {Perm.users_read, Perm.audit_read}),
+    Role.auditor: frozenset(_READ_ALL | {Perm.users_read, Perm.audit_read, Perm.ap_read}),
     # Outside counsel read only what scoping lets them see: their firm, its
     # timekeepers, matters it is engaged on, its budgets and its invoices.
     Role.outside_counsel: frozenset(

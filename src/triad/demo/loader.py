@@ -216,6 +216,11 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
                 session.add(FXRate(base=base, quote="USD", rate_date=day, rate=rate, source="demo"))
                 rate = (rate * (1 + Decimal(rng.randint(-40, 40)) / 10000)).quantize(Decimal("0.0001"))
             day += dt.timedelta(days=1)
+    # AP: one catch-all route to the company's AP system, paying from its main account
+    from triad.ap.models import ApRoute
+
+    session.add(ApRoute(name="main", ap_system="Oracle AP", priority=1000, csv_layout="multi",
+                        debtor_name="Triad Demo Co Ltd", debtor_iban="GB33BUKB20201555555555", debtor_bic="BUKBGB22"))
     # delegation of authority: larger invoices also need legal ops' head, then the admin (as GC)
     from triad.invoices.models import ApprovalLevel
 

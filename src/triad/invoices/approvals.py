@@ -153,6 +153,9 @@ def approve(*, session: Session, invoice: Invoice, user: User, comment: str | No
              "on_behalf_of": [s.acting_for.username for s in todo if s.name in signed and s.level and s.acting_for],
              "pending": [s.name for s in pending]}
     if not pending:
+        from triad.ap.service import rescale_allocations
+
+        rescale_allocations(session=session, invoice=invoice)  # the allocation follows the approved amount
         transition(session=session, invoice=invoice, to=State.approved, actor=Actor.of(user), reason=comment,
                    audit=False, _signed=True)
         record(session, actor=Actor.of(user), action="invoice.approved", entity_type="invoice", entity_id=invoice.id,

@@ -2,6 +2,7 @@
 
     submitted -> in_review -> approved -> sent_to_ap -> partially_paid -> paid
                            \\-> rejected -> appealed -> in_review
+    sent_to_ap -> approved (re-opened, or the transfer rejected); a reversal steps back from paid
     approved -> appealed (the firm contests an adjusted or rejected line before the invoice goes to AP)
     on_hold and withdrawn from the open states; on_hold returns to in_review.
 """
@@ -32,10 +33,11 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.rejected: frozenset({S.appealed}),
     S.appealed: frozenset({S.in_review}),
     S.approved: frozenset({S.sent_to_ap, S.in_review, S.appealed}),  # back to review only before it goes to AP
-    S.sent_to_ap: frozenset({S.partially_paid, S.paid}),
-    S.partially_paid: frozenset({S.paid}),
+    # back to approved when a person re-opens it or the bank rejects the transfer (then it may be exported again)
+    S.sent_to_ap: frozenset({S.partially_paid, S.paid, S.approved}),
+    S.partially_paid: frozenset({S.paid, S.sent_to_ap}),  # sent_to_ap: its only payment was reversed
     S.withdrawn: frozenset(),
-    S.paid: frozenset(),
+    S.paid: frozenset({S.partially_paid, S.sent_to_ap}),  # a payment reversed
 }
 
 

@@ -13,6 +13,7 @@ class BusinessUnit(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    legal_entity: Mapped[str | None] = mapped_column(String(100))  # the company entity that pays its invoices
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     cost_centers: Mapped[list[CostCenter]] = relationship(back_populates="business_unit")
 

@@ -8,11 +8,13 @@ from triad.core.schemas import ReadSchema, Schema
 class BusinessUnitCreate(Schema):
     code: str = Field(min_length=1, max_length=20)
     name: str = Field(min_length=1, max_length=200)
+    legal_entity: str | None = Field(default=None, max_length=100)
     is_active: bool = True
 
 
 class BusinessUnitUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    legal_entity: str | None = Field(default=None, max_length=100)
     is_active: bool | None = None
 
 
@@ -20,6 +22,7 @@ class BusinessUnitRead(ReadSchema):
     id: int
     code: str
     name: str
+    legal_entity: str | None = None
     is_active: bool
 
 

@@ -36,6 +36,7 @@ NAV = [
     NavItem("Submit invoices", "/invoices/upload", Perm.invoices_submit),
     NavItem("Exception rates", "/reports/exceptions", Perm.invoices_read),
     NavItem("Guidelines", "/guidelines", Perm.guidelines_read),
+    NavItem("Accounts payable", "/ap", Perm.ap_read),
     NavItem("Law firms", "/firms", Perm.firms_read),
     NavItem("Vendors", "/vendors", Perm.vendors_read),
     NavItem("Users", "/users", Perm.users_read),

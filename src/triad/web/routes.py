@@ -491,6 +491,100 @@ def guideline_new_version(request: Request, session: DbSession, text: Annotated[
     return RedirectResponse(f"/guidelines/{v.set_id}?version={v.version_no}", status_code=303)
 
 
+# ---------------------------------------------------------------- accounts payable
+
+
+def _ap_page(request: Request, session, pu: PageUser, status_code: int = 200, **ctx):
+    from triad.ap.models import ApRoute, SyncRun
+
+    routes = list(session.scalars(select(ApRoute).where(ApRoute.is_active).order_by(ApRoute.priority)))
+    runs = list(session.scalars(select(SyncRun).order_by(SyncRun.id.desc()).limit(50)))
+    base = {"export": None, "imported": None, "error": None, "errors": []}
+    return render(request, "ap/index.html", pu, routes=routes, runs=runs,
+                  can_write=has(pu.user.role, Perm.ap_write), status_code=status_code, **(base | ctx))
+
+
+@router.get("/ap", response_class=HTMLResponse)
+def ap_home(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.ap_read)
+    return _ap_page(request, session, pu)
+
+
+@router.post("/ap/export", response_class=HTMLResponse)
+def ap_export(request: Request, session: DbSession, route: Annotated[str, Form()], fmt: Annotated[str, Form()],
+              dry_run: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    from triad.ap.service import export
+    from triad.audit.service import Actor
+    from triad.core.errors import TriadError
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _need(pu, Perm.ap_write)
+    try:
+        res = export(session=session, route_name=route, fmt=fmt, actor=Actor.of(pu.user), dry_run=bool(dry_run))
+    except TriadError as exc:
+        session.rollback()
+        return _ap_page(request, session, pu, error=exc.detail, errors=exc.errors, status_code=exc.status)
+    session.commit()
+    return _ap_page(request, session, pu, export=res)
+
+
+@router.get("/ap/batches/{obj_id:int}/file")
+def ap_batch_file(request: Request, session: DbSession, obj_id: int):
+    from triad.ap.models import ApBatch
+    from triad.files.models import StoredFile
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.ap_read)
+    batch = session.get(ApBatch, obj_id)
+    if batch is None:
+        raise NotFound(f"No AP batch with id {obj_id}.")
+    f = session.get(StoredFile, batch.file_id)
+    return Response(f.content, media_type=f.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})
+
+
+@router.post("/ap/import", response_class=HTMLResponse)
+def ap_import(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
+              dry_run: Annotated[str, Form()] = "", partial: Annotated[str, Form()] = "",
+              csrf_token: Annotated[str, Form()] = ""):
+    from triad.ap.service import import_payments, record_refused_run
+    from triad.audit.service import Actor
+    from triad.invoices.router import read_upload
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _need(pu, Perm.ap_write)
+    res = import_payments(session=session, data=read_upload(file), filename=file.filename or "upload",
+                          actor=Actor.of(pu.user), dry_run=bool(dry_run), partial=bool(partial))
+    if res.status in ("rejected", "empty"):
+        record_refused_run(session=session, res=res, actor=Actor.of(pu.user))
+    session.commit()
+    return _ap_page(request, session, pu, imported=res, errors=res.errors,
+                    status_code=422 if res.status == "rejected" else 200)
+
+
+@router.get("/ap/reconciliation", response_class=HTMLResponse)
+def ap_reconciliation(request: Request, session: DbSession, stuck_days: Annotated[int, Query(ge=0, le=3650)] = 14):
+    from triad.ap.reconcile import report
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.ap_read)
+    return render(request, "ap/reconciliation.html", pu, rows=report(session=session, stuck_days=stuck_days),
+                  stuck_days=stuck_days, reporting="USD")
+
+
 @router.get("/users", response_class=HTMLResponse)
 def users(request: Request, session: DbSession, q: str | None = None, page: PageNo = 1):
     pu = page_user(request, session)

@@ -1,0 +1,493 @@
+"""Invoice to payment: route approved invoices to an AP system, export them in batches exactly once,
+apply payment confirmations exactly once, and re-open an invoice when a person decides to.
+
+Callers commit. Every export and import is a ``SyncRun``; refused ones are recorded by the edges in
+a transaction of their own (the refused work itself changes nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from triad.ap import formats
+from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, InvoiceCredit, Payment, SyncRun
+from triad.audit.service import Actor, record
+from triad.core.db import utcnow
+from triad.core.errors import Conflict, NotFound, ValidationFailed
+from triad.core.money import Money, allocate, quantize
+from triad.files.models import StoredFile
+from triad.invoices.approvals import approved_amount
+from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine, InvoiceStateChange
+from triad.invoices.states import State
+from triad.matters.models import Matter
+
+FORMATS = ("csv", "json", "pain001")
+
+
+def credits_total(invoice: Invoice, session: Session) -> Decimal:
+    # summed in Python: SQLite's SUM over exact decimal text would be a float
+    return sum(session.scalars(select(InvoiceCredit.amount).where(InvoiceCredit.invoice_id == invoice.id)),
+               Decimal(0))
+
+
+def amount_due(session: Session, invoice: Invoice) -> Decimal:
+    """What the company owes: the approved amount less credit notes and write-downs."""
+    return approved_amount(invoice) - Decimal(credits_total(invoice, session))
+
+
+def business_unit_of(invoice: Invoice) -> Any:
+    """The invoice's business unit for routing: that of its first line's matter (decision 0009)."""
+    return invoice.lines[0].matter.business_unit if invoice.lines else None
+
+
+def route_for(invoice: Invoice, routes: list[ApRoute]) -> ApRoute | None:
+    bu = business_unit_of(invoice)
+    for r in routes:
+        if r.business_unit_id is not None and (bu is None or bu.id != r.business_unit_id):
+            continue
+        if r.legal_entity is not None and (bu is None or (bu.legal_entity or "") != r.legal_entity):
+            continue
+        if r.currency is not None and r.currency != invoice.currency:
+            continue
+        return r
+    return None
+
+
+def active_routes(session: Session) -> list[ApRoute]:
+    return list(session.scalars(select(ApRoute).where(ApRoute.is_active).order_by(ApRoute.priority, ApRoute.id)))
+
+
+def rescale_allocations(*, session: Session, invoice: Invoice) -> None:
+    """Make the allocations add up to the approved amount, matter by matter, keeping their proportions
+    (largest remainder). Called when the invoice is approved; after that they are frozen."""
+    per_matter: dict[int, Decimal] = {}
+    for ln in invoice.lines:
+        per_matter[ln.matter_id] = per_matter.get(ln.matter_id, Decimal(0)) + (
+            ln.approved_total if ln.decision else ln.total)
+    for matter_id, target in per_matter.items():
+        rows = [a for a in invoice.allocations if a.matter_id == matter_id]
+        if not rows or sum((a.amount for a in rows), Decimal(0)) == quantize(target, invoice.currency):
+            continue
+        weights = [a.amount for a in rows] if any(a.amount > 0 for a in rows) else [Decimal(1)] * len(rows)
+        for a, part in zip(rows, allocate(Money.of(target, invoice.currency), weights), strict=True):
+            a.amount = part.amount
+    session.flush()
+
+
+# ---------------------------------------------------------------- export
+
+
+@dataclass
+class ExportResult:
+    route: str
+    format: str
+    dry_run: bool
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    content: bytes = b""
+    sha256: str | None = None
+    batch_id: int | None = None
+    run_id: int | None = None
+    totals: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"route": self.route, "format": self.format, "dry_run": self.dry_run, "batch_id": self.batch_id,
+                "run_id": self.run_id, "sha256": self.sha256, "count": len(self.invoices), "totals": self.totals,
+                "invoices": self.invoices}
+
+
+def ready_invoices(session: Session, route: ApRoute) -> list[Invoice]:
+    """Approved invoices whose first matching route is ``route``, oldest first."""
+    routes = active_routes(session)
+    candidates = session.scalars(
+        select(Invoice).where(Invoice.state == State.approved).order_by(Invoice.invoice_date, Invoice.id)
+        .options(selectinload(Invoice.lines).selectinload(InvoiceLine.matter).selectinload(Matter.business_unit),
+                 selectinload(Invoice.allocations).selectinload(InvoiceAllocation.cost_center),
+                 selectinload(Invoice.allocations).selectinload(InvoiceAllocation.gl_account),
+                 selectinload(Invoice.firm)))
+    return [inv for inv in candidates if (r := route_for(inv, routes)) is not None and r.id == route.id]
+
+
+def _bank(vendor) -> dict[str, str | None]:
+    acct = next((a for a in vendor.bank_accounts if a.is_primary), None) or (
+        vendor.bank_accounts[0] if vendor.bank_accounts else None)
+    if acct is None:
+        return {}
+    return {"holder_name": acct.holder_name, "iban": acct.iban, "bic": acct.bic, "account_number": acct.account_number,
+            "routing_number": acct.routing_number}
+
+
+def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run: bool = False,
+           execution_date: dt.date | None = None) -> ExportResult:
+    """Export every invoice ready for ``route_name`` as one batch file, each invoice with its own
+    idempotency key, and mark them sent to AP in the same transaction. ``dry_run`` computes the
+    same file and changes nothing. Raises ValidationFailed listing every invoice that cannot go
+    (no allocation, allocations not adding up, no bank details for pain.001)."""
+    from triad.vendors.models import Vendor
+
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"format must be one of {', '.join(FORMATS)}",
+                               errors=[{"field": "format", "message": "unknown format"}])
+    route = session.scalar(select(ApRoute).where(ApRoute.name == route_name))
+    if route is None or not route.is_active:
+        raise NotFound(f"no active AP route named {route_name!r}")
+    if fmt == "pain001" and not (route.debtor_name and route.debtor_iban and route.debtor_bic):
+        raise ValidationFailed(f"route {route.name} has no paying account (debtor name, IBAN, BIC) for pain.001",
+                               errors=[{"field": "route", "message": "debtor account missing"}])
+    invoices = ready_invoices(session, route)
+    result = ExportResult(route=route.name, format=fmt, dry_run=dry_run)
+    if not invoices:
+        return result
+    vendors = {v.id: v for v in session.scalars(select(Vendor).where(Vendor.id.in_({i.vendor_id for i in invoices}))
+                                                .options(selectinload(Vendor.bank_accounts)))}
+    seq = (session.scalar(select(func.max(ApBatch.id))) or 0) + 1
+    batch_ref = f"TRIAD-B{seq:07d}"
+    rows: list[formats.ExportInvoice] = []
+    errors: list[dict[str, Any]] = []
+    matters = dict(session.execute(select(Matter.id, Matter.number).where(
+        Matter.id.in_({a.matter_id for i in invoices for a in i.allocations}))).all())
+    credits: dict[int, Decimal] = {}
+    for inv_id, amt in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
+                                       .where(InvoiceCredit.invoice_id.in_([i.id for i in invoices]))):
+        credits[inv_id] = credits.get(inv_id, Decimal(0)) + amt
+    for inv in invoices:
+        due = approved_amount(inv) - credits.get(inv.id, Decimal(0))
+        allocated = sum((a.amount for a in inv.allocations), Decimal(0))
+        if not inv.allocations:
+            errors.append({"invoice": inv.invoice_number, "field": "allocations", "message": "no cost allocation"})
+        elif allocated != quantize(approved_amount(inv), inv.currency):
+            errors.append({"invoice": inv.invoice_number, "field": "allocations",
+                           "message": f"allocations add up to {allocated}, the approved amount is "
+                                      f"{approved_amount(inv)}"})
+        bank = _bank(vendors[inv.vendor_id])
+        if fmt == "pain001" and not (bank.get("iban") or (bank.get("account_number") and bank.get("routing_number"))):
+            errors.append({"invoice": inv.invoice_number, "field": "bank",
+                           "message": f"vendor {inv.vendor_id} has no bank account to pay by transfer"})
+        if due <= 0:
+            errors.append({"invoice": inv.invoice_number, "field": "amount",
+                           "message": f"nothing is due ({due}); credit notes cover the approved amount"})
+        bu = business_unit_of(inv)
+        # the allocation as approved; credits reduce every share in proportion, still adding up exactly
+        zero = [Money.of(0, inv.currency)] * len(inv.allocations)
+        shares = (allocate(Money.of(due, inv.currency), [a.amount for a in inv.allocations])
+                  if inv.allocations and allocated > 0 and due > 0 else zero)
+        rows.append(formats.ExportInvoice(
+            idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
+            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendors[inv.vendor_id].legal_name,
+            firm_name=inv.firm.name, currency=inv.currency, amount=due, business_unit=bu.code if bu else "",
+            bank=bank, allocations=[formats.ExportAllocation(
+                matter_number=matters[a.matter_id], cost_center=a.cost_center.code, gl_account=a.gl_account.number,
+                amount=part.amount) for a, part in zip(inv.allocations, shares, strict=True)]))
+    if errors:
+        raise ValidationFailed(f"{len(errors)} invoice(s) cannot be exported on route {route.name}; nothing was "
+                               "exported", errors=errors)
+    totals: dict[str, Decimal] = {}
+    for r in rows:
+        totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
+    result.totals = {k: format(v, "f") for k, v in sorted(totals.items())}
+    now = utcnow()
+    if fmt == "csv":
+        content = formats.write_csv(batch_ref, rows, layout=route.csv_layout, columns=route.csv_columns)
+    elif fmt == "json":
+        content = formats.write_json({"id": batch_ref, "route": route.name, "ap_system": route.ap_system,
+                                      "created_at": now.isoformat(), "count": len(rows), "totals": result.totals},
+                                     rows)
+    else:
+        content = formats.write_pain001(batch_ref, now, {"name": route.debtor_name, "iban": route.debtor_iban,
+                                                         "bic": route.debtor_bic}, rows,
+                                        execution_date or now.date())
+    result.content, result.sha256 = content, hashlib.sha256(content).hexdigest()
+    result.invoices = [{"invoice_id": r.invoice_id, "invoice_number": r.invoice_number, "currency": r.currency,
+                        "amount": format(r.amount, "f"), "idempotency_key": r.idempotency_key} for r in rows]
+    if dry_run:
+        return result
+    # mark them sent; a concurrent export that took one first makes this one refuse, whole
+    ids = [r.invoice_id for r in rows]
+    moved = session.execute(update(Invoice).where(Invoice.id.in_(ids), Invoice.state == State.approved)
+                            .values(state=State.sent_to_ap).execution_options(synchronize_session=False)).rowcount
+    if moved != len(ids):
+        raise Conflict("another export took some of these invoices at the same time; nothing was exported, "
+                       "run the export again")
+    ext = {"csv": "csv", "json": "json", "pain001": "xml"}[fmt]
+    stored = StoredFile(sha256=result.sha256, kind="ap_export", filename=f"{batch_ref}.{ext}", size=len(content),
+                        content=content, detected_format=fmt, uploaded_by_id=actor.user_id,
+                        media_type={"csv": "text/csv", "json": "application/json", "pain001": "application/xml"}[fmt])
+    session.add(stored)
+    session.flush()
+    batch = ApBatch(route_id=route.id, format=fmt, file_id=stored.id, sha256=result.sha256, invoice_count=len(rows),
+                    totals=result.totals, created_by=actor.label)
+    session.add(batch)
+    session.flush()
+    session.add_all([ApBatchItem(batch_id=batch.id, invoice_id=r.invoice_id, idempotency_key=r.idempotency_key,
+                                 amount=r.amount, currency=r.currency) for r in rows])
+    session.add_all([InvoiceStateChange(invoice_id=i, from_state=State.approved, to_state=State.sent_to_ap,
+                                        actor=actor.label, actor_id=actor.user_id, reason=f"AP batch {batch_ref}")
+                     for i in ids])
+    run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
+                  sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
+                  counts={"invoices": len(rows), "totals": result.totals})
+    session.add(run)
+    session.flush()
+    for inv in invoices:
+        session.expire(inv, ["state"])
+    result.batch_id, result.run_id = batch.id, run.id
+    record(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
+           after={"route": route.name, "format": fmt, "sha256": result.sha256, "invoices": result.invoices,
+                  "totals": result.totals})
+    return result
+
+
+def reopen(*, session: Session, invoice: Invoice, actor: Actor, reason: str) -> None:
+    """A person takes an exported invoice back (sent to AP -> approved) so it may be exported again."""
+    from triad.invoices.service import transition
+
+    if invoice.state != State.sent_to_ap:
+        raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; only an invoice sent to AP and not "
+                       "yet paid can be re-opened")
+    if not (reason or "").strip():
+        raise ValidationFailed("re-opening needs a reason", errors=[{"field": "reason", "message": "required"}])
+    item = session.scalar(select(ApBatchItem).where(ApBatchItem.invoice_id == invoice.id,
+                                                    ApBatchItem.reopened_at.is_(None)))
+    if item is not None:
+        item.reopened_at, item.reopened_by, item.reopen_reason = utcnow(), actor.label, reason
+    transition(session=session, invoice=invoice, to=State.approved, actor=actor, reason=reason, audit=False,
+               _signed=True)
+    record(session, actor=actor, action="ap.invoice_reopened", entity_type="invoice", entity_id=invoice.id,
+           before={"state": State.sent_to_ap, "idempotency_key": item.idempotency_key if item else None},
+           after={"state": State.approved}, reason=reason)
+
+
+# ---------------------------------------------------------------- payment confirmations
+
+
+@dataclass
+class ImportResult:
+    filename: str
+    format: str
+    sha256: str
+    message_id: str | None = None
+    status: str = "applied"  # applied, partial, duplicate, rejected, empty, dry_run
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # entries already applied earlier
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {file, line, field, reason}
+    flags: list[dict[str, Any]] = field(default_factory=list)  # overpayments and the like
+    run_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("applied", "partial", "duplicate", "empty", "dry_run")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.filename, "format": self.format, "sha256": self.sha256, "message_id": self.message_id,
+                "status": self.status, "applied": self.applied, "already_applied": self.skipped,
+                "errors": self.errors, "flags": self.flags, "run_id": self.run_id}
+
+
+IMPORT_LOCK = 727_001  # PostgreSQL advisory lock: one payment import at a time
+
+
+def serialize_imports(session: Session) -> None:
+    """Payment imports run one at a time, so a second import of the same file (another process, the
+    same moment) waits and then finds it already imported. SQLite transactions here begin IMMEDIATE,
+    which serializes writers already; PostgreSQL takes a transaction-scoped advisory lock."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK)))
+
+
+def _match(session: Session, e: formats.Entry) -> tuple[Invoice | None, str | None]:
+    """Invoice id first (or the export's end-to-end id), then invoice number + vendor."""
+    if e.end_to_end_id:
+        item = session.scalar(select(ApBatchItem).where(ApBatchItem.idempotency_key == e.end_to_end_id))
+        if item is None:
+            return None, f"no exported invoice has the end-to-end id {e.end_to_end_id!r}"
+        return session.get(Invoice, item.invoice_id), None
+    if e.invoice_id is not None:
+        inv = session.get(Invoice, e.invoice_id)
+        if inv is None:
+            return None, f"no invoice with id {e.invoice_id}"
+        if e.vendor_id is not None and inv.vendor_id != e.vendor_id:
+            return None, f"invoice {e.invoice_id} is not vendor {e.vendor_id}'s"
+        return inv, None
+    found = list(session.scalars(select(Invoice).where(Invoice.invoice_number == e.invoice_number,
+                                                       Invoice.vendor_id == e.vendor_id)))
+    if len(found) != 1:
+        return None, (f"no invoice {e.invoice_number!r} from vendor {e.vendor_id}" if not found
+                      else f"{len(found)} invoices {e.invoice_number!r} from vendor {e.vendor_id}: give invoice_id")
+    return found[0], None
+
+
+def _paid_so_far(session: Session, invoice_id: int) -> Decimal:
+    sums: dict[str, Decimal] = {}
+    rows = session.execute(select(Payment.status, Payment.amount).where(Payment.invoice_id == invoice_id))
+    for status, amount in rows:
+        sums[status] = sums.get(status, Decimal(0)) + amount
+    return sums.get("paid", Decimal(0)) - sums.get("reversed", Decimal(0))
+
+
+def import_payments(*, session: Session, data: bytes, filename: str, actor: Actor, dry_run: bool = False,
+                    partial: bool = False) -> ImportResult:
+    """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a
+    report of the rest. The same file (content hash or message id) again changes nothing and says
+    so; an entry already applied by another file is skipped. The caller commits once."""
+    feed = formats.read(data, filename)
+    digest = hashlib.sha256(data).hexdigest()
+    if not dry_run:
+        serialize_imports(session)
+    res = ImportResult(filename=filename, format=feed.format, sha256=digest, message_id=feed.message_id)
+    res.errors = [{"file": filename, **p} for p in feed.problems]
+    seen = session.scalar(select(ImportedPaymentFile).where(
+        (ImportedPaymentFile.sha256 == digest) | ((ImportedPaymentFile.message_id == feed.message_id)
+                                                  if feed.message_id else False)))
+    if seen is not None:
+        res.status, res.run_id = "duplicate", seen.run_id
+        res.errors = []
+        return res
+    plan: list[tuple[formats.Entry, Invoice]] = []
+    for e in feed.entries:
+        inv, why = _match(session, e)
+        if inv is None:
+            res.errors.append({"file": filename, "line": e.line, "field": "invoice", "reason": why})
+            continue
+        if e.currency is not None and e.currency != inv.currency:
+            res.errors.append({"file": filename, "line": e.line, "field": "currency",
+                               "reason": f"invoice {inv.invoice_number} is in {inv.currency}, "
+                                         f"the entry in {e.currency}"})
+            continue
+        if e.status == "paid" and inv.state not in (State.sent_to_ap, State.partially_paid, State.paid):
+            res.errors.append({"file": filename, "line": e.line, "field": "status",
+                               "reason": f"invoice {inv.invoice_number} is {inv.state}: it was not sent to AP"})
+            continue
+        if e.status == "reversed" and inv.state not in (State.partially_paid, State.paid):
+            res.errors.append({"file": filename, "line": e.line, "field": "status",
+                               "reason": f"invoice {inv.invoice_number} is {inv.state}: there is no payment to "
+                                         "reverse"})
+            continue
+        plan.append((e, inv))
+    if res.errors and not partial:
+        res.status = "rejected"
+        return res
+    if not plan and not res.errors:  # e.g. a status report that only confirms receipt: nothing to apply
+        res.status = "empty"
+        return res
+    if dry_run:
+        res.status = "dry_run"
+        res.applied = [{"line": e.line, "invoice_id": inv.id, "status": e.status,
+                        "amount": format(e.amount, "f") if e.amount is not None else None} for e, inv in plan]
+        return res
+    run = SyncRun(kind="ap_import", status="applied", actor=actor.label, filename=filename[:255], sha256=digest,
+                  message_id=feed.message_id, format=feed.format)
+    session.add(run)
+    session.flush()
+    res.run_id = run.id
+    done_refs = set(session.scalars(select(Payment.entry_ref).where(
+        Payment.entry_ref.in_([e.entry_ref for e, _ in plan])))) if plan else set()
+    for e, inv in plan:
+        if e.entry_ref in done_refs:
+            res.skipped.append({"line": e.line, "invoice_id": inv.id, "entry_ref": e.entry_ref})
+            continue
+        done_refs.add(e.entry_ref)
+        _apply(session, e, inv, run, actor, res)
+    if res.errors:
+        res.status = "partial"
+    run.status = res.status
+    run.counts = {"entries": len(feed.entries), "applied": len(res.applied), "already_applied": len(res.skipped),
+                  "errors": len(res.errors), "flags": len(res.flags)}
+    run.errors = res.errors
+    run.finished_at = utcnow()
+    session.add(ImportedPaymentFile(sha256=digest, message_id=feed.message_id, format=feed.format, run_id=run.id))
+    session.flush()
+    return res
+
+
+def _apply(session: Session, e: formats.Entry, inv: Invoice, run: SyncRun, actor: Actor, res: ImportResult) -> None:
+    from triad.invoices.service import transition
+
+    before = {"state": inv.state, "paid": format(_paid_so_far(session, inv.id), "f")}
+    if e.status == "rejected":
+        item = session.scalar(select(ApBatchItem).where(ApBatchItem.idempotency_key == e.end_to_end_id))
+        session.add(Payment(invoice_id=inv.id, paid_on=utcnow().date(), amount=item.amount if item else Decimal(0),
+                            currency=inv.currency, reference=e.reference[:100], status="rejected",
+                            entry_ref=e.entry_ref, run_id=run.id, source_line=e.line if isinstance(e.line, int)
+                            else None))
+        if inv.state == State.sent_to_ap:
+            if item is not None and item.reopened_at is None:
+                item.reopened_at, item.reopened_by, item.reopen_reason = utcnow(), actor.label, f"bank: {e.reason}"
+            transition(session=session, invoice=inv, to=State.approved, actor=actor, audit=False, _signed=True,
+                       reason=f"transfer rejected by the bank ({e.reason}); export it again once fixed")
+    else:
+        session.add(Payment(invoice_id=inv.id, paid_on=e.paid_on, amount=e.amount, currency=e.currency,
+                            fx_rate=e.fx_rate, reference=e.reference[:100], status=e.status, entry_ref=e.entry_ref,
+                            run_id=run.id, source_line=e.line if isinstance(e.line, int) else None))
+        session.flush()
+        paid = _paid_so_far(session, inv.id)
+        due = amount_due(session, inv)
+        target = State.paid if paid >= due else State.partially_paid if paid > 0 else State.sent_to_ap
+        if target != inv.state:
+            transition(session=session, invoice=inv, to=target, actor=actor, audit=False, _signed=True,
+                       reason=f"{e.status} {e.amount} {e.currency} ({e.reference})")
+        if paid > due:
+            res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "overpaid",
+                              "message": f"paid {quantize(paid, inv.currency)} {inv.currency} against "
+                                         f"{quantize(due, inv.currency)} due"})
+    session.flush()
+    after = {"state": inv.state, "paid": format(_paid_so_far(session, inv.id), "f")}
+    res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                        "status": e.status, "amount": format(e.amount, "f") if e.amount is not None else None,
+                        "state": inv.state})
+    record(session, actor=actor, action=f"payment.{e.status}", entity_type="invoice", entity_id=inv.id,
+           before=before, after={**after, "entry_ref": e.entry_ref, "run_id": run.id,
+                                 "amount": e.amount, "currency": e.currency})
+
+
+def record_refused_run(*, session: Session, res: ImportResult, actor: Actor) -> SyncRun:
+    """A refused (or empty) import is recorded too (sync monitoring); it applied nothing. A refusal
+    also tells the finance team (in the app and by email)."""
+    run = SyncRun(kind="ap_import", status=res.status, actor=actor.label, filename=res.filename[:255],
+                  sha256=res.sha256, message_id=(res.message_id or "")[:100] or None, format=res.format,
+                  counts={"errors": len(res.errors)}, errors=res.errors[:500], finished_at=utcnow())
+    session.add(run)
+    session.flush()
+    res.run_id = run.id
+    if res.status == "rejected":
+        notify_failure(session=session, run=run, detail=f"{len(res.errors)} problem(s), first: "
+                       + (f"line {res.errors[0]['line']}: {res.errors[0]['reason']}" if res.errors else "-"))
+    return run
+
+
+def notify_failure(*, session: Session, run: SyncRun, detail: str) -> None:
+    """Tell every active finance/AP user that a sync run failed, with a link to the runs page."""
+    from triad.auth.models import User
+    from triad.core.permissions import Role
+    from triad.notifications.service import notify
+
+    for user in session.scalars(select(User).where(User.role == Role.finance_ap, User.is_active)):
+        notify(session=session, user=user, subject=f"AP {run.kind.replace('ap_', '')} refused: {run.filename}",
+               body=f"Sync run {run.id} ({run.format}) was refused: {detail}. Nothing was applied.",
+               link=f"/ap#run-{run.id}")
+
+
+def add_credit(*, session: Session, invoice: Invoice, kind: str, amount: Decimal, reason: str, actor: Actor,
+               reference: str | None = None) -> InvoiceCredit:
+    """A credit note or write-down against an approved (or later) invoice; it reduces what is due."""
+    if kind not in ("credit_note", "write_down"):
+        raise ValidationFailed("kind must be credit_note or write_down",
+                               errors=[{"field": "kind", "message": "unknown kind"}])
+    if invoice.state not in (State.approved, State.sent_to_ap, State.partially_paid, State.paid):
+        raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; credits apply to approved invoices")
+    if amount <= 0 or amount > amount_due(session, invoice):
+        raise ValidationFailed(f"the amount must be above 0 and at most the {amount_due(session, invoice)} "
+                               f"{invoice.currency} still due", errors=[{"field": "amount", "message": "out of range"}])
+    credit = InvoiceCredit(invoice_id=invoice.id, kind=kind, amount=quantize(amount, invoice.currency),
+                           currency=invoice.currency, reference=reference, reason=reason, created_by=actor.label)
+    session.add(credit)
+    session.flush()
+    record(session, actor=actor, action=f"invoice.{kind}", entity_type="invoice", entity_id=invoice.id,
+           before=None, after={"credit_id": credit.id, "amount": credit.amount, "currency": credit.currency,
+                               "due_after": amount_due(session, invoice)}, reason=reason)
+    return credit
