@@ -108,6 +108,8 @@ case("002-header-without-brackets", text(["LEDES1998B"] + B[1:]), [("LEDES-002",
 case("003-field-name-wrong", text([B[0], B[1].replace("TIMEKEEPER_NAME", "TK_NAME")] + B[2:]), [("LEDES-003", 2)])
 case("003-field-name-record-missing", text([B[0]] + B[2:]), [("LEDES-003", 2)])
 case("004-record-not-closed", text(B[:4] + [B[4].removesuffix("[]")] + B[5:]), [("LEDES-004", 5)])
+# the last field is empty and the record stops at its separator: still not closed
+case("004-record-ends-in-separator", text(B[:4] + [B[4].removesuffix("M-2026-0001[]")] + B[5:]), [("LEDES-004", 5)])
 # line 4 loses a field, so it is left out: INV-2001's remaining lines no longer add up to its total
 case("005-field-missing", text(B[:3] + [B[3].replace("|Nakamura, Ken|", "|")] + B[4:]),
      [("LEDES-005", 4), ("LEDES-032", 3)])
