@@ -125,6 +125,13 @@ case("023-not-a-number", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500,00"}})), 
 case("024-bad-line-type", text(edit(B, {5: {"EXP/FEE/INV_ADJ_TYPE": "X"}})), [("LEDES-024", 5)])
 case("025-line-number-zero", text(edit(B, {3: {"LINE_ITEM_NUMBER": "0"}})), [("LEDES-025", 3)])
 case("030-line-total-wrong", text(edit(B, {4: {"LINE_ITEM_TOTAL": "541.00"}})), [("LEDES-030", 4), ("LEDES-032", 3)])
+# amounts large enough that binary floating point cannot tell 128.00 from 128.02:
+# 900000000 x 900000000 - 809999999999999871.98 = 128.02 exactly
+case("030-line-total-wrong-large-amounts",
+     text(edit(edit(B, {ln: {"INVOICE_TOTAL": "933.00"} for ln in (3, 4, 5, 6)}),
+               {3: {"LINE_ITEM_NUMBER_OF_UNITS": "900000000", "LINE_ITEM_UNIT_COST": "900000000",
+                    "LINE_ITEM_ADJUSTMENT_AMOUNT": "-809999999999999871.98", "LINE_ITEM_TOTAL": "128.00"}})),
+     [("LEDES-030", 3)])
 case("031-invoice-total-differs", text(edit(B, {5: {"INVOICE_TOTAL": "1556.00"}})), [("LEDES-031", 5)])
 case("032-invoice-total-not-sum", text(edit(B, {7: {"INVOICE_TOTAL": "1300.00"}, 8: {"INVOICE_TOTAL": "1300.00"}})),
      [("LEDES-032", 7)])
