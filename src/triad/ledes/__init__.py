@@ -134,8 +134,8 @@ def _check_blocks(blocks, fmt: str, first_line: int, problems: list[Problem]) ->
     compacts = []
     try:
         for chunk, ascii_only in pipe.iter_chunks(blocks, fmt, first_line, found):
-            checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
-            compacts.append(checks.compact(chunk, fmt))
+            sets = checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
+            compacts.append(checks.compact(chunk, fmt, sets))
     except pipe.CarefulReadNeeded:
         return None
     cframe = pl.concat(compacts) if compacts else None

@@ -55,6 +55,9 @@ class RowCheck:
     message: Callable[[dict], str]
     extra: tuple[pl.Expr, ...] = ()  # columns the message needs, computed on the failing rows only
     confirm: Callable[[dict], bool] | None = None  # exact (Decimal) re-check of a vectorised pre-filter
+    # window checks: an aggregate over one invoice, True when the check may fire on its lines (a
+    # cheap screen; the check itself runs only when some invoice passes it)
+    screen: pl.Expr | None = None
 
 
 class Collector:
@@ -83,6 +86,41 @@ class Collector:
 
     def sorted(self) -> list[Problem]:
         return sorted(self.problems, key=lambda p: (p.line is None, p.line or 0, p.code))
+
+
+SCALE_UP = 10**SCALE  # millionths x SCALE_UP: 1e-12 units
+
+
+def _not_plain(col: str) -> pl.Expr:
+    """True where the column holds something other than a plain number (LEDES-023)."""
+    return pl.col(col).is_not_null() & ~pl.col(col).str.contains(NUMBER)
+
+
+_LIMIT = 10**15  # 1e9 in millionths: a product of two values below it stays below 1e30, inside Int128
+
+
+def _arith_cols(is_98bi: bool) -> list[str]:
+    cols = ["line_item_number_of_units", "line_item_unit_cost", "line_item_adjustment_amount", "line_item_total"]
+    return cols + (["line_item_tax_total", "line_item_tax_rate"] if is_98bi else [])
+
+
+def _helpers(frame_cols: list[str], is_98bi: bool) -> list[pl.Expr]:
+    """Columns the per-line checks share, computed once per chunk.
+
+    Arithmetic is exact and vectorised: every plain number (LEDES-023's pattern, so at most 6
+    decimals) is read as a whole number of millionths (``_m_*``, Int128, 0 when absent). A value
+    that is not a plain number (``_odd_*``), or 1e9 or more (``_big``: products could leave
+    Int128), makes its line a candidate. Candidates are then decided with Decimal; the vectorised
+    margin (0.009) stays below the 0.01 tolerance, so Decimal's 28-digit rounding cannot hide a
+    problem either.
+    """
+    cols = [col for col in _arith_cols(is_98bi) if col in frame_cols]
+    raw = {col: pl.col(col).cast(DEC, strict=False).to_physical() for col in cols}
+    return [
+        *[_not_plain(col).alias(f"_odd_{col}") for col in cols],
+        *[pl.when(m.abs() < _LIMIT).then(m).otherwise(0).fill_null(0).alias(f"_m_{col}") for col, m in raw.items()],
+        pl.any_horizontal([(m.abs() >= _LIMIT).fill_null(False) for m in raw.values()]).alias("_big"),
+    ]
 
 
 def _name(col: str) -> str:
@@ -116,7 +154,8 @@ def _field_checks(fields: list[Field]) -> list[RowCheck]:
                 ~c.str.contains(DATE) | c.str.to_date("%Y%m%d", strict=False).is_null()),
                 lambda r, f=f: f"{f.name} {r[f.col]!r} is not a real calendar date"))
         elif f.kind == "num":
-            out.append(RowCheck("LEDES-023", f.name, f.col, c.is_not_null() & ~c.str.contains(NUMBER),
+            odd = pl.col(f"_odd_{f.col}") if f.col in _arith_cols(True) else _not_plain(f.col)
+            out.append(RowCheck("LEDES-023", f.name, f.col, odd,
                                 lambda r, f=f: f"{f.name} {r[f.col]!r} is not a plain number (digits 0-9, one "
                                                "'.', optional sign; at most 22 digits before the point and 6 "
                                                "after)"))
@@ -181,30 +220,38 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
     ]
 
     # arithmetic: line total = units x unit cost + adjustment (+ line tax in 98BI).
-    # float64 finds the candidates in one vectorised pass (margin below the 0.01 tolerance, and
-    # very large amounts always go on); each candidate is then decided exactly with Decimal.
-    def f(col: str) -> pl.Expr:
-        return pl.col(col).cast(pl.Float64, strict=False)
-
-    units, cost = f("line_item_number_of_units").fill_null(0.0), f("line_item_unit_cost").fill_null(0.0)
-    adj = f("line_item_adjustment_amount").fill_null(0.0)
-    tax = f("line_item_tax_total").fill_null(0.0) if is_98bi else pl.lit(0.0)
-    total = f("line_item_total")
-    base = units * cost + adj
-    huge = pl.max_horizontal(units.abs(), cost.abs(), total.abs()) > 1e9
+    # Candidates are found exactly, in one vectorised pass over integers: every plain number
+    # (LEDES-023's pattern: at most 6 decimals) is read as a whole number of millionths. A value
+    # that is not a plain number, or too large for the products to stay exact, always goes on.
+    # Each candidate is then decided with Decimal; the vectorised margin (0.009) stays below the
+    # 0.01 tolerance, so Decimal's 28-digit rounding cannot hide a problem either.
+    arith = _arith_cols(is_98bi)
+    odd = pl.any_horizontal([pl.col(f"_odd_{col}") for col in arith])
+    units, cost = pl.col("_m_line_item_number_of_units"), pl.col("_m_line_item_unit_cost")
+    adj, total = pl.col("_m_line_item_adjustment_amount") * SCALE_UP, pl.col("_m_line_item_total") * SCALE_UP
+    tax = pl.col("_m_line_item_tax_total") * SCALE_UP if is_98bi else pl.lit(0, dtype=pl.Int128)
+    base = units * cost + adj  # in 1e-12 units
+    near = 9 * 10**9  # 0.009 in 1e-12 units
     adj_line = typ.is_in(["IF", "IE"])
-    near = 0.009
-    alt_ok = adj_line & (((total - (cost + adj + tax)).abs() <= near) | ((total - (adj + tax)).abs() <= near))
+    alt_ok = adj_line & (((total - (cost * SCALE_UP + adj + tax)).abs() <= near)
+                         | ((total - (adj + tax)).abs() <= near))
     out.append(RowCheck("LEDES-030", "LINE_ITEM_TOTAL", "line_item_total",
-                        total.is_not_null() & (((total - base - tax).abs() > near) | huge)
-                        & ~(alt_ok & ~huge).fill_null(False),
+                        pl.col("line_item_total").is_not_null()
+                        & (odd | pl.col("_big") | (((total - base - tax).abs() > near) & ~alt_ok.fill_null(False))),
                         lambda r: f"LINE_ITEM_TOTAL is {r['line_item_total']} but units x unit cost + adjustment"
                                   f"{' + tax' if is_98bi else ''} = {_fmt(_line_expected(r, is_98bi)[0])}",
                         confirm=lambda r: _line_total_wrong(r, is_98bi)))
     if is_98bi:
-        rate, ltax = f("line_item_tax_rate"), f("line_item_tax_total")
+        # with every value below 1e6: base (1e-12 units, below 1e24) x rate (millionths, below
+        # 1e12) stays below 1e36, inside Int128; larger values are candidates
+        tlim = 10**12
+        tcols = [*arith, "line_item_tax_rate"]
+        rate, ltax = pl.col("_m_line_item_tax_rate"), pl.col("_m_line_item_tax_total")
+        big = pl.any_horizontal([pl.col(f"_m_{col}").abs() >= tlim for col in tcols]) | pl.col("_big")
         out.append(RowCheck("LEDES-061", "LINE_ITEM_TAX_TOTAL", "line_item_tax_total",
-                            rate.is_not_null() & ltax.is_not_null() & (((ltax - base * rate).abs() > near) | huge),
+                            pl.col("line_item_tax_rate").is_not_null() & pl.col("line_item_tax_total").is_not_null()
+                            & (pl.any_horizontal([pl.col(f"_odd_{col}") for col in tcols]) | big
+                               | ((ltax * SCALE_UP**2 - base * rate).abs() > near * SCALE_UP)),
                             lambda r: f"LINE_ITEM_TAX_TOTAL is {r['line_item_tax_total']} but tax rate "
                                       f"{r['line_item_tax_rate']} x {_fmt(_line_expected(r, False)[0])} = "
                                       f"{_fmt(_line_tax(r))}",
@@ -215,7 +262,7 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
     out.append(RowCheck("LEDES-031", "INVOICE_TOTAL", "invoice_total",
                         pl.col("invoice_total").is_not_null() & (pl.col("invoice_total") != first_total),
                         lambda r: f"INVOICE_TOTAL {r['invoice_total']} differs from {r['_first']} on the invoice's "
-                                  "first line", (first_total.alias("_first"),),
+                                  "first line", (first_total.alias("_first"),), screen=_varies("invoice_total"),
                         confirm=lambda r: None not in (_num(r["invoice_total"]), _num(r["_first"]))
                         and _num(r["invoice_total"]) != _num(r["_first"])))
     for col in INVOICE_LEVEL:
@@ -224,12 +271,14 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
         ref = pl.col(col).first().over("_inv")
         out.append(RowCheck("LEDES-033", _name(col), col, ~pl.col(col).eq_missing(ref),
                             lambda r, col=col: f"{_name(col)} differs between lines of invoice {r['invoice_number']} "
-                                               f"(first line has {r['_first']!r})", (ref.alias("_first"),)))
+                                               f"(first line has {r['_first']!r})", (ref.alias("_first"),),
+                            screen=_varies(col)))
     out.append(RowCheck("LEDES-034", "LINE_ITEM_NUMBER", "line_item_number",
                         pl.col("line_item_number").is_not_null()
                         & ~pl.col("line_item_number").is_first_distinct().over("_inv"),
                         lambda r: f"line item number {r['line_item_number']} already used in invoice "
-                                  f"{r['invoice_number']}"))
+                                  f"{r['invoice_number']}",
+                        screen=pl.col("line_item_number").drop_nulls().n_unique() < pl.col("line_item_number").count()))
     start = pl.col("billing_start_date").str.to_date("%Y%m%d", strict=False)
     end = pl.col("billing_end_date").str.to_date("%Y%m%d", strict=False)
     day = pl.col("line_item_date").str.to_date("%Y%m%d", strict=False)
@@ -239,7 +288,8 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
                                   f"{r['billing_start_date']}–{r['billing_end_date']}"))
     # the code set is named by the task code's letter: L, C, P or B. min/max over the invoice
     # ignore nulls, so they find mixed invoices cheaply; the rows to report are then picked exactly.
-    code_set = pl.when(task.is_in(list(utbms.TASK_SET))).then(task.str.head(1))
+    # (``_set`` is computed with the per-line checks: see ``code_set``)
+    code_set = pl.col("_set")
     mixed = code_set.min().over("_inv") != code_set.max().over("_inv")
     first_set = code_set.drop_nulls().first().over("_inv")
     out.append(RowCheck("LEDES-043", "LINE_ITEM_TASK_CODE", "line_item_task_code",
@@ -247,12 +297,28 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
                         lambda r: f"task code {r['line_item_task_code']} is from the "
                                   f"{_SET_NAMES.get(r['_set'])} code set but invoice {r['invoice_number']} started "
                                   f"with the {_SET_NAMES.get(r['_first_set'])} code set",
-                        (code_set.alias("_set"), first_set.alias("_first_set")),
+                        (first_set.alias("_first_set"),),
+                        screen=(code_set.to_physical().min() != code_set.to_physical().max()).fill_null(False),
                         confirm=lambda r: r["_set"] != r["_first_set"]))
     return out
 
 
 _SET_NAMES = {"L": "litigation", "C": "counseling", "P": "project", "B": "bankruptcy"}
+_SETS = pl.Enum(sorted({code[0] for code in utbms.TASK_SET}))
+
+
+def code_set() -> pl.Expr:
+    """The code set of a line's task code, named by its letter (L, C, P or B); null when the
+    line has no known task code."""
+    task = pl.col("line_item_task_code").str.to_uppercase()
+    return pl.when(task.is_in(list(utbms.TASK_SET))).then(task.str.head(1)).cast(_SETS).alias("_set")
+
+
+def _varies(col: str) -> pl.Expr:
+    """Screen: the column does not hold one value (or null throughout) on every line of the invoice."""
+    phys = pl.col(col).to_physical()
+    nulls = pl.col(col).null_count()
+    return (phys.min() != phys.max()).fill_null(False) | ((nulls > 0) & (nulls < pl.len()))
 
 
 def _num(v: str | None) -> Decimal | None:
@@ -329,52 +395,74 @@ def _row_checks(frame: pl.DataFrame, fmt: str, ascii_only: bool, numeric_line_id
     return [rc for rc in checks if rc.code not in skip]
 
 
-def _run(frame: pl.DataFrame, row_checks: list[RowCheck], c: Collector) -> None:
-    if not row_checks or frame.height == 0:
-        return
-    flags = frame.select([rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)])
-    fired = flags.select(pl.all().any()).row(0)
+def _run(frame: pl.DataFrame, row_checks: list[RowCheck], c: Collector, helpers: list[pl.Expr] = (),
+         outputs: list[pl.Expr] = ()) -> pl.DataFrame | None:
+    """Run the checks; returns the ``outputs`` columns, computed in the same pass."""
+    if frame.height == 0 or not (row_checks or outputs):
+        return None
+    # lazily, so that sub-expressions shared by several checks are computed once
+    flags = frame.lazy().with_columns(*helpers).select(
+        *[rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)], *outputs).collect()
+    fired = flags.select(pl.col(f"c{i}").any() for i in range(len(row_checks))).row(0) if row_checks else ()
     for i, rc in enumerate(row_checks):
         if not fired[i]:
             continue
         # extra columns may be window expressions, so compute them before filtering
         rows = (frame.with_columns(*rc.extra) if rc.extra else frame).filter(flags.get_column(f"c{i}"))
         c.emit(rows, rc.code, rc.field, rc.value, rc.message, rc.confirm)
+    return flags.select(*[o.meta.output_name() for o in outputs])
 
 
 def check_lines(frame: pl.DataFrame, c: Collector, *, fmt: str, ascii_only: bool = False,
-                numeric_line_ids: bool = True) -> None:
-    """The checks that need one line at a time (run on each chunk of a large file)."""
+                numeric_line_ids: bool = True) -> pl.Series | None:
+    """The checks that need one line at a time (run on each chunk of a large file). Returns each
+    line's code set (``code_set``, computed in the same pass), for ``compact``."""
     checks = [rc for rc in _row_checks(frame, fmt, ascii_only, numeric_line_ids) if rc.code not in WINDOW_CODES]
-    _run(frame, checks, c)
+    out = _run(frame, checks, c, _helpers(frame.columns, fmt != "LEDES1998B"), [code_set()])
+    return out.get_column("_set") if out is not None else None
 
 
-def compact(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
-    """What the invoice-level checks need, small: repeated invoice-level text becomes categorical."""
+def compact(frame: pl.DataFrame, fmt: str, sets: pl.Series | None = None) -> pl.DataFrame:
+    """What the invoice-level checks need, small: repeated invoice-level text becomes categorical.
+    ``sets``: the lines' code sets as ``check_lines`` returned them (computed here when absent)."""
     is_98bi = fmt != "LEDES1998B"
     repeated = [col for col in dict.fromkeys([*KEY, "invoice_total", "billing_start_date", "billing_end_date",
                                                *INVOICE_LEVEL])
                 if col in frame.columns and (is_98bi or col in _COLS_1998B)]
     keep = ["line_item_number", "line_item_task_code", "line_item_total"] + (["line_item_tax_total"] if is_98bi else [])
-    return frame.select("_line", *[pl.col(col).cast(pl.Categorical) for col in repeated], *keep)
+    return frame.select("_line", *[pl.col(col).cast(pl.Categorical) for col in repeated], *keep,
+                        code_set() if sets is None else pl.lit(sets).alias("_set"))
 
 
 def check_invoices(cframe: pl.DataFrame, c: Collector, *, fmt: str, numeric_line_ids: bool = True) -> None:
     """The checks that compare lines of one invoice, on the compact frame of the whole file."""
     if cframe.height == 0:
         return
-    cframe = cframe.with_columns(pl.struct(KEY).rank("dense").alias("_inv"))
+    cframe = cframe.with_columns(_invoice_id().alias("_inv"))
     checks = [rc for rc in _row_checks(cframe, fmt, True, numeric_line_ids) if rc.code in WINDOW_CODES]
+    screened = [rc for rc in checks if rc.screen is not None]
+    if screened:
+        may_fire = cframe.group_by("_inv").agg(rc.screen.alias(f"s{i}") for i, rc in enumerate(screened)) \
+            .select(pl.col(f"s{i}").any() for i in range(len(screened))).row(0)
+        skip = {id(rc) for rc, fire in zip(screened, may_fire, strict=True) if not fire}
+        checks = [rc for rc in checks if id(rc) not in skip]
     _run(cframe, checks, c)
     _invoice_checks(cframe, c, fmt != "LEDES1998B")
+
+
+def _invoice_id() -> pl.Expr:
+    """One number per invoice key (LAW_FIRM_ID, INVOICE_NUMBER): the two categorical codes side by
+    side (polars' categorical codes are shared by every frame in the process)."""
+    firm, number = (pl.col(col).cast(pl.Categorical).to_physical().cast(pl.UInt64).fill_null(2**32 - 1) for col in KEY)
+    return firm * 2**32 + number
 
 
 def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False, numeric_line_ids: bool = True) -> list[Problem]:
     """Run every check on a whole frame; returns the problems in file order."""
     c = Collector()
     if frame.height:
-        check_lines(frame, c, fmt=fmt, ascii_only=ascii_only, numeric_line_ids=numeric_line_ids)
-        check_invoices(compact(frame, fmt), c, fmt=fmt, numeric_line_ids=numeric_line_ids)
+        sets = check_lines(frame, c, fmt=fmt, ascii_only=ascii_only, numeric_line_ids=numeric_line_ids)
+        check_invoices(compact(frame, fmt, sets), c, fmt=fmt, numeric_line_ids=numeric_line_ids)
     return c.sorted()
 
 

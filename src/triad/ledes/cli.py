@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,28 +18,14 @@ def validate_cmd(
 ) -> None:
     """Check LEDES files. Exit 0 when all are valid (warnings allowed), 1 when any has an error,
     2 when a file cannot be read."""
-    from triad.ledes import validate_file
+    from triad.ledes.run import validate_paths, write_json
 
-    results = []
-    unreadable = False
-    any_error = False
-    for path in files:
-        try:
-            report = validate_file(path)
-        except OSError as exc:
-            unreadable = True
-            results.append({"path": str(path), "format": None, "valid": False, "invoices": 0, "lines": 0,
-                            "error": f"cannot read: {exc.strerror or exc}", "problems": []})
-            continue
-        any_error |= not report.valid
-        results.append({"path": str(path), "format": report.format, "valid": report.valid,
-                        "invoices": report.invoices, "lines": report.lines,
-                        "problems": [p.as_dict() for p in report.problems]})
+    results, status = validate_paths(files)
     if as_json:
-        sys.stdout.write(json.dumps({"files": results}, ensure_ascii=False) + "\n")
+        write_json(results)
     else:
         _print_table(results)
-    raise typer.Exit(2 if unreadable else 1 if any_error else 0)
+    raise typer.Exit(status)
 
 
 def _print_table(results: list[dict]) -> None:

@@ -7,6 +7,7 @@ column, split in bulk, and checked with vectorised expressions (``checks.py``).
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 
 import polars as pl
@@ -93,7 +94,7 @@ def read(data: bytes, fmt: str, header_line: str) -> tuple[pl.DataFrame, list[Pr
     start = _offset_of_line(data, first_data - 1)
     fast = _fast(data[start:], fields, first_data) if start < len(data) else None
     if fast is not None:
-        df, blank_lines = fast
+        df, blank_lines, _ = fast
         if df.height == 0:
             problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
             return _empty(fields), problems
@@ -126,22 +127,28 @@ def blocks_of(data: bytes, start: int, chunk_bytes: int) -> Iterator[bytes]:
 
 
 def blocks_of_file(fh, start: int, chunk_bytes: int) -> Iterator[bytes]:
-    """The same, reading an open binary file from byte ``start``: never the whole file in memory."""
-    fh.seek(start)
-    rest = b""
-    while True:
-        block = fh.read(chunk_bytes)
+    """The same, reading an open binary file from byte ``start``: never the whole file in memory.
+    Each block is read once, at its exact size (no copies to join or cut pieces)."""
+    fd = fh.fileno()
+    size = os.fstat(fd).st_size
+    pos = start
+    while pos < size:
+        end = min(pos + chunk_bytes, size)
+        while end < size:  # extend the block to the end of its last line
+            window = os.pread(fd, 1 << 16, end)
+            if not window:
+                end = size
+                break
+            cut = window.find(b"\n")
+            if cut >= 0:
+                end += cut + 1
+                break
+            end += len(window)
+        block = os.pread(fd, end - pos, pos)
         if not block:
-            if rest:
-                yield rest
             return
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
-            continue
-        rest = block[cut + 1:]
-        yield block[:cut + 1]
+        yield block
+        pos += len(block)
 
 
 def iter_chunks(blocks: Iterator[bytes], fmt: str, first_line: int,
@@ -170,13 +177,14 @@ def iter_chunks(blocks: Iterator[bytes], fmt: str, first_line: int,
         fast = _fast(block, fields, line)
         if fast is None:
             raise CarefulReadNeeded
-        df, blank_lines = fast
+        df, blank_lines, physical = fast
         blanks += blank_lines.to_list()
         if df.height:
             last_data = df.get_column("_line").max()
             rows += df.height
             yield df, ascii_only
-        line += block.count(b"\n")
+        # the reader makes one row of every line, blank ones included
+        line += physical if block.endswith(b"\n") else block.count(b"\n")
     if rows == 0:
         problems.append(problem("LEDES-011", None, None, None, "the file has no invoice lines"))
     _blank_warnings(pl.Series(blanks, dtype=pl.Int64), last_data, problems)
@@ -187,39 +195,53 @@ def _blank_warnings(blank_lines: pl.Series, last_data: int | None, problems: lis
         problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
 
 
-def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.DataFrame, pl.Series] | None:
+def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.DataFrame, pl.Series, int] | None:
     """Let polars' CSV reader split the records of ``body`` (which starts at line ``first_line``).
-    Returns the frame and the numbers of blank lines, or None when a record is malformed (wrong
-    number of fields, not ending in [], NUL bytes) so the careful path can report it precisely."""
+    Returns the frame, the numbers of blank lines and the number of lines read, or None when a
+    record is malformed (wrong number of fields, not ending in [], NUL bytes) so the careful path
+    can report it precisely."""
     if b"\x00" in body:
         return None
     n = len(fields)
-    try:
-        df = pl.read_csv(io.BytesIO(body), has_header=False, separator="|", quote_char=None,
+    try:  # a record with too many fields is an error here
+        df = pl.read_csv(body, has_header=False, separator="|", quote_char=None,
                          schema={f.col: pl.String for f in fields}, infer_schema=False, raise_if_empty=False)
     except pl.exceptions.PolarsError:  # anything odd: the careful path reports it precisely
         return None
+    physical = df.height
     last = fields[-1].col
-    df = df.with_row_index("_line", offset=first_line).with_columns(pl.col("_line").cast(pl.Int64))
     blank = pl.all_horizontal([pl.col(f.col).is_null() for f in fields])
-    blank_lines = df.filter(blank).get_column("_line")
-    df = df.filter(~blank)
-    if body.count(b"|") != df.height * (n - 1):
-        return None
-    if df.height and not df.select(pl.col(last).str.strip_chars_end(" \t").str.ends_with("[]").all()).item():
-        return None
-    df = df.with_columns(pl.col(last).str.strip_chars_end(" \t").str.strip_suffix("[]"))
-    # Surrounding blanks are tolerated: trim every field except the free-text descriptions
-    # (trimmed when invoices are built), then treat empty as absent.
+    closed = pl.col(last).str.strip_chars_end(" \t")
+    value = {f.col: pl.col(f.col) for f in fields}
+    value[last] = closed.str.strip_suffix("[]")
+    # Surrounding blanks are tolerated: every field except the free-text descriptions (trimmed
+    # when invoices are built) is trimmed, then empty means absent.
     trim = [f.col for f in fields if f.col not in _FREE_TEXT]
-    padded = df.select(pl.any_horizontal([pl.col(c).str.starts_with(" ") | pl.col(c).str.ends_with(" ")
-                                          for c in trim]).any()).item() or b"\t" in body
-    if padded:
+    n_blank, all_closed, padded = df.select(
+        blank.sum().alias("blank"),
+        # a record with too few fields has a null last field, so it is not closed either
+        (blank | closed.str.ends_with("[]")).fill_null(False).all().alias("closed"),
+        pl.any_horizontal([value[c].str.starts_with(" ") | value[c].str.ends_with(" ") for c in trim]).any()
+        .alias("padded"),
+    ).row(0)
+    if not all_closed:
+        return None
+    df = df.with_row_index("_line", offset=first_line).with_columns(pl.col("_line").cast(pl.Int64))
+    if n_blank:
+        # a line of bare separators reads as blank too: only true blank lines may be left out
+        if body.count(b"|") != (physical - n_blank) * (n - 1):
+            return None
+        blank_lines = df.filter(blank).get_column("_line")
+        df = df.filter(~blank)
+    else:
+        blank_lines = pl.Series("_line", [], dtype=pl.Int64)
+    df = df.with_columns(value[last].alias(last))
+    if padded or b"\t" in body:
         df = df.with_columns([pl.col(c).str.strip_chars() for c in trim])
         df = df.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in trim])
     else:  # only the last field can have become empty (a bare "[]")
         df = df.with_columns(pl.when(pl.col(last) == "").then(None).otherwise(pl.col(last)).alias(last))
-    return df.select("_line", *[f.col for f in fields]), blank_lines
+    return df.select("_line", *[f.col for f in fields]), blank_lines, physical
 
 
 def _offset_of_line(data: bytes, n: int) -> int:

@@ -108,6 +108,8 @@ case("002-header-without-brackets", text(["LEDES1998B"] + B[1:]), [("LEDES-002",
 case("003-field-name-wrong", text([B[0], B[1].replace("TIMEKEEPER_NAME", "TK_NAME")] + B[2:]), [("LEDES-003", 2)])
 case("003-field-name-record-missing", text([B[0]] + B[2:]), [("LEDES-003", 2)])
 case("004-record-not-closed", text(B[:4] + [B[4].removesuffix("[]")] + B[5:]), [("LEDES-004", 5)])
+# the last field is empty and the record stops at its separator: still not closed
+case("004-record-ends-in-separator", text(B[:4] + [B[4].removesuffix("M-2026-0001[]")] + B[5:]), [("LEDES-004", 5)])
 # line 4 loses a field, so it is left out: INV-2001's remaining lines no longer add up to its total
 case("005-field-missing", text(B[:3] + [B[3].replace("|Nakamura, Ken|", "|")] + B[4:]),
      [("LEDES-005", 4), ("LEDES-032", 3)])
@@ -123,6 +125,13 @@ case("023-not-a-number", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500,00"}})), 
 case("024-bad-line-type", text(edit(B, {5: {"EXP/FEE/INV_ADJ_TYPE": "X"}})), [("LEDES-024", 5)])
 case("025-line-number-zero", text(edit(B, {3: {"LINE_ITEM_NUMBER": "0"}})), [("LEDES-025", 3)])
 case("030-line-total-wrong", text(edit(B, {4: {"LINE_ITEM_TOTAL": "541.00"}})), [("LEDES-030", 4), ("LEDES-032", 3)])
+# amounts large enough that binary floating point cannot tell 128.00 from 128.02:
+# 900000000 x 900000000 - 809999999999999871.98 = 128.02 exactly
+case("030-line-total-wrong-large-amounts",
+     text(edit(edit(B, {ln: {"INVOICE_TOTAL": "933.00"} for ln in (3, 4, 5, 6)}),
+               {3: {"LINE_ITEM_NUMBER_OF_UNITS": "900000000", "LINE_ITEM_UNIT_COST": "900000000",
+                    "LINE_ITEM_ADJUSTMENT_AMOUNT": "-809999999999999871.98", "LINE_ITEM_TOTAL": "128.00"}})),
+     [("LEDES-030", 3)])
 case("031-invoice-total-differs", text(edit(B, {5: {"INVOICE_TOTAL": "1556.00"}})), [("LEDES-031", 5)])
 case("032-invoice-total-not-sum", text(edit(B, {7: {"INVOICE_TOTAL": "1300.00"}, 8: {"INVOICE_TOTAL": "1300.00"}})),
      [("LEDES-032", 7)])

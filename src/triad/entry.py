@@ -1,0 +1,39 @@
+"""The ``triad`` console script.
+
+``triad ledes validate FILE... --json`` is answered without loading the command-line framework
+(typer, rich) or the rest of the application: it is the command scripts and pipelines call in
+bulk, and those imports cost more than checking a small file. Every other command line, and any
+validate command line with other options, goes to the full ``triad.cli`` app.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def _fast_validate_files(argv: list[str]) -> list[str] | None:
+    """The files of ``ledes validate FILE... --json`` when that is the whole command line."""
+    if argv[:2] != ["ledes", "validate"]:
+        return None
+    rest = argv[2:]
+    if "--json" not in rest:
+        return None
+    files = [a for a in rest if a != "--json"]
+    if not files or any(not a or a.startswith("-") for a in files):
+        return None
+    return files
+
+
+def main() -> None:
+    files = _fast_validate_files(sys.argv[1:])
+    if files is not None:
+        from pathlib import Path
+
+        from triad.ledes.run import validate_paths, write_json
+
+        results, status = validate_paths([Path(f) for f in files])
+        write_json(results)
+        sys.exit(status)
+    from triad.cli import app
+
+    app()
