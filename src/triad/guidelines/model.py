@@ -188,7 +188,14 @@ class Version:
     effective_from: dt.date
     effective_to: dt.date | None
     rules: dict[str, dict] = field(default_factory=dict)
+    _settings: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def covers(self, day: dt.date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
 
+    def settings(self, rule_id: str, model):
+        """The rule's settings in this version, validated once (not once per invoice)."""
+        key = (rule_id, model)
+        if key not in self._settings:
+            self._settings[key] = model.model_validate(self.rules[rule_id])
+        return self._settings[key]
