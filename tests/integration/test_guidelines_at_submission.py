@@ -155,3 +155,32 @@ def test_exception_rate_by_firm(client, db, w_loaded):
     assert usd["billed"] == "2600" and usd["billed_with_findings"] == "900" and usd["share_with_findings"] == "0.3462"
     own = client.get("/api/v1/reports/exception-rate", headers={"Authorization": f"Bearer {w.tokens['counsel_b']}"})
     assert {r["firm_id"] for r in own.json()} == {w.b.firm.id}
+
+
+@pytest.mark.parametrize("path", ["targeted", "bulk"])
+def test_history_hours_and_duplicates_against_earlier_invoices(db, w, monkeypatch, path):
+    """The firm's earlier invoices count, looked up by key (a submission) or read at once (a bulk
+    import), with the same findings; a withdrawn invoice does not count."""
+    import triad.guidelines.service as gs
+    from triad.invoices.models import Invoice
+
+    if path == "bulk":
+        monkeypatch.setattr(gs, "TARGETED_MAX_LINES", 0)
+    load(session=db, text=EXAMPLE.read_text(), effective_from=dt.date(2026, 1, 1), actor=ACTOR)
+    first = import_file(session=db, data=factories.ledes_file(w.a, "H-1", units="6.0"), filename="h1.ledes",
+                        actor=ACTOR)
+    gone = import_file(session=db, data=factories.ledes_file(w.a, "H-0", units="3.0"), filename="h0.ledes",
+                       actor=ACTOR)
+    db.get(Invoice, gone.invoices[0].invoice_id).state = "withdrawn"
+    db.flush()
+    second = import_file(session=db, data=factories.ledes_file(w.a, "H-2", units="7.50"), filename="h2.ledes",
+                         actor=ACTOR)
+    hours = [f["message"] for f in second.invoices[0].findings if f["rule"] == "daily_hours"]
+    assert hours == [f"{w.a.timekeeper.tk_id} billed 15.50 h on 2026-09-03 (8 h of it on earlier invoices); "
+                     "at most 12 h a day are allowed"]
+    assert not [f for f in second.invoices[0].findings if f["rule"] == "duplicate_lines"]
+    third = import_file(session=db, data=factories.ledes_file(w.a, "H-3", units="6.00"), filename="h3.ledes",
+                        actor=ACTOR)
+    dups = [f["message"] for f in third.invoices[0].findings if f["rule"] == "duplicate_lines"]
+    assert dups == ["already billed on invoice H-1"]
+    assert first.invoices[0].status == "stored"

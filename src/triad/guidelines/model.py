@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -87,22 +87,71 @@ def line_key(date: dt.date, timekeeper: str | None, units: Decimal, total: Decim
     return (date, timekeeper or "", units.normalize(), total.normalize(), words, line_type, expense_code or "")
 
 
+class _Hours:
+    """Hours on one (timekeeper, day): the exact total, by invoice, with the exponents of the terms,
+    so that "all but one invoice" is the same Decimal (value and digits shown) as adding the other
+    invoices' hours one by one from 0, at the cost of one subtraction."""
+
+    __slots__ = ("total", "exponents", "by_invoice")
+
+    def __init__(self):
+        self.total = Decimal(0)
+        self.exponents: Counter[int] = Counter()
+        self.by_invoice: dict[str | None, tuple[Decimal, Counter[int]]] = {}
+
+    def add(self, number: str | None, units: Decimal) -> None:
+        exp = units.as_tuple().exponent
+        self.total += units
+        self.exponents[exp] += 1
+        own, own_exps = self.by_invoice.get(number) or (Decimal(0), Counter())
+        own_exps[exp] += 1
+        self.by_invoice[number] = (own + units, own_exps)
+
+    def without(self, number: str) -> Decimal:
+        total, exps = self.total, self.exponents
+        if number in self.by_invoice:
+            own, own_exps = self.by_invoice[number]
+            total, exps = total - own, exps - own_exps
+        return total.quantize(Decimal(1).scaleb(min([0, *exps])))
+
+
 class History:
     """The firm's earlier lines, indexed once per firm so that screening an invoice costs the size
     of the invoice, not of the firm's history."""
 
-    def __init__(self, lines: Iterable[EarlierLine] = ()):
-        self._hours: dict[tuple[str, dt.date], list[tuple[str, Decimal]]] = defaultdict(list)
+    def __init__(self, lines: Iterable[EarlierLine] = (),
+                 hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] | None = None):
+        """``lines``: the earlier lines (duplicates; also hours per day unless ``hours`` is given).
+        ``hours``: hours already summed per (timekeeper, day), as (invoice number, hours) pairs; a
+        number of None stands for earlier invoices that are never excluded."""
+        self._hours: dict[tuple[str, dt.date], _Hours] = {}
         self._keys: dict[tuple, list[str]] = defaultdict(list)
+        for key, entries in (hours or {}).items():
+            for number, units in entries:
+                self._add_hours(key, number, units)
         for e in lines:
-            if e.line_type == "F" and e.timekeeper_id:
-                self._hours[(e.timekeeper_id, e.date)].append((e.invoice_number, e.units))
+            if hours is None and e.line_type == "F" and e.timekeeper_id:
+                self._add_hours((e.timekeeper_id, e.date), e.invoice_number, e.units)
             self._keys[line_key(e.date, e.timekeeper_id, e.units, e.total, e.description, e.line_type,
                                 e.expense_code)].append(e.invoice_number)
 
+    def _add_hours(self, key: tuple[str, dt.date], number: str | None, units: Decimal) -> None:
+        h = self._hours.get(key)
+        if h is None:
+            h = self._hours[key] = _Hours()
+        h.add(number, units)
+
+    @property
+    def has_hours(self) -> bool:
+        return bool(self._hours)
+
+    @property
+    def has_lines(self) -> bool:
+        return bool(self._keys)
+
     def hours_on(self, timekeeper: str, day: dt.date, *, exclude_invoice: str) -> Decimal:
-        return sum((u for number, u in self._hours.get((timekeeper, day), ()) if number != exclude_invoice),
-                   Decimal(0))
+        h = self._hours.get((timekeeper, day))
+        return h.without(exclude_invoice) if h is not None else Decimal(0)
 
     def billed_on(self, key: tuple, *, exclude_invoice: str) -> str | None:
         return next((n for n in self._keys.get(key, ()) if n != exclude_invoice), None)
@@ -139,6 +188,14 @@ class Version:
     effective_from: dt.date
     effective_to: dt.date | None
     rules: dict[str, dict] = field(default_factory=dict)
+    _settings: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def covers(self, day: dt.date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
+
+    def settings(self, rule_id: str, model):
+        """The rule's settings in this version, validated once (not once per invoice)."""
+        key = (rule_id, model)
+        if key not in self._settings:
+            self._settings[key] = model.model_validate(self.rules[rule_id])
+        return self._settings[key]

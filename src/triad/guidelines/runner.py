@@ -18,8 +18,11 @@ def version_for(versions: Sequence[Version], day) -> Version | None:
 def evaluate(invoice: InvoiceView, context: Context, versions: Sequence[Version]) -> list[Finding]:
     findings: list[Finding] = []
     groups: dict[int, tuple[Version, list[LineView]]] = {}
+    by_day: dict = {}
     for line in invoice.lines:
-        v = version_for(versions, line.date)
+        if line.date not in by_day:
+            by_day[line.date] = version_for(versions, line.date)
+        v = by_day[line.date]
         if v is not None:
             groups.setdefault(id(v), (v, []))[1].append(line)
     invoice_version = version_for(versions, invoice.invoice_date) or version_for(versions, invoice.billing_end)
@@ -29,10 +32,9 @@ def evaluate(invoice: InvoiceView, context: Context, versions: Sequence[Version]
         else:
             batches = list(groups.values())
         for version, lines in batches:
-            raw = version.rules.get(spec.id)
-            if raw is None:
+            if version.rules.get(spec.id) is None:
                 continue
-            settings = spec.settings.model_validate(raw)
+            settings = version.settings(spec.id, spec.settings)
             if not settings.enabled:
                 continue
             try:

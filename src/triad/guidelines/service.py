@@ -8,13 +8,15 @@ line's date, merged (``schema.merge``).
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from dataclasses import dataclass
+from decimal import Decimal
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import bindparam, exists, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from triad.audit.service import Actor, record
-from triad.core.db import utcnow
+from triad.core.db import _plain, utcnow
 from triad.core.errors import ValidationFailed
 from triad.guidelines.model import ApprovedRate, Context, EarlierLine, Finding, History, InvoiceView, Version
 from triad.guidelines.models import GuidelineSet, GuidelineVersion
@@ -113,6 +115,13 @@ class ScreenItem:
     matter_ids: list[int]
 
 
+# Up to this many new lines (an upload or a submission of a few invoices), the history is read with
+# indexed lookups restricted to the new lines' keys; above it (bulk imports), the firm's lines on
+# the batch's days are read at once.
+TARGETED_MAX_LINES = 5_000
+TARGETED_MAX_PAIRS = 400
+
+
 def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Finding]]:
     """Run the guidelines over freshly stored invoices and store the findings (in bulk).
 
@@ -120,7 +129,6 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     invoice. Returns the findings by invoice id.
     """
     from triad.firms.models import Timekeeper, TimekeeperRate
-    from triad.invoices.models import Invoice, InvoiceLine
 
     out: dict[int, list[Finding]] = {}
     rows: list[dict] = []
@@ -128,30 +136,11 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for item in items:
         by_firm.setdefault(item.firm_id, []).append(item)
     for firm_id, firm_items in by_firm.items():
-        # only the days, timekeepers and matters of the new lines matter (history, new timekeepers)
-        days = {ln.date for it in firm_items for ln in it.view.lines}
-        tks = sorted({ln.timekeeper_id for it in firm_items for ln in it.view.lines if ln.timekeeper_id})
         rates = tuple(ApprovedRate(*r) for r in session.execute(
             select(Timekeeper.tk_id, TimekeeperRate.rate, TimekeeperRate.currency, TimekeeperRate.effective_from,
                    TimekeeperRate.effective_to)
             .join(TimekeeperRate, TimekeeperRate.timekeeper_id == Timekeeper.id).where(Timekeeper.firm_id == firm_id)))
-        new_ids = [it.invoice_id for it in firm_items]
-        matters = sorted({m for it in firm_items for m in it.matter_ids})
-        billed = set(session.execute(
-            select(InvoiceLine.matter_id, Timekeeper.tk_id).join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-            .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids), InvoiceLine.matter_id.in_(matters),
-                   Timekeeper.tk_id.in_(tks)).distinct()).all())
-        history = History(
-            EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
-            for number, day, tk, units, total, desc, ltype, exp in session.execute(
-                select(Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units,
-                       InvoiceLine.total, InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code)
-                .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-                .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-                .where(Invoice.firm_id == firm_id, InvoiceLine.work_date.in_(sorted(set(days))),
-                       or_(Timekeeper.tk_id.in_(tks), InvoiceLine.timekeeper_id.is_(None)),
-                       Invoice.state != "withdrawn")))
+        billed, history = _firm_history(session, firm_id, firm_items)
         version_cache: dict[int | None, list[Version]] = {}
         for it in firm_items:
             if it.engagement_id not in version_cache:
@@ -175,3 +164,119 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for i in range(0, len(rows), 5000):
         session.execute(insert(InvoiceFinding.__table__), rows[i:i + 5000])
     return out
+
+
+def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tuple[set[tuple[int, str]], History]:
+    """Who billed the batch's matters before (matter id, timekeeper), and the firm's earlier lines
+    the rules compare with: the lines of earlier invoices (not withdrawn) that could be duplicates
+    of a new line, hours per timekeeper on the new lines' days, and the batch's own lines."""
+    from triad.firms.models import Timekeeper
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    new_lines = [(it.view.invoice_number, ln) for it in items for ln in it.view.lines]
+    tks = sorted({ln.timekeeper_id for _, ln in new_lines if ln.timekeeper_id})
+    matters = sorted({m for it in items for m in it.matter_ids})
+    new_ids = [it.invoice_id for it in items]
+    tk_ids = {tk: i for tk, i in session.execute(select(Timekeeper.tk_id, Timekeeper.id).where(
+        Timekeeper.firm_id == firm_id, Timekeeper.tk_id.in_(tks)))} if tks else {}
+    earlier = (Invoice.firm_id == firm_id, Invoice.id.not_in(bindparam("new", expanding=True)))
+    pairs = [(m, tk) for m in matters for tk in tk_ids]
+    if len(new_lines) > TARGETED_MAX_LINES or len(pairs) > TARGETED_MAX_PAIRS:
+        return _firm_history_bulk(session, firm_id, items, new_lines, tks, matters)
+    # Statements below are built once and run per matter or timekeeper with expanding IN lists, so
+    # they compile once; each is answered from an index.
+    new = bindparam("new", new_ids, expanding=True)
+    # who billed the batch's matters before: one EXISTS per (matter, timekeeper)
+    billed: set[tuple[int, str]] = set()
+    billed_before = select(literal(1)).where(exists(
+        select(InvoiceLine.id).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(InvoiceLine.matter_id == bindparam("m"), InvoiceLine.timekeeper_id == bindparam("tk"),
+               Invoice.firm_id == firm_id, InvoiceLine.invoice_id.not_in(new))))
+    for m, tk in pairs:
+        if session.execute(billed_before, {"m": m, "tk": tk_ids[tk]}).first():
+            billed.add((m, tk))
+    # Hours already billed per (timekeeper, day), counted per distinct number of hours and summed
+    # exactly here, from the (timekeeper, day, type, units, total, invoice) index alone: a
+    # timekeeper is the firm's own, so its lines are the firm's. Lines of withdrawn invoices are
+    # counted apart (few) and taken off.
+    fee_days: dict[str, set[dt.date]] = defaultdict(set)
+    for _, ln in new_lines:
+        if ln.line_type == "F" and ln.timekeeper_id in tk_ids:
+            fee_days[ln.timekeeper_id].add(ln.date)
+    group = (InvoiceLine.work_date, InvoiceLine.units)
+    on_days = (InvoiceLine.timekeeper_id == bindparam("tk"),
+               InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
+               InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
+    all_hours = select(*group, func.count()).where(*on_days).group_by(*group)
+    withdrawn_hours = (select(*group, func.count()).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+                       .where(*on_days, Invoice.state == "withdrawn").group_by(*group))
+    hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] = defaultdict(list)
+    for tk, days in sorted(fee_days.items()):
+        params = {"tk": tk_ids[tk], "days": sorted(days), "new": new_ids}
+        counts = {(day, units): n for day, units, n in session.execute(all_hours, params)}
+        for day, units, n in session.execute(withdrawn_hours, params):
+            counts[(day, units)] -= n
+        sums: dict[dt.date, Decimal] = {}
+        for (day, units), n in counts.items():
+            if n:
+                sums[day] = sums.get(day, Decimal(0)) + units * n
+        for day, total in sums.items():
+            hours[(tk, day)].append((None, total))
+    # earlier lines with the same timekeeper, day and amount as a new line (duplicate candidates)
+    dup_keys: dict[str | None, set[tuple[dt.date, Decimal]]] = defaultdict(set)
+    for _, ln in new_lines:
+        if ln.line_type in ("F", "E") and (ln.timekeeper_id in tk_ids or not ln.timekeeper_id):
+            dup_keys[ln.timekeeper_id or None].add((ln.date, ln.total))
+    cols = (Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units, InvoiceLine.total,
+            InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code, InvoiceLine.id)
+    same = (InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
+            InvoiceLine.total.in_(bindparam("totals", expanding=True)), Invoice.state != "withdrawn", *earlier)
+    by_tk = (select(*cols).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+             .join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+             .where(InvoiceLine.timekeeper_id == bindparam("tk"), *same))
+    no_tk = (select(*cols).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+             .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+             .where(InvoiceLine.timekeeper_id.is_(None), *same))
+    found: list = []
+    for tk, keys in dup_keys.items():
+        params = {"days": sorted({d for d, _ in keys}), "totals": sorted({t for _, t in keys}), "new": new_ids}
+        rows = session.execute(by_tk, {**params, "tk": tk_ids[tk]}) if tk else session.execute(no_tk, params)
+        found += [r for r in rows if (r.work_date, r.total) in keys]
+    found.sort(key=lambda r: r[-1])
+    lines = [EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
+             for number, day, tk, units, total, desc, ltype, exp, _ in found]
+    # the batch's own lines, as stored (they are history for the batch's other invoices)
+    for number, ln in new_lines:
+        units, total = _plain(ln.units), _plain(ln.total)
+        if ln.line_type == "F" and ln.timekeeper_id:
+            hours[(ln.timekeeper_id, ln.date)].append((number, units))
+        lines.append(EarlierLine(number, ln.date, ln.timekeeper_id, units, total, ln.description, ln.line_type,
+                                 ln.expense_code))
+    return billed, History(lines, hours=hours)
+
+
+def _firm_history_bulk(session: Session, firm_id: int, items: list[ScreenItem], new_lines, tks: list[str],
+                       matters: list[int]) -> tuple[set[tuple[int, str]], History]:
+    """The same for a large batch: the firm's lines on the batch's days, read at once."""
+    from triad.firms.models import Timekeeper
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    new_ids = [it.invoice_id for it in items]
+    days = sorted({ln.date for _, ln in new_lines})
+    billed = set(session.execute(
+        select(InvoiceLine.matter_id, Timekeeper.tk_id).join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids), InvoiceLine.matter_id.in_(matters),
+               Timekeeper.tk_id.in_(tks)).distinct()).all())
+    history = History(
+        EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
+        for number, day, tk, units, total, desc, ltype, exp in session.execute(
+            select(Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units,
+                   InvoiceLine.total, InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code)
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+            .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+            .where(Invoice.firm_id == firm_id, InvoiceLine.work_date.in_(days),
+                   or_(Timekeeper.tk_id.in_(tks), InvoiceLine.timekeeper_id.is_(None)),
+                   Invoice.state != "withdrawn")
+            .order_by(InvoiceLine.id)))
+    return billed, history

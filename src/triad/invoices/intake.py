@@ -158,6 +158,7 @@ class _Context:
         self.matters: dict[str, Matter] = {}
         for chunk in _chunks(sorted(numbers), 500):
             self.matters |= {m.number: m for m in session.scalars(select(Matter).where(Matter.number.in_(chunk)))}
+        self.numbers = sorted({inv.invoice_number for inv in parsed})
         self._firm: dict[int, _FirmData] = {}
         self.seen_numbers: dict[int, set[str]] = {}
 
@@ -180,7 +181,10 @@ class _Context:
                 by_firm_matter=by_firm_matter,
                 timekeepers={t.tk_id: (t.id, t.classification)
                              for t in s.scalars(select(Timekeeper).where(Timekeeper.firm_id == firm.id))},
-                used_numbers=set(s.scalars(select(Invoice.invoice_number).where(Invoice.firm_id == firm.id))),
+                # only the file's own numbers can clash: look those up (indexed), not the firm's every number
+                used_numbers={n for chunk in _chunks(self.numbers, 500) for n in s.scalars(
+                    select(Invoice.invoice_number).where(Invoice.firm_id == firm.id,
+                                                         Invoice.invoice_number.in_(chunk)))},
             )
         return self._firm[firm.id]
 

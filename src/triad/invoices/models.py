@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from triad.auth.models import User
@@ -53,7 +53,13 @@ class Invoice(TimestampMixin, Base):
 
 class InvoiceLine(Base):
     __tablename__ = "invoice_line"
-    __table_args__ = (UniqueConstraint("invoice_id", "line_no"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "line_no"),
+        # guideline screening: hours and duplicates per timekeeper and day; who billed a matter before
+        Index("ix_invoice_line_timekeeper_day", "timekeeper_id", "work_date", "line_type", "units", "total",
+              "invoice_id"),
+        Index("ix_invoice_line_matter_timekeeper", "matter_id", "timekeeper_id", "invoice_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id", ondelete="CASCADE"), index=True)
     matter_id: Mapped[int] = mapped_column(ForeignKey("matter.id"), index=True)
