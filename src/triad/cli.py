@@ -11,6 +11,7 @@ from rich.console import Console
 from triad.guidelines.cli import app as guidelines_app
 from triad.invoices.cli import app as invoices_app
 from triad.ledes.cli import app as ledes_app
+from triad.vendors.cli import app as vendors_app
 
 app = typer.Typer(no_args_is_help=True, help="Triad: one source of truth for legal, finance and procurement.",
                   pretty_exceptions_enable=False)
@@ -30,6 +31,7 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(ledes_app, name="ledes")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(guidelines_app, name="guidelines")
+app.add_typer(vendors_app, name="vendors")
 
 
 @db_app.command("upgrade")

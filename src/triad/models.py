@@ -14,7 +14,21 @@ from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine, Invoi
 from triad.matters.models import Engagement, Matter, MatterAllocation
 from triad.notifications.models import Notification, OutboxEmail
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
-from triad.vendors.models import Vendor, VendorAddress, VendorBankAccount, VendorTaxId
+from triad.vendors.models import (
+    SanctionsEntry,
+    SanctionsList,
+    ScreeningHit,
+    Vendor,
+    VendorAddress,
+    VendorBankAccount,
+    VendorBusinessUnit,
+    VendorConflict,
+    VendorContact,
+    VendorDuplicate,
+    VendorPendingChange,
+    VendorStatusChange,
+    VendorTaxId,
+)
 
 metadata = Base.metadata
 
@@ -24,5 +38,7 @@ __all__ = [
     "InvoiceAllocation", "InvoiceLine", "InvoiceStateChange",
     "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
+    "SanctionsEntry", "SanctionsList", "ScreeningHit", "VendorBusinessUnit", "VendorConflict", "VendorContact",
+    "VendorDuplicate", "VendorPendingChange", "VendorStatusChange",
     "WebSession", "metadata",
 ]

@@ -36,21 +36,58 @@ SELF_ROUTES = {("GET", "/auth/me"), ("POST", "/auth/tokens")}
 ACTIONS = {
     ("POST", "/invoices/{item_id}/transitions"): (Perm.invoices_review, {"to": "in_review"}),
     ("POST", "/invoices/{item_id}/lines/{line_no}/decision"): (Perm.invoices_review, {"decision": "accepted"}),
+    # vendor workflow, exercised on firm B's vendor (made ready for each action by _ready_for)
+    ("POST", "/vendors/{item_id}/transitions"): (Perm.vendors_write, {"to": "pending_review"}),
+    ("POST", "/vendors/{item_id}/review"): (Perm.vendors_review, {"outcome": "completed"}),
+    ("POST", "/vendors/{item_id}/screen"): (Perm.vendors_review, {}),
+    ("POST", "/vendors/hits/{hit_id}/clear"): (Perm.vendors_review, {"reason": "a different company"}),
+    ("POST", "/vendors/changes/{change_id}/decision"): (Perm.vendors_write, {"approve": True}),
+    ("POST", "/vendors/conflicts/{conflict_id}/resolve"): (Perm.vendors_review, {"accept": False,
+                                                                                "reason": "Triad is right"}),
 }
 
 
 # Reports: (method, path) -> (permission, the field naming each row's firm). Counsel see their own firm only.
-REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id")}
+REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id"),
+           ("GET", "/vendors/changes"): (Perm.vendors_write, "vendor_id"),
+           ("GET", "/vendors/hits"): (Perm.vendors_review, "vendor_id"),
+           ("GET", "/vendors/conflicts"): (Perm.vendors_review, "vendor_id"),
+           ("GET", "/vendors/duplicates"): (Perm.vendors_write, "vendor_id")}
 
 
-def _action_url(w, rel: str) -> str:
-    return "/api/v1" + rel.replace("{item_id}", str(w.b.invoice.id)).replace("{line_no}", "1")
+def _action_url(w, rel: str, ids: dict | None = None) -> str:
+    item = w.b.firm.vendor_id if rel.startswith("/vendors") else w.b.invoice.id
+    url = "/api/v1" + rel.replace("{item_id}", str(item)).replace("{line_no}", "1")
+    for key, value in (ids or {}).items():
+        url = url.replace("{" + key + "}", str(value))
+    return url
 
 
-def _ready_for(db, w, rel: str) -> None:
-    """Line decisions are taken while the invoice is in review."""
-    w.b.invoice.state = "in_review" if "decision" in rel else "submitted"
+def _ready_for(db, w, rel: str) -> dict:
+    """Line decisions are taken while the invoice is in review; vendor actions each need their own state.
+    Returns ids of rows the action works on (a held change, a screening hit)."""
+    if not rel.startswith("/vendors"):
+        w.b.invoice.state = "in_review" if "decision" in rel else "submitted"
+        db.commit()
+        return {}
+    from triad.vendors.models import SanctionsList, ScreeningHit, Vendor, VendorConflict, VendorPendingChange
+
+    v = db.get(Vendor, w.b.firm.vendor_id)
+    v.status = "pending_review" if rel.endswith("/review") else "draft"
+    v.legal_review, v.review_requested_by_id = "none", None
+    lst = SanctionsList(source=factories.uniq("matrix"), filename="matrix.csv", sha256="0" * 64, entries=0,
+                        loaded_by="test")
+    db.add(lst)
+    db.flush()
+    hit = ScreeningHit(vendor_id=v.id, list_id=lst.id, list_source=lst.source, entry_uid="1",
+                       entry_name="Bravo Law", matched_name=v.legal_name, score=95)
+    change = VendorPendingChange(vendor_id=v.id, kind="bank_accounts", proposed=[], current=[], source="triad",
+                                 requested_by="someone else")
+    conflict = VendorConflict(vendor_id=v.id, field="status", source="procurement", owner="legal",
+                              in_triad="draft", incoming="active")
+    db.add_all([hit, change, conflict])
     db.commit()
+    return {"hit_id": hit.id, "change_id": change.id, "conflict_id": conflict.id}
 
 
 @pytest.fixture
@@ -83,7 +120,8 @@ def create_bodies(w) -> dict[str, dict]:
         "/gl-accounts": {"number": f"7{n}", "name": "New GL"},
         "/vendors": {"legal_name": f"New Vendor {n} Ltd", "country": "GB",
                      "tax_ids": [{"scheme": "gb_vat", "value": "GB980780684", "country": "GB"}]},
-        "/firms": {"vendor_id": w.b.firm.vendor_id, "name": f"Second office {n}", "ledes_firm_id": f"11-{n}",
+        "/firms": {"vendor_id": w.spare_vendor.id, "name": f"Charlie Counsel {n}",
+                   "ledes_firm_id": w.spare_vendor.tax_ids[0].value,
                    "default_currency": "USD"},
         "/timekeepers": {"firm_id": w.b.firm.id, "tk_id": f"N{n}", "last_name": "New", "first_name": "Tk",
                          "classification": "PARLGL",
@@ -159,13 +197,14 @@ def test_role_matrix(client, db, w, role):
             want = 200 if has(user_role, perm) else 403
             if r.status_code != want:
                 problems.append(f"GET {rel}: {r.status_code}, want {want}")
-            elif user_role == "outside_counsel" and {row[firm_field] for row in r.json()} - {w.a.firm.id}:
+            elif want == 200 and user_role == "outside_counsel" and {row[firm_field] for row in r.json()} - (
+                    {w.a.firm.vendor_id} if firm_field == "vendor_id" else {w.a.firm.id}):
                 problems.append(f"GET {rel} shows another firm's figures to counsel of firm A")
             continue
         if (method, rel) in ACTIONS:
             perm, body = ACTIONS[(method, rel)]
-            _ready_for(db, w, rel)
-            r = client.post(_action_url(w, rel), headers=headers, json=body)
+            ids = _ready_for(db, w, rel)
+            r = client.post(_action_url(w, rel, ids), headers=headers, json=body)
             counsel = user_role == "outside_counsel"
             want = 404 if counsel else (200 if has(user_role, perm) else 403)
             if r.status_code != want:
@@ -271,11 +310,10 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
             continue
         base, has_id = _resource(path)
         rel = path.removeprefix("/api/v1")
-        if (method, rel) in ACTIONS:
-            _ready_for(db, w, rel)
+        row_ids = _ready_for(db, w, rel) if (method, rel) in ACTIONS else {}
         n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
         if (method, rel) in ACTIONS:
-            r = client.post(_action_url(w, rel), headers=headers, json=ACTIONS[(method, rel)][1])
+            r = client.post(_action_url(w, rel, row_ids), headers=headers, json=ACTIONS[(method, rel)][1])
             assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
         elif method == "POST" and base == "/invoices":
             r = client.post(path, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})
