@@ -55,6 +55,7 @@ def fresh_db(kind: str, tmp: Path):
 def seed(engine, n: int) -> None:
     """N approved invoices (one line, three allocations each), inserted in bulk (not timed)."""
     from tests.factories import world as factories
+
     from triad.ap.models import ApRoute
     from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
 

@@ -63,7 +63,9 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     app.include_router(api_router())
 
     from triad.web.routes import router as web_router
+    from triad.web.vendor_pages import router as vendor_pages
 
+    app.include_router(vendor_pages)
     app.include_router(web_router)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -12,6 +12,7 @@ from triad.ap.cli import app as ap_app
 from triad.guidelines.cli import app as guidelines_app
 from triad.invoices.cli import app as invoices_app
 from triad.ledes.cli import app as ledes_app
+from triad.vendors.cli import app as vendors_app
 
 app = typer.Typer(no_args_is_help=True, help="Triad: one source of truth for legal, finance and procurement.",
                   pretty_exceptions_enable=False)
@@ -32,6 +33,7 @@ app.add_typer(ledes_app, name="ledes")
 app.add_typer(invoices_app, name="invoices")
 app.add_typer(guidelines_app, name="guidelines")
 app.add_typer(ap_app, name="ap")
+app.add_typer(vendors_app, name="vendors")
 
 
 @db_app.command("upgrade")

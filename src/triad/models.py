@@ -21,7 +21,21 @@ from triad.invoices.models import (
 from triad.matters.models import Engagement, Matter, MatterAllocation
 from triad.notifications.models import Notification, OutboxEmail
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
-from triad.vendors.models import Vendor, VendorAddress, VendorBankAccount, VendorTaxId
+from triad.vendors.models import (
+    SanctionsEntry,
+    SanctionsList,
+    ScreeningHit,
+    Vendor,
+    VendorAddress,
+    VendorBankAccount,
+    VendorBusinessUnit,
+    VendorConflict,
+    VendorContact,
+    VendorDuplicate,
+    VendorPendingChange,
+    VendorStatusChange,
+    VendorTaxId,
+)
 
 metadata = Base.metadata
 
@@ -30,7 +44,8 @@ __all__ = [
     "BusinessUnit", "Contract", "ContractKeyDate", "CostCenter", "Engagement", "FXRate", "GLAccount",
     "GuidelineSet", "GuidelineVersion", "ImportedPaymentFile", "Invoice", "InvoiceAllocation", "InvoiceApproval",
     "InvoiceCredit", "InvoiceFinding", "InvoiceLine", "InvoiceStateChange", "LawFirm", "Matter",
-    "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "SyncRun", "Timekeeper",
-    "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId", "WebSession",
-    "metadata",
+    "MatterAllocation", "Notification", "OutboxEmail", "Payment", "SanctionsEntry", "SanctionsList",
+    "ScreeningHit", "StoredFile", "SyncRun", "Timekeeper", "TimekeeperRate", "User", "Vendor", "VendorAddress",
+    "VendorBankAccount", "VendorBusinessUnit", "VendorConflict", "VendorContact", "VendorDuplicate",
+    "VendorPendingChange", "VendorStatusChange", "VendorTaxId", "WebSession", "metadata",
 ]

@@ -28,6 +28,7 @@ from triad.org.models import BusinessUnit, CostCenter, GLAccount
 from triad.org.schemas import BusinessUnitCreate, CostCenterCreate, GLAccountCreate
 from triad.vendors.models import Vendor
 from triad.vendors.schemas import VendorCreate
+from triad.vendors.service import create_vendor
 
 ACTOR = Actor("test")
 PASSWORD = "correct horse battery"
@@ -53,14 +54,23 @@ def gl_account(s: Session) -> GLAccount:
                        name="Outside counsel fees"))
 
 
-def vendor(s: Session, name: str) -> Vendor:
-    return crud.create(session=s, model=Vendor, actor=ACTOR, data=VendorCreate(legal_name=name, country="US"))
+def ein() -> str:
+    """A valid, unique US EIN (prefix 13 is a real IRS campus code; stdnum checks prefixes)."""
+    return f"13-{next(_seq):07d}"
+
+
+def vendor(s: Session, name: str, tax_id: str | None = None) -> Vendor:
+    """A draft vendor with a valid EIN and US bank account, created through the vendor service."""
+    return create_vendor(session=s, actor=ACTOR, data=VendorCreate(
+        legal_name=name, country="US", tax_ids=[{"scheme": "us_ein", "value": tax_id or ein(), "country": "US"}],
+        bank_accounts=[{"holder_name": name, "routing_number": "021000021", "account_number": f"{next(_seq):09d}",
+                        "currency": "USD"}]))
 
 
 def firm(s: Session, name: str) -> LawFirm:
     v = vendor(s, name)
     return crud.create(session=s, model=LawFirm, actor=ACTOR, data=LawFirmCreate(
-        vendor_id=v.id, name=name, ledes_firm_id=uniq("99-"), default_currency="USD"))
+        vendor_id=v.id, name=name, ledes_firm_id=v.tax_ids[0].value, default_currency="USD"))
 
 
 def timekeeper(s: Session, f: LawFirm, last: str = "Doe") -> Timekeeper:
@@ -147,6 +157,7 @@ class World:
     approval_level: ApprovalLevel | None = None
     ap_route: ApRoute | None = None
     sync_run: SyncRun | None = None
+    spare_vendor: Vendor | None = None  # a vendor with no law firm yet
 
 
 def world(s: Session) -> World:
@@ -166,7 +177,7 @@ def world(s: Session) -> World:
         c = user(s, Role.outside_counsel, firm_id=f.id, username=f"counsel_{name.lower()}")
         return FirmWorld(f, tk, m, e, b, inv, c)
 
-    w = World(bu=bu, cc=cc, gl=gl, a=one("Alpha"), b=one("Bravo"))
+    w = World(bu=bu, cc=cc, gl=gl, a=one("Alpha"), b=one("Bravo"), spare_vendor=vendor(s, "Charlie Counsel LLP"))
     for role in Role:
         if role == Role.outside_counsel:
             continue

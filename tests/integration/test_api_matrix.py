@@ -46,6 +46,14 @@ ACTIONS = {
     ("POST", "/invoices/{item_id}/reopen"): (Perm.ap_write, {"reason": "AP lost the file"}),
     ("POST", "/invoices/{item_id}/credits"): (Perm.ap_write, {"kind": "credit_note", "amount": "10.00",
                                                             "reason": "discount"}),
+    # vendor workflow, exercised on firm B's vendor (made ready for each action by _ready_for)
+    ("POST", "/vendors/{item_id}/transitions"): (Perm.vendors_write, {"to": "pending_review"}),
+    ("POST", "/vendors/{item_id}/review"): (Perm.vendors_review, {"outcome": "completed"}),
+    ("POST", "/vendors/{item_id}/screen"): (Perm.vendors_review, {}),
+    ("POST", "/vendors/hits/{hit_id}/clear"): (Perm.vendors_review, {"reason": "a different company"}),
+    ("POST", "/vendors/changes/{change_id}/decision"): (Perm.vendors_write, {"approve": True}),
+    ("POST", "/vendors/conflicts/{conflict_id}/resolve"): (Perm.vendors_review, {"accept": False,
+                                                                                "reason": "Triad is right"}),
 }
 # the state firm B's invoice must be in for each action (default: submitted)
 ACTION_STATE = {"/invoices/{item_id}/lines/{line_no}/decision": "in_review", "/ap/exports": "approved",
@@ -62,6 +70,8 @@ UPLOADS = {("POST", "/ap/imports"): Perm.ap_write}
 def _payment_feed(w) -> bytes:
     return (f"invoice_id,payment_date,amount,currency,payment_reference,status\n"
             f"{w.b.invoice.id},2026-11-02,900.00,USD,PAY-{factories.uniq('')},paid\n").encode()
+
+
 # Read-only views of one record: (method, path) -> permission. Exercised on firm B's invoice.
 RECORD_VIEWS = {("GET", "/invoices/{item_id}/approval"): (Perm.approvals_read, 200),
                 ("GET", "/ap/batches/{item_id}/file"): (Perm.ap_read, 404)}  # no batch in the world: 404 if allowed
@@ -70,7 +80,12 @@ RECORD_VIEWS = {("GET", "/invoices/{item_id}/approval"): (Perm.approvals_read, 2
 # Reports: (method, path) -> (permission, the field naming each row's firm). Counsel see their own firm only.
 REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id"),
            ("GET", "/invoices/review-queue"): (Perm.invoices_review, "firm_id"),
-           ("GET", "/reports/reconciliation"): (Perm.ap_read, "firm")}
+           ("GET", "/reports/reconciliation"): (Perm.ap_read, "firm"),
+           ("GET", "/vendors/changes"): (Perm.vendors_write, "vendor_id"),
+           ("GET", "/vendors/hits"): (Perm.vendors_review, "vendor_id"),
+           ("GET", "/vendors/conflicts"): (Perm.vendors_review, "vendor_id"),
+           ("GET", "/vendors/duplicates"): (Perm.vendors_write, "vendor_id")}
+
 
 
 def _action_body(w, key):
@@ -80,15 +95,40 @@ def _action_body(w, key):
     return {"invoice_ids": [w.b.invoice.id]} if body is None else body
 
 
-def _action_url(w, rel: str) -> str:
-    return "/api/v1" + rel.replace("{item_id}", str(w.b.invoice.id)).replace("{line_no}", "1")
+def _action_url(w, rel: str, ids: dict | None = None) -> str:
+    item = w.b.firm.vendor_id if rel.startswith("/vendors") else w.b.invoice.id
+    url = "/api/v1" + rel.replace("{item_id}", str(item)).replace("{line_no}", "1")
+    for key, value in (ids or {}).items():
+        url = url.replace("{" + key + "}", str(value))
+    return url
 
 
-def _ready_for(db, w, rel: str) -> None:
-    """Put firm B's invoice where the action applies (line decisions while in review, and so on)."""
-    db.expire(w.b.invoice)  # an earlier request may have moved it behind this session's back
-    w.b.invoice.state = ACTION_STATE.get(rel, "submitted")
+def _ready_for(db, w, rel: str) -> dict:
+    """Put firm B's invoice where the action applies (line decisions while in review, and so on); vendor
+    actions each need their own state. Returns ids of rows the action works on (a held change, a hit)."""
+    if not rel.startswith("/vendors"):
+        db.expire(w.b.invoice)  # an earlier request may have moved it behind this session's back
+        w.b.invoice.state = ACTION_STATE.get(rel, "submitted")
+        db.commit()
+        return {}
+    from triad.vendors.models import SanctionsList, ScreeningHit, Vendor, VendorConflict, VendorPendingChange
+
+    v = db.get(Vendor, w.b.firm.vendor_id)
+    v.status = "pending_review" if rel.endswith("/review") else "draft"
+    v.legal_review, v.review_requested_by_id = "none", None
+    lst = SanctionsList(source=factories.uniq("matrix"), filename="matrix.csv", sha256="0" * 64, entries=0,
+                        loaded_by="test")
+    db.add(lst)
+    db.flush()
+    hit = ScreeningHit(vendor_id=v.id, list_id=lst.id, list_source=lst.source, entry_uid="1",
+                       entry_name="Bravo Law", matched_name=v.legal_name, score=95)
+    change = VendorPendingChange(vendor_id=v.id, kind="bank_accounts", proposed=[], current=[], source="triad",
+                                 requested_by="someone else")
+    conflict = VendorConflict(vendor_id=v.id, field="status", source="procurement", owner="legal",
+                              in_triad="draft", incoming="active")
+    db.add_all([hit, change, conflict])
     db.commit()
+    return {"hit_id": hit.id, "change_id": change.id, "conflict_id": conflict.id}
 
 
 @pytest.fixture
@@ -123,7 +163,8 @@ def create_bodies(w) -> dict[str, dict]:
         "/gl-accounts": {"number": f"7{n}", "name": "New GL"},
         "/vendors": {"legal_name": f"New Vendor {n} Ltd", "country": "GB",
                      "tax_ids": [{"scheme": "gb_vat", "value": "GB980780684", "country": "GB"}]},
-        "/firms": {"vendor_id": w.b.firm.vendor_id, "name": f"Second office {n}", "ledes_firm_id": f"11-{n}",
+        "/firms": {"vendor_id": w.spare_vendor.id, "name": f"Charlie Counsel {n}",
+                   "ledes_firm_id": w.spare_vendor.tax_ids[0].value,
                    "default_currency": "USD"},
         "/timekeepers": {"firm_id": w.b.firm.id, "tk_id": f"N{n}", "last_name": "New", "first_name": "Tk",
                          "classification": "PARLGL",
@@ -206,8 +247,8 @@ def test_role_matrix(client, db, w, role):
             want = 200 if has(user_role, perm) else 403
             if r.status_code != want:
                 problems.append(f"GET {rel}: {r.status_code}, want {want}")
-            elif r.status_code == 200 and user_role == "outside_counsel" and (
-                    {row[firm_field] for row in r.json()} - {w.a.firm.id}):
+            elif r.status_code == 200 and user_role == "outside_counsel" and {row[firm_field] for row in r.json()} - (
+                    {w.a.firm.vendor_id} if firm_field == "vendor_id" else {w.a.firm.id}):
                 problems.append(f"GET {rel} shows another firm's figures to counsel of firm A")
             continue
         if (method, rel) in UPLOADS:
@@ -226,8 +267,8 @@ def test_role_matrix(client, db, w, role):
             continue
         if (method, rel) in ACTIONS:
             perm = ACTIONS[(method, rel)][0]
-            _ready_for(db, w, rel)
-            r = client.post(_action_url(w, rel), headers=headers, json=_action_body(w, (method, rel)))
+            ids = _ready_for(db, w, rel)
+            r = client.post(_action_url(w, rel, ids), headers=headers, json=_action_body(w, (method, rel)))
             counsel = user_role == "outside_counsel"
             # counsel may not see firm B's invoice (404) where the route names one; elsewhere the permission decides
             allowed = ACTION_OK.get(rel, 200) if has(user_role, perm) else 403
@@ -335,8 +376,7 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
             continue
         base, has_id = _resource(path)
         rel = path.removeprefix("/api/v1")
-        if (method, rel) in ACTIONS:
-            _ready_for(db, w, rel)
+        row_ids = _ready_for(db, w, rel) if (method, rel) in ACTIONS else {}
         n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
         if (method, rel) in UPLOADS:
             _ready_for(db, w, rel)
@@ -344,7 +384,7 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
             r = client.post(path, headers=headers, files={"file": ("pay.csv", _payment_feed(w))})
             assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
         elif (method, rel) in ACTIONS:
-            r = client.post(_action_url(w, rel), headers=headers, json=_action_body(w, (method, rel)))
+            r = client.post(_action_url(w, rel, row_ids), headers=headers, json=_action_body(w, (method, rel)))
             assert r.status_code == ACTION_OK.get(rel, 200), f"{method} {path}: {r.status_code} {r.text}"
         elif method == "POST" and base == "/invoices":
             r = client.post(path, headers=headers, files={"file": ("b.ledes", factories.ledes_file(w.b))})

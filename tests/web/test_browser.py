@@ -191,3 +191,45 @@ def test_reviewer_adjusts_a_line_and_approves(live_server, browser):
     for step in ("invoice.submitted", "invoice.state_changed", "invoice_line.decided", "invoice.approved"):
         assert step in trail, step
     page.close()
+
+
+def test_procurement_requests_legal_reviews_then_activation(live_server, browser):
+    """The gate in the pages: a vendor requested by procurement can be activated only after legal's review."""
+    page = browser.new_page()
+    page.set_default_timeout(15_000)
+    _login(page, live_server, "procurement")
+    page.goto(live_server + "/vendors")
+    page.click("text=Request a vendor")
+    page.fill("input[name=legal_name]", "Kilo Compliance Partners Ltd")
+    page.fill("input[name=country]", "GB")
+    page.select_option("select[name=tax_scheme]", "gb_vat")
+    page.fill("input[name=tax_id]", "GB 123 4567 27")  # not on a demo vendor; spaces are normalised
+    page.fill("input[name=iban]", "GB29 NWBK 6016 1331 9268 19")
+    page.fill("input[name=bic]", "NWBKGB2L")
+    page.fill("input[name=currency]", "GBP")
+    page.click("text=Create draft vendor")
+    page.wait_for_selector("#status:has-text('draft')")
+    vendor_url = page.url
+    assert "active" not in page.inner_text("select[name=to]")  # procurement cannot activate
+    page.select_option("select[name=to]", "pending_review")
+    page.click("#move button")
+    page.wait_for_selector("#status:has-text('pending review')")
+    page.click("text=Log out")
+    _login(page, live_server, "legal_ops")
+    page.goto(vendor_url)
+    assert "no completed legal review" in page.inner_text("#gate")
+    page.select_option("select[name=to]", "active")
+    page.click("#move button")
+    page.wait_for_selector("#error")
+    assert "cannot be activated" in page.inner_text("#error")
+    assert page.inner_text("#status") == "pending review"
+    page.click("#screen button")
+    page.wait_for_selector("#screening:has-text('clear')")
+    page.select_option("select[name=outcome]", "completed")
+    page.click("#review button")
+    page.wait_for_selector("#legal-review:has-text('completed')")
+    page.select_option("select[name=to]", "active")
+    page.click("#move button")
+    page.wait_for_selector("#status:has-text('active')")
+    assert "legal review" in page.inner_text("text=Approval history >> xpath=..")
+    page.close()

@@ -25,6 +25,7 @@ class Perm(StrEnum):
     org_write = "org.write"
     vendors_read = "vendors.read"
     vendors_write = "vendors.write"
+    vendors_review = "vendors.review"  # legal review of vendors, screening, lifecycle (legal owns status)
     firms_read = "firms.read"
     firms_write = "firms.write"
     matters_read = "matters.read"
@@ -61,7 +62,8 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.legal_ops: frozenset(
         _READ_ALL
         | {Perm.firms_write, Perm.matters_write, Perm.budgets_write, Perm.users_read, Perm.invoices_review,
-           Perm.guidelines_write, Perm.approvals_write, Perm.ap_read}
+           Perm.guidelines_write, Perm.approvals_write, Perm.ap_read,
+           Perm.vendors_review}
     ),
     Role.matter_manager: frozenset(_READ_ALL | {Perm.matters_write, Perm.budgets_write, Perm.invoices_review}),
     Role.finance_ap: frozenset(_READ_ALL | {Perm.org_write, Perm.ap_read, Perm.ap_write}),

@@ -28,7 +28,9 @@ from triad.matters.schemas import EngagementCreate, MatterCreate
 from triad.notifications.service import notify
 from triad.org.models import BusinessUnit, CostCenter, GLAccount
 from triad.org.schemas import BusinessUnitCreate, CostCenterCreate, GLAccountCreate
-from triad.vendors.models import Vendor, VendorStatus
+from triad.vendors import screening
+from triad.vendors import service as vendors
+from triad.vendors.models import Vendor
 from triad.vendors.schemas import VendorCreate
 
 DEMO_PASSWORD = "triad-demo-2026"
@@ -140,13 +142,20 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
 
     firms: list[LawFirm] = []
     tks: dict[int, list[Timekeeper]] = {}
+    # Vendors are onboarded as in real life: procurement requests, screening, legal review, activation.
+    screening.load_list(session=session, data=DEMO_SANCTIONS.encode(), filename="demo-sanctions.csv", fmt="names",
+                        actor=ACTOR)
+    procurement, legal = users["procurement"], users["legal_ops"]
+    vrng = random.Random(seed + 1)  # vendor extras; the main sequence stays as it was
     for i, (name, country, cur, scheme, tax, bank) in enumerate(FIRMS, start=1):
         city, region, postcode = CITIES[country]
-        vendor = crud.create(session=session, model=Vendor, actor=ACTOR, status=VendorStatus.active,
-                             screening_status="clear", data=VendorCreate(
+        vendor = _onboard(session, procurement, legal, VendorCreate(
             legal_name=name, country=country, risk_tier=rng.choice(["low", "low", "medium", "high"]),
+            business_unit_ids=[b.id for b in bus if vrng.random() < 0.7] or [bus[0].id],
             tax_ids=[{"scheme": scheme, "value": tax, "country": country}],
             bank_accounts=[{"holder_name": name, "currency": cur, **bank}],
+            contacts=[{"name": f"{vrng.choice(FIRST)} {vrng.choice(LAST)}", "role": "billing",
+                       "email": f"billing{i}@firm{i}.demo.triad.example"}],
             addresses=[{"kind": "remit_to", "line1": f"{rng.randint(1, 400)} {rng.choice(LAST)} Street",
                         "city": city, "region": region, "postal_code": postcode, "country": country}]))
         firm = crud.create(session=session, model=LawFirm, actor=ACTOR, data=LawFirmCreate(
@@ -205,6 +214,7 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
                     amount=str(amount), currency=firm.default_currency))
                 budgets += 1
 
+    _pending_vendors(session, procurement)
     invoices = _demo_invoices(session, rng, engagements, tks, gls, today)
     # ECB-style daily reference rates for 2026 (a seeded walk): approval levels and reports convert with them
     from triad.fx.models import FXRate
@@ -239,6 +249,43 @@ def load(*, session: Session, seed: int = 42) -> dict[str, int]:
             "gl_accounts": len(gls), "law_firms": len(firms), "timekeepers": sum(len(v) for v in tks.values()),
             "matters": len(matters), "engagements": len(engagements), "budgets": budgets,
             "invoices": invoices, "users": len(users)}
+
+
+# Fictional names in the simple names layout (the real OFAC SDN file loads with --format ofac_sdn).
+DEMO_SANCTIONS = """uid,name,type,program
+D-1,Blue Harbor Consulting,Entity,DEMO
+D-2,Crescent Meridian Shipping,Entity,DEMO
+D-3,Volkov Petrenko Trading House,Entity,DEMO
+"""
+
+
+def _onboard(session: Session, procurement: User, legal: User, data: VendorCreate) -> Vendor:
+    """Procurement requests the vendor, it is screened, legal reviews it, and only then is it activated."""
+    vendor = vendors.create_vendor(session=session, data=data, actor=Actor.of(procurement))
+    vendors.transition(session=session, vendor=vendor, to="pending_review", actor=Actor.of(procurement),
+                       user=procurement)
+    screening.screen_vendor(session=session, vendor=vendor, actor=ACTOR)
+    vendors.record_review(session=session, vendor=vendor, reviewer=legal, outcome="completed",
+                          note="Engagement letter, conflicts and insurance checked.")
+    vendors.transition(session=session, vendor=vendor, to="active", actor=Actor.of(legal), user=legal)
+    return vendor
+
+
+def _pending_vendors(session: Session, procurement: User) -> None:
+    """Two vendors still on their way in: one waiting for legal with a screening match, one draft."""
+    pending = vendors.create_vendor(session=session, actor=Actor.of(procurement), data=VendorCreate(
+        legal_name="Blue Harbour Consulting Ltd", country="GB", risk_tier="high",
+        tax_ids=[{"scheme": "gb_crn", "value": "09446231", "country": "GB"}],
+        bank_accounts=[{"holder_name": "Blue Harbour Consulting Ltd", "currency": "GBP",
+                        "iban": _iban("GB", "NWBK60161331926820"), "bic": "NWBKGB2L"}]))
+    vendors.transition(session=session, vendor=pending, to="pending_review", actor=Actor.of(procurement),
+                       user=procurement)
+    screening.screen_vendor(session=session, vendor=pending, actor=ACTOR)
+    vendors.create_vendor(session=session, actor=Actor.of(procurement), data=VendorCreate(
+        legal_name="Northgate Data Services Inc", country="US", onboarding_pathway="self_service",
+        tax_ids=[{"scheme": "us_ein", "value": "27-1502384", "country": "US"}],
+        bank_accounts=[{"holder_name": "Northgate Data Services Inc", "currency": "USD",
+                        "routing_number": "026009593", "account_number": "550193847"}]))
 
 
 def _demo_invoices(session: Session, rng: random.Random, engagements: list[Engagement],

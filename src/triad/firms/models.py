@@ -23,6 +23,11 @@ class LawFirm(TimestampMixin, Base):
     vendor: Mapped[Vendor] = relationship()
     timekeepers: Mapped[list[Timekeeper]] = relationship(back_populates="firm", order_by="Timekeeper.id")
 
+    @property
+    def vendor_status(self) -> str:
+        """The master vendor's lifecycle status: a suspended or deactivated vendor's firm gets no work."""
+        return self.vendor.status
+
 
 class Timekeeper(TimestampMixin, Base):
     __tablename__ = "timekeeper"

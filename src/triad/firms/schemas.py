@@ -32,6 +32,7 @@ class LawFirmRead(ReadSchema):
     ledes_firm_id: str
     default_currency: str
     panel_member: bool
+    vendor_status: str
 
 
 class RateIn(Schema):

@@ -184,14 +184,7 @@ def vendors(request: Request, session: DbSession, q: str | None = None, page: Pa
                  template="records/vendors.html", title="Vendors", q=q, page=page, order=Vendor.legal_name)
 
 
-@router.get("/vendors/{obj_id:int}", response_class=HTMLResponse)
-def vendor(request: Request, session: DbSession, obj_id: int):
-    pu = page_user(request, session)
-    if pu is None:
-        return _login_redirect(request)
-    v = _detail(session, pu, Vendor, Perm.vendors_read, obj_id, "vendor")
-    firms = list(session.scalars(visible_to(LawFirm, pu.user).where(LawFirm.vendor_id == v.id)))
-    return render(request, "records/vendor.html", pu, v=v, firms=firms)
+# the vendor record and its forms: triad.web.vendor_pages
 
 
 @router.get("/firms", response_class=HTMLResponse)

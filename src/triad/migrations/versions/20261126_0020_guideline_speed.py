@@ -1,7 +1,7 @@
 """index invoice lines for guideline screening: hours and amounts per timekeeper and day; who billed a matter
 
 Revision ID: 0020
-Revises: 0005
+Revises: 0010
 Create Date: 2026-11-26 06:15:15.584943
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = '0020'
-down_revision = '0005'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,145 @@
+"""Benchmark: procurement vendor import and duplicate detection.
+
+Imports a procurement file of N vendors (default 100,000; --quick: 2,000) into a SQLite database that
+already holds N vendors: half the rows update existing vendors (new address), the rest are new; a few
+percent carry a legal-owned status (conflicts) and a few percent are likely duplicates (similar name or
+an existing bank account). Measured in the same run: a bare read of the CSV (the floor), and duplicate
+detection alone on 10,000 and on N names (it must not grow quadratically).
+Prints the figures, last, as one JSON line: vendors_per_s, dedupe_s_10k, dedupe_s_100k, ratio_to_floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from sqlalchemy import insert  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from triad.audit.service import Actor  # noqa: E402
+from triad.core.db import make_engine, utcnow  # noqa: E402
+from triad.core.migrate import upgrade  # noqa: E402
+from triad.vendors import dedupe, sync  # noqa: E402
+from triad.vendors.models import Vendor, VendorBankAccount, VendorTaxId  # noqa: E402
+from triad.vendors.validation import name_key  # noqa: E402
+
+WORDS = ["Apex", "Birch", "Cobalt", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Indigo", "Juniper", "Kestrel",
+         "Lumen", "Meridian", "Nimbus", "Onyx", "Pioneer", "Quartz", "Raven", "Summit", "Tidal", "Umber", "Vertex",
+         "Willow", "Xenon", "Yarrow", "Zephyr"]
+KINDS = ["Consulting", "Advisory", "Legal Services", "Logistics", "Data", "Partners", "Holdings", "Research"]
+FORMS = ["Ltd", "LLC", "Inc", "LLP", "GmbH", "Limited"]
+
+
+def vendor_name(i: int) -> str:
+    r = random.Random(i)
+    return f"{r.choice(WORDS)} {r.choice(WORDS)} {r.choice(KINDS)} {i} {r.choice(FORMS)}"
+
+
+def ein(i: int) -> str:
+    return f"13-{i:07d}"
+
+
+def seed(engine, n: int) -> None:
+    """N existing draft vendors, each with an EIN and a US bank account (direct inserts: setup, not measured)."""
+    now = utcnow()
+    with Session(engine) as s:
+        for k in range(0, n, 5000):
+            ids = range(k + 1, min(n, k + 5000) + 1)
+            s.execute(insert(Vendor.__table__), [
+                {"id": i, "legal_name": vendor_name(i), "name_key": name_key(vendor_name(i)), "other_names": [],
+                 "country": "US", "status": "draft", "risk_tier": "medium", "screening_status": "not_screened",
+                 "onboarding_pathway": "procurement", "legal_review": "none", "created_at": now, "updated_at": now}
+                for i in ids])
+            s.execute(insert(VendorTaxId.__table__), [
+                {"vendor_id": i, "scheme": "us_ein", "value": ein(i), "country": "US"} for i in ids])
+            s.execute(insert(VendorBankAccount.__table__), [
+                {"vendor_id": i, "holder_name": vendor_name(i), "routing_number": "021000021",
+                 "account_number": f"{i:09d}", "account_key": f"021000021:{i:09d}", "currency": "USD",
+                 "is_primary": True} for i in ids])
+        s.commit()
+
+
+def procurement_file(n: int) -> bytes:
+    """Half updates of existing vendors, half new; ~3% conflicts (status), ~3% likely duplicates."""
+    buf = io.StringIO()
+    cols = ["legal_name", "country", "tax_scheme", "tax_id", "routing_number", "account_number", "bank_currency",
+            "address_line1", "address_city", "address_country", "status"]
+    w = csv.writer(buf)
+    w.writerow(cols)
+    rng = random.Random(7)
+    for k in range(n):
+        if k % 2 == 0:  # update: an existing vendor, a new remit-to address
+            i = k // 2 + 1
+            row = [vendor_name(i), "US", "us_ein", ein(i), "021000021", f"{i:09d}", "USD", f"{k} Main St",
+                   "Springfield", "US", "active" if k % 33 == 0 else ""]
+        else:  # new vendor
+            i = n + k
+            name = vendor_name(i)
+            account = f"{i:09d}"
+            if k % 31 == 1:
+                x = rng.randint(1, n)
+                name = vendor_name(x).replace(f" {x} ", f" {x}0 ")  # one character from an existing name
+            if k % 37 == 1:
+                account = f"{rng.randint(1, n):09d}"  # an existing vendor's account
+            row = [name, "US", "us_ein", ein(i), "021000021", account, "USD", f"{k} High St", "Portland", "US", ""]
+        w.writerow(row)
+    return buf.getvalue().encode()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2,000 vendors (under 30 s)")
+    ap.add_argument("--n", type=int, default=None)
+    args = ap.parse_args()
+    n = args.n or (2_000 if args.quick else 100_000)
+    tmp = Path(tempfile.mkdtemp())
+    engine = make_engine(f"sqlite:///{tmp / 'bench.db'}")
+    upgrade(engine)
+    seed(engine, n)
+    data = procurement_file(n)
+
+    t0 = time.perf_counter()
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    floor = time.perf_counter() - t0
+    assert len(rows) == n
+
+    t0 = time.perf_counter()
+    with Session(engine) as s:
+        report = sync.import_vendors(session=s, data=data, filename="procurement.csv", source="procurement",
+                                     actor=Actor("bench"))
+        s.commit()
+    elapsed = time.perf_counter() - t0
+    assert report.ok, report.errors[:5]
+
+    def dedupe_time(count: int) -> float:
+        keys = [name_key(vendor_name(i)) for i in range(1, count + 1)]
+        t = time.perf_counter()
+        dedupe.similar_names(keys)
+        dedupe.same_accounts([f"{i % (count - 50)}" for i in range(count)])
+        return time.perf_counter() - t
+
+    d10 = dedupe_time(10_000)
+    d100 = dedupe_time(100_000 if not args.quick else 20_000)
+    out = {"scenario": "vendors_import", "vendors": n, "existing": n, "created": report.created,
+           "updated": report.updated, "conflicts": report.conflicts, "duplicates_flagged": report.duplicates_flagged,
+           "import_s": round(elapsed, 2), "floor_s": round(floor, 3), "vendors_per_s": round(n / elapsed),
+           "dedupe_s_10k": round(d10, 3), "dedupe_s_100k": round(d100, 3),
+           "dedupe_growth_10x": round(d100 / d10, 1) if d10 else None,
+           "ratio_to_floor": round(elapsed / floor, 1)}
+    if args.quick:
+        out["dedupe_s_100k_note"] = "quick run: measured on 20,000 names"
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Vendor pages: the record with its gate, legal review, screening matches and held changes, the forms that
+move a vendor along its lifecycle, and procurement's request form. Thin: every action is a service call,
+so the gate and four eyes hold here exactly as in the API and the CLI."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from triad.audit.service import Actor
+from triad.auth.deps import DbSession
+from triad.auth.scoping import visible_to
+from triad.core.errors import NotFound, TriadError
+from triad.core.permissions import Perm, has
+from triad.firms.models import LawFirm
+from triad.vendors import screening, service
+from triad.vendors.models import ScreeningHit, Vendor, VendorPendingChange
+from triad.vendors.schemas import VendorCreate
+from triad.vendors.states import MOVE_PERM, TRANSITIONS
+from triad.web.common import PageUser, page_user, render
+from triad.web.routes import _check_form, _detail, _login_redirect, _need
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page(request: Request, session, pu: PageUser, v: Vendor, error: str | None = None, status_code: int = 200,
+          problems: list | None = None):
+    role = pu.user.role
+    firms = list(session.scalars(visible_to(LawFirm, pu.user).where(LawFirm.vendor_id == v.id)))
+    moves = sorted(m for m in TRANSITIONS[v.status] if has(role, MOVE_PERM[m]))
+    internal = has(role, Perm.vendors_write) or has(role, Perm.vendors_review)
+    hits = list(session.scalars(select(ScreeningHit).where(ScreeningHit.vendor_id == v.id)
+                                .order_by(ScreeningHit.id))) if internal else []
+    changes = list(session.scalars(select(VendorPendingChange).where(VendorPendingChange.vendor_id == v.id,
+                                                                     VendorPendingChange.status == "pending")
+                                   .order_by(VendorPendingChange.id))) if internal else []
+    gate = service.gate_problems(session, v) if v.status in ("pending_review", "suspended") and internal else []
+    return render(request, "records/vendor.html", pu, v=v, firms=firms, moves=moves, hits=hits, changes=changes,
+                  gate=gate, error=error, problems=problems or [], status_code=status_code,
+                  can_review=has(role, Perm.vendors_review), can_write=has(role, Perm.vendors_write),
+                  payable=service.payable_bank_account(v) if internal else None)
+
+
+@router.get("/vendors/{obj_id:int}", response_class=HTMLResponse)
+def vendor(request: Request, session: DbSession, obj_id: int):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    return _page(request, session, pu, _detail(session, pu, Vendor, Perm.vendors_read, obj_id, "vendor"))
+
+
+def _step(request: Request, session, pu: PageUser, obj_id: int, step):
+    """Run one service call: commit and go back to the vendor, or show its error (and every gate problem)."""
+    try:
+        step()
+    except TriadError as exc:
+        session.rollback()
+        return _page(request, session, pu, session.get(Vendor, obj_id), error=exc.detail, status_code=exc.status,
+                     problems=exc.errors)
+    session.commit()
+    return RedirectResponse(f"/vendors/{obj_id}", status_code=303)
+
+
+def _vendor_for_form(request: Request, session, obj_id: int, csrf_token: str):
+    pu = page_user(request, session)
+    if pu is None:
+        return None, None
+    _check_form(pu, csrf_token)
+    return pu, _detail(session, pu, Vendor, Perm.vendors_read, obj_id, "vendor")
+
+
+@router.post("/vendors/{obj_id:int}/transition", response_class=HTMLResponse)
+def transition(request: Request, session: DbSession, obj_id: int, to: Annotated[str, Form()],
+               reason: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    pu, v = _vendor_for_form(request, session, obj_id, csrf_token)
+    if pu is None:
+        return _login_redirect(request)
+    return _step(request, session, pu, obj_id, lambda: service.transition(
+        session=session, vendor=v, to=to, actor=Actor.of(pu.user), user=pu.user, reason=reason.strip() or None))
+
+
+@router.post("/vendors/{obj_id:int}/review", response_class=HTMLResponse)
+def review(request: Request, session: DbSession, obj_id: int, outcome: Annotated[str, Form()],
+           note: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    pu, v = _vendor_for_form(request, session, obj_id, csrf_token)
+    if pu is None:
+        return _login_redirect(request)
+    return _step(request, session, pu, obj_id, lambda: service.record_review(
+        session=session, vendor=v, reviewer=pu.user, outcome=outcome, note=note.strip() or None))
+
+
+@router.post("/vendors/{obj_id:int}/screen", response_class=HTMLResponse)
+def screen(request: Request, session: DbSession, obj_id: int, csrf_token: Annotated[str, Form()] = ""):
+    pu, v = _vendor_for_form(request, session, obj_id, csrf_token)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.vendors_review)
+    return _step(request, session, pu, obj_id, lambda: screening.screen_vendor(
+        session=session, vendor=v, actor=Actor.of(pu.user)))
+
+
+@router.post("/vendors/{obj_id:int}/hits/{hit_id:int}/clear", response_class=HTMLResponse)
+def clear_hit(request: Request, session: DbSession, obj_id: int, hit_id: int, reason: Annotated[str, Form()] = "",
+              csrf_token: Annotated[str, Form()] = ""):
+    pu, v = _vendor_for_form(request, session, obj_id, csrf_token)
+    if pu is None:
+        return _login_redirect(request)
+    hit = session.get(ScreeningHit, hit_id)
+    if hit is None or hit.vendor_id != v.id:
+        raise NotFound("No such screening match.")
+    return _step(request, session, pu, obj_id, lambda: screening.clear_hit(
+        session=session, hit=hit, reviewer=pu.user, reason=reason))
+
+
+@router.post("/vendors/{obj_id:int}/changes/{change_id:int}", response_class=HTMLResponse)
+def decide_change(request: Request, session: DbSession, obj_id: int, change_id: int,
+                  decision: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
+                  csrf_token: Annotated[str, Form()] = ""):
+    pu, v = _vendor_for_form(request, session, obj_id, csrf_token)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.vendors_write)
+    change = session.get(VendorPendingChange, change_id)
+    if change is None or change.vendor_id != v.id:
+        raise NotFound("No such held change.")
+    return _step(request, session, pu, obj_id, lambda: service.decide_change(
+        session=session, change=change, approve=decision == "approve", actor=Actor.of(pu.user),
+        reason=reason.strip() or None))
+
+
+@router.get("/vendors/new", response_class=HTMLResponse)
+def new_form(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.vendors_write)
+    return render(request, "vendors/new.html", pu, errors=[], form={})
+
+
+@router.post("/vendors/new", response_class=HTMLResponse)
+def create(request: Request, session: DbSession, legal_name: Annotated[str, Form()], country: Annotated[str, Form()],
+           tax_scheme: Annotated[str, Form()] = "", tax_id: Annotated[str, Form()] = "",
+           iban: Annotated[str, Form()] = "", bic: Annotated[str, Form()] = "",
+           routing_number: Annotated[str, Form()] = "", account_number: Annotated[str, Form()] = "",
+           currency: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _need(pu, Perm.vendors_write)
+    form = {"legal_name": legal_name, "country": country, "tax_scheme": tax_scheme, "tax_id": tax_id, "iban": iban,
+            "bic": bic, "routing_number": routing_number, "account_number": account_number, "currency": currency}
+    data = {"legal_name": legal_name, "country": country}
+    if tax_id.strip():
+        data["tax_ids"] = [{"scheme": tax_scheme, "value": tax_id, "country": country}]
+    if any(x.strip() for x in (iban, routing_number, account_number)):
+        data["bank_accounts"] = [{"holder_name": legal_name, "iban": iban or None, "bic": bic or None,
+                                  "routing_number": routing_number or None, "account_number": account_number or None,
+                                  "currency": currency}]
+    try:
+        v = service.create_vendor(session=session, data=VendorCreate(**data), actor=Actor.of(pu.user))
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+                  for e in exc.errors()]
+        return render(request, "vendors/new.html", pu, errors=errors, form=form, status_code=422)
+    except TriadError as exc:
+        session.rollback()
+        return render(request, "vendors/new.html", pu, errors=[exc.detail], form=form, status_code=exc.status)
+    session.commit()
+    return RedirectResponse(f"/vendors/{v.id}", status_code=303)
