@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.factories import world as factories
+from tests.integration.test_vendor_master import activate
 from triad.ap import formats
 from triad.ap.models import ApBatch, ApBatchItem, ApRoute, Payment, SyncRun
 from triad.ap.service import add_credit, export, import_payments, reopen
@@ -23,7 +24,7 @@ from triad.core.errors import Conflict, ValidationFailed
 from triad.invoices.approvals import approve
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
 from triad.invoices.service import transition
-from triad.vendors.models import VendorBankAccount
+from triad.vendors.service import payable_bank_account
 
 ACTOR = Actor("ap-test")
 
@@ -158,11 +159,15 @@ def test_pain001_validates_and_pain002_rejection_returns_the_invoice(db, w):
     from lxml import etree
 
     _route(db, debtor_name="Triad Co Ltd", debtor_iban="GB33BUKB20201555555555", debtor_bic="BUKBGB22")
-    w.a.firm.vendor.bank_accounts.append(VendorBankAccount(holder_name="Alpha Law LLP", iban="DE89370400440532013000",
-                                                           bic="COBADEFFXXX", currency="USD"))
-    db.flush()
+    assert payable_bank_account(w.a.firm.vendor) is None  # a draft vendor has no payable account
+    _approve(db, w, w.a.invoice)
+    with pytest.raises(ValidationFailed) as refused:
+        export(session=db, route_name="main", fmt="pain001", actor=ACTOR, dry_run=True)
+    assert "no approved bank account" in refused.value.errors[0]["message"]
+    activate(db, w, w.a.firm.vendor)  # through the legal-review gate
+    payable = payable_bank_account(w.a.firm.vendor)  # the approved account (a US one in the factory world)
+    assert payable is not None and payable.account_number
     inv = w.a.invoice
-    _approve(db, w, inv)
     res = export(session=db, route_name="main", fmt="pain001", actor=ACTOR, execution_date=dt.date(2026, 11, 30))
     doc = etree.fromstring(res.content)
     assert formats.pain001_schema().validate(doc)
@@ -170,7 +175,9 @@ def test_pain001_validates_and_pain002_rejection_returns_the_invoice(db, w):
     e2e = doc.findtext(".//p:CdtTrfTxInf/p:PmtId/p:EndToEndId", namespaces=ns)
     assert e2e == f"TRIAD-{inv.id}-1" or e2e.startswith(f"TRIAD-{inv.id}-")
     assert doc.findtext(".//p:CdtTrfTxInf/p:Amt/p:InstdAmt", namespaces=ns) == "900.00"
-    assert doc.findtext(".//p:CdtTrfTxInf/p:CdtrAcct/p:Id/p:IBAN", namespaces=ns) == "DE89370400440532013000"
+    assert doc.findtext(".//p:CdtTrfTxInf/p:CdtrAcct/p:Id/p:Othr/p:Id", namespaces=ns) == payable.account_number
+    assert doc.findtext(".//p:CdtTrfTxInf/p:CdtrAgt/p:FinInstnId/p:ClrSysMmbId/p:MmbId",
+                        namespaces=ns) == payable.routing_number
     pain002 = f"""<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03">
  <CstmrPmtStsRpt>

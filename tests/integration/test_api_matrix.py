@@ -46,6 +46,7 @@ ACTIONS = {
     ("POST", "/invoices/{item_id}/reopen"): (Perm.ap_write, {"reason": "AP lost the file"}),
     ("POST", "/invoices/{item_id}/credits"): (Perm.ap_write, {"kind": "credit_note", "amount": "10.00",
                                                             "reason": "discount"}),
+    ("POST", "/invoices/{item_id}/allocations"): (Perm.invoices_review, None),  # body: B's matter, all 900.00
     # vendor workflow, exercised on firm B's vendor (made ready for each action by _ready_for)
     ("POST", "/vendors/{item_id}/transitions"): (Perm.vendors_write, {"to": "pending_review"}),
     ("POST", "/vendors/{item_id}/review"): (Perm.vendors_review, {"outcome": "completed"}),
@@ -92,6 +93,9 @@ def _action_body(w, key):
     body = ACTIONS[key][1]
     if key[1] == "/ap/exports":
         return {"route": w.ap_route.name, "format": "csv"}
+    if key[1] == "/invoices/{item_id}/allocations":
+        return {"allocations": [{"matter_id": w.b.matter.id, "cost_center_id": w.cc.id, "gl_account_id": w.gl.id,
+                                 "amount": "900.00"}]}
     return {"invoice_ids": [w.b.invoice.id]} if body is None else body
 
 

@@ -115,8 +115,10 @@ def ready_invoices(session: Session, route: ApRoute) -> list[Invoice]:
 
 
 def _bank(vendor) -> dict[str, str | None]:
-    acct = next((a for a in vendor.bank_accounts if a.is_primary), None) or (
-        vendor.bank_accounts[0] if vendor.bank_accounts else None)
+    """The vendor's payable account: approved by four eyes, never one still on hold (vendor master)."""
+    from triad.vendors.service import payable_bank_account
+
+    acct = payable_bank_account(vendor)
     if acct is None:
         return {}
     return {"holder_name": acct.holder_name, "iban": acct.iban, "bic": acct.bic, "account_number": acct.account_number,
@@ -168,7 +170,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         bank = _bank(vendors[inv.vendor_id])
         if fmt == "pain001" and not (bank.get("iban") or (bank.get("account_number") and bank.get("routing_number"))):
             errors.append({"invoice": inv.invoice_number, "field": "bank",
-                           "message": f"vendor {inv.vendor_id} has no bank account to pay by transfer"})
+                           "message": f"vendor {inv.vendor_id} has no approved bank account to pay by transfer"})
         if due <= 0:
             errors.append({"invoice": inv.invoice_number, "field": "amount",
                            "message": f"nothing is due ({due}); credit notes cover the approved amount"})

@@ -20,7 +20,14 @@ from triad.invoices import approvals
 from triad.invoices import schemas as s
 from triad.invoices.intake import import_file
 from triad.invoices.models import ApprovalLevel, Invoice
-from triad.invoices.service import COUNSEL_MOVES, bulk_approve, decide_line, move, review_queue
+from triad.invoices.service import (
+    COUNSEL_MOVES,
+    bulk_approve,
+    decide_line,
+    move,
+    review_queue,
+    set_allocations,
+)
 
 
 class InvoiceFilters(BaseModel):
@@ -105,6 +112,32 @@ def bulk_approve_api(body: BulkApproveIn, session: DbSession, user: CurrentUser)
     outcomes = bulk_approve(session=session, user=user, invoice_ids=body.invoice_ids, comment=body.comment)
     session.commit()
     return [BulkOutcome(**o) for o in outcomes]
+
+
+class AllocationIn(BaseModel):
+    matter_id: int
+    cost_center_id: int
+    gl_account_id: int
+    amount: AmountIn
+
+
+class AllocationsIn(BaseModel):
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+@intake_router.post("/{item_id}/allocations", response_model=s.InvoiceRead,
+                    summary="Replace the invoice's cost allocation before approval (each matter exactly its total)",
+                    dependencies=[require(Perm.invoices_read)])
+def change_allocations(item_id: int, body: AllocationsIn, session: DbSession, user: CurrentUser):
+    inv = _visible_invoice(session, user, item_id)
+    if not has(user.role, Perm.invoices_review):
+        raise PermissionDenied(f"your role ({user.role}) lacks the permission {Perm.invoices_review.value}")
+    set_allocations(session=session, invoice=inv, allocations=[a.model_dump() for a in body.allocations],
+                    actor=Actor.of(user), reason=body.reason)
+    session.commit()
+    session.refresh(inv)
+    return s.InvoiceRead.model_validate(inv)
 
 
 @intake_router.get("/{item_id}/approval", summary="The approval steps an invoice needs and those signed",

@@ -144,6 +144,69 @@ def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: s
     return line
 
 
+def set_allocations(*, session: Session, invoice: Invoice, allocations: list[dict], actor: Actor,
+                    reason: str | None = None) -> None:
+    """A reviewer replaces the invoice's cost allocation before approval.
+
+    Each row: matter_id, cost_center_id, gl_account_id, amount. Every matter on the invoice must be
+    allocated exactly its billed total (to the cent), on active cost centers and GL accounts; nothing
+    else. Voids approval signatures collected so far. One audit event with before and after."""
+    from sqlalchemy import select
+
+    from triad.core.money import minor_units, quantize
+    from triad.invoices.approvals import void_signatures
+    from triad.invoices.models import InvoiceAllocation
+    from triad.org.models import CostCenter, GLAccount
+
+    if invoice.state not in (State.submitted, State.in_review):
+        raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; the allocation can change only "
+                       "before approval")
+    errors: list[dict] = []
+    per_matter: dict[int, Decimal] = {}
+    for ln in invoice.lines:
+        per_matter[ln.matter_id] = per_matter.get(ln.matter_id, Decimal(0)) + ln.total
+    given: dict[int, Decimal] = {}
+    ccs = {c.id: c for c in session.scalars(select(CostCenter).where(
+        CostCenter.id.in_({a["cost_center_id"] for a in allocations})))}
+    gls = {g.id: g for g in session.scalars(select(GLAccount).where(
+        GLAccount.id.in_({a["gl_account_id"] for a in allocations})))}
+    places = minor_units(invoice.currency)
+    for n, a in enumerate(allocations):
+        amount = a["amount"]
+        if a["matter_id"] not in per_matter:
+            errors.append({"field": f"allocations[{n}].matter_id", "message": "not a matter on this invoice"})
+        cc, gl = ccs.get(a["cost_center_id"]), gls.get(a["gl_account_id"])
+        if cc is None or not cc.is_active:
+            errors.append({"field": f"allocations[{n}].cost_center_id", "message": "no such active cost center"})
+        if gl is None or not gl.is_active:
+            errors.append({"field": f"allocations[{n}].gl_account_id", "message": "no such active GL account"})
+        if amount < 0 or -amount.as_tuple().exponent > places:
+            errors.append({"field": f"allocations[{n}].amount",
+                           "message": f"must be 0 or more with at most {places} decimals ({invoice.currency})"})
+        given[a["matter_id"]] = given.get(a["matter_id"], Decimal(0)) + amount
+    for matter_id, total in per_matter.items():
+        if given.get(matter_id, Decimal(0)) != total:
+            errors.append({"field": "allocations", "message": f"matter {matter_id} is billed "
+                                                              f"{quantize(total, invoice.currency)} "
+                                                              f"{invoice.currency}; allocated "
+                                                              f"{given.get(matter_id, Decimal(0))}"})
+    if errors:
+        raise ValidationFailed(f"the allocation of invoice {invoice.invoice_number} was not changed: "
+                               f"{len(errors)} problem(s)", errors=errors)
+    before = [{"matter_id": a.matter_id, "cost_center_id": a.cost_center_id, "gl_account_id": a.gl_account_id,
+               "amount": a.amount} for a in invoice.allocations]
+    invoice.allocations.clear()
+    session.flush()
+    for a in allocations:
+        invoice.allocations.append(InvoiceAllocation(matter_id=a["matter_id"], cost_center_id=a["cost_center_id"],
+                                                     gl_account_id=a["gl_account_id"], amount=a["amount"],
+                                                     currency=invoice.currency))
+    void_signatures(session=session, invoice=invoice)
+    session.flush()
+    record(session, actor=actor, action="invoice.allocation_changed", entity_type="invoice", entity_id=invoice.id,
+           before={"allocations": before}, after={"allocations": [dict(a) for a in allocations]}, reason=reason)
+
+
 def move(*, session: Session, invoice: Invoice, to: str, user, reason: str | None = None) -> str:
     """What the API's and the pages' "move to" does: approving signs the user's approval steps
     (the invoice may stay in review awaiting a higher level); any other target is a transition.
