@@ -10,6 +10,7 @@ from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
 from triad.guidelines.models import GuidelineSet, GuidelineVersion, InvoiceFinding
+from triad.idempotency.models import IdempotencyRecord
 from triad.invoices.models import (
     ApprovalLevel,
     Invoice,
@@ -27,7 +28,8 @@ metadata = Base.metadata
 
 __all__ = [
     "ApiToken", "ApprovalLevel", "AuditEvent", "AuditHead", "Budget", "BusinessUnit", "Contract", "ContractKeyDate",
-    "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "InvoiceFinding", "Invoice",
+    "CostCenter", "Engagement", "FXRate", "GLAccount", "GuidelineSet", "GuidelineVersion", "IdempotencyRecord",
+    "InvoiceFinding", "Invoice",
     "InvoiceAllocation", "InvoiceApproval", "InvoiceLine", "InvoiceStateChange",
     "LawFirm", "Matter", "MatterAllocation", "Notification", "OutboxEmail", "Payment", "StoredFile", "Timekeeper",
     "TimekeeperRate", "User", "Vendor", "VendorAddress", "VendorBankAccount", "VendorTaxId",
