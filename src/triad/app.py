@@ -124,4 +124,7 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
             )
         return response
 
+    from triad.idempotency.api import install as install_idempotency
+
+    install_idempotency(app)  # the Idempotency-Key middleware and replay handler (docs/decisions/0020)
     return app

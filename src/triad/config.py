@@ -7,12 +7,13 @@ an embedded SQLite database under ``var/``, a secret key generated into
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,20 @@ class Settings(BaseSettings):
     # Login throttling: after this many failures the account waits, doubling each time.
     login_free_failures: int = 3
     login_max_delay_seconds: int = 900
+    # Idempotency-Key header on POST routes: how long a key (and the response it replays) is kept.
+    idempotency_ttl_hours: int = Field(default=24, description="At least 24.")
+
+    @field_validator("idempotency_ttl_hours")
+    @classmethod
+    def _ttl_at_least_a_day(cls, v: int) -> int:
+        if v < 24:
+            raise ValueError(f"TRIAD_IDEMPOTENCY_TTL_HOURS must be at least 24 (hours), not {v}: clients retry "
+                             "for up to a day and must not be able to repeat a payment after that")
+        return v
+
+    @property
+    def idempotency_ttl(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.idempotency_ttl_hours)
 
     @property
     def resolved_database_url(self) -> str:

@@ -10,6 +10,7 @@ from triad.files.models import StoredFile
 from triad.firms.models import LawFirm, Timekeeper, TimekeeperRate
 from triad.fx.models import FXRate
 from triad.guidelines.models import GuidelineSet, GuidelineVersion, InvoiceFinding
+from triad.idempotency.models import IdempotencyRecord
 from triad.invoices.models import (
     ApprovalLevel,
     Invoice,
@@ -42,8 +43,8 @@ metadata = Base.metadata
 __all__ = [
     "ApBatch", "ApBatchItem", "ApRoute", "ApiToken", "ApprovalLevel", "AuditEvent", "AuditHead", "Budget",
     "BusinessUnit", "Contract", "ContractKeyDate", "CostCenter", "Engagement", "FXRate", "GLAccount",
-    "GuidelineSet", "GuidelineVersion", "ImportedPaymentFile", "Invoice", "InvoiceAllocation", "InvoiceApproval",
-    "InvoiceCredit", "InvoiceFinding", "InvoiceLine", "InvoiceStateChange", "LawFirm", "Matter",
+    "GuidelineSet", "GuidelineVersion", "IdempotencyRecord", "ImportedPaymentFile", "Invoice", "InvoiceAllocation",
+    "InvoiceApproval", "InvoiceCredit", "InvoiceFinding", "InvoiceLine", "InvoiceStateChange", "LawFirm", "Matter",
     "MatterAllocation", "Notification", "OutboxEmail", "Payment", "SanctionsEntry", "SanctionsList",
     "ScreeningHit", "StoredFile", "SyncRun", "Timekeeper", "TimekeeperRate", "User", "Vendor", "VendorAddress",
     "VendorBankAccount", "VendorBusinessUnit", "VendorConflict", "VendorContact", "VendorDuplicate",

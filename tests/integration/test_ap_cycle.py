@@ -328,3 +328,23 @@ def test_json_export_matches_the_published_schema(db, w):
     doc["invoices"][0]["amount"] = 900.0  # a float amount is exactly what the schema forbids
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def test_idempotency_key_on_export_and_import(client, db, w):
+    _route(db)
+    _approve(db, w, w.a.invoice)
+    db.commit()
+    h = {"Authorization": f"Bearer {w.tokens['finance_ap']}", "Idempotency-Key": "export-2026-11-30"}
+    first = client.post("/api/v1/ap/exports", headers=h, json={"route": "main", "format": "csv"})
+    again = client.post("/api/v1/ap/exports", headers=h, json={"route": "main", "format": "csv"})
+    assert first.status_code == again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert first.json() == again.json() and db.scalar(sa.select(sa.func.count(ApBatch.id))) == 1
+    other = client.post("/api/v1/ap/exports", headers=h, json={"route": "main", "format": "json"})
+    assert other.status_code == 422
+    feed = _feed(f"{w.a.invoice.id},2026-11-02,900.00,USD,,PAY-1,paid")
+    hi = {"Authorization": h["Authorization"], "Idempotency-Key": "import-1"}
+    files = {"file": ("p.csv", feed, "text/csv")}
+    r1 = client.post("/api/v1/ap/imports", headers=hi, files=files)
+    r2 = client.post("/api/v1/ap/imports", headers=hi, files=files)
+    assert r1.status_code == 200 and r1.json()["status"] == "applied"
+    assert r2.json() == r1.json()  # replayed, not re-imported (a re-import would say "duplicate")

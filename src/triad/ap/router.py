@@ -14,12 +14,13 @@ from triad.auth.deps import CurrentUser, DbSession, require
 from triad.core.crud_router import Resource, build_router
 from triad.core.errors import NotFound
 from triad.core.permissions import Perm
+from triad.idempotency.api import idempotent
 
 router = APIRouter(tags=["ap"])
 
 
 @router.post("/ap/exports", status_code=201, summary="Export the invoices ready on a route as one batch file",
-             dependencies=[require(Perm.ap_write)],
+             dependencies=[require(Perm.ap_write), idempotent()],
              responses={200: {"description": "Dry run, or nothing was ready: nothing changed"}})
 def create_export(body: s.ExportIn, session: DbSession, user: CurrentUser):
     res = ap.export(session=session, route_name=body.route, fmt=body.format, actor=Actor.of(user),
@@ -44,7 +45,7 @@ def batch_file(item_id: int, session: DbSession):
 
 
 @router.post("/ap/imports", summary="Apply a payment-confirmation file (CSV, pain.002, camt.054)",
-             dependencies=[require(Perm.ap_write)],
+             dependencies=[require(Perm.ap_write), idempotent()],
              responses={200: {"description": "Applied, already imported, or dry run"},
                         422: {"description": "Refused: every bad entry is listed; nothing changed"}})
 def create_import(file: Annotated[UploadFile, File(description="The file from the AP system or bank")],
@@ -65,7 +66,7 @@ def create_import(file: Annotated[UploadFile, File(description="The file from th
 
 
 @router.post("/invoices/{item_id}/reopen", summary="Take an exported invoice back so it can be exported again",
-             dependencies=[require(Perm.ap_write)])
+             dependencies=[require(Perm.ap_write), idempotent()])
 def reopen_invoice(item_id: int, body: s.ReopenIn, session: DbSession, user: CurrentUser):
     from triad.invoices.models import Invoice
 
@@ -78,7 +79,7 @@ def reopen_invoice(item_id: int, body: s.ReopenIn, session: DbSession, user: Cur
 
 
 @router.post("/invoices/{item_id}/credits", status_code=201, summary="Record a credit note or write-down",
-             dependencies=[require(Perm.ap_write)])
+             dependencies=[require(Perm.ap_write), idempotent()])
 def create_credit(item_id: int, body: s.CreditIn, session: DbSession, user: CurrentUser):
     from triad.invoices.models import Invoice
 

@@ -16,6 +16,13 @@ class TriadError(Exception):
         self.errors = errors or []
 
 
+class BadRequest(TriadError):
+    """The request itself is malformed (a header, say), as opposed to an invalid field of its body (422)."""
+
+    status = 400
+    title = "Bad request"
+
+
 class NotFound(TriadError):
     status = 404
     title = "Not found"

@@ -16,6 +16,7 @@ from triad.core.errors import (
 )
 from triad.core.permissions import Perm, has
 from triad.core.schemas import AmountIn
+from triad.idempotency.api import idempotent
 from triad.invoices import approvals
 from triad.invoices import schemas as s
 from triad.invoices.intake import import_file
@@ -107,7 +108,7 @@ class BulkOutcome(BaseModel):
 
 @intake_router.post("/bulk-approve", response_model=list[BulkOutcome],
                     summary="Approve clean invoices (no findings, no adjusted or rejected lines) in one go",
-                    dependencies=[require(Perm.invoices_review)])
+                    dependencies=[require(Perm.invoices_review), idempotent()])
 def bulk_approve_api(body: BulkApproveIn, session: DbSession, user: CurrentUser):
     outcomes = bulk_approve(session=session, user=user, invoice_ids=body.invoice_ids, comment=body.comment)
     session.commit()
@@ -128,7 +129,7 @@ class AllocationsIn(BaseModel):
 
 @intake_router.post("/{item_id}/allocations", response_model=s.InvoiceRead,
                     summary="Replace the invoice's cost allocation before approval (each matter exactly its total)",
-                    dependencies=[require(Perm.invoices_read)])
+                    dependencies=[require(Perm.invoices_read), idempotent()])
 def change_allocations(item_id: int, body: AllocationsIn, session: DbSession, user: CurrentUser):
     inv = _visible_invoice(session, user, item_id)
     if not has(user.role, Perm.invoices_review):
@@ -202,7 +203,7 @@ def _visible_invoice(session, user, item_id: int) -> Invoice:
 
 @intake_router.post("/{item_id}/transitions", response_model=s.InvoiceRead,
                     summary="Move an invoice to another state (review, approve, reject, hold, appeal, withdraw)",
-                    dependencies=[require(Perm.invoices_read)])
+                    dependencies=[require(Perm.invoices_read), idempotent()])
 def move_invoice(item_id: int, body: TransitionIn, session: DbSession, user: CurrentUser):
     inv = _visible_invoice(session, user, item_id)
     counsel_ok = body.to in COUNSEL_MOVES and inv.state in COUNSEL_MOVES.get(body.to, set()) and has(
@@ -217,7 +218,7 @@ def move_invoice(item_id: int, body: TransitionIn, session: DbSession, user: Cur
 
 @intake_router.post("/{item_id}/lines/{line_no}/decision", response_model=s.InvoiceRead,
                     summary="Accept, adjust or reject one line of an invoice in review",
-                    dependencies=[require(Perm.invoices_read)])
+                    dependencies=[require(Perm.invoices_read), idempotent()])
 def decide(item_id: int, line_no: int, body: DecisionIn, session: DbSession, user: CurrentUser):
     inv = _visible_invoice(session, user, item_id)
     if not has(user.role, Perm.invoices_review):
