@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from triad.ap import formats
 from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, InvoiceCredit, Payment, SyncRun
-from triad.audit.service import Actor, record
+from triad.audit.service import Actor, record, record_many
 from triad.core.db import utcnow
 from triad.core.errors import Conflict, NotFound, ValidationFailed
 from triad.core.money import Money, allocate, quantize
@@ -29,6 +30,13 @@ from triad.invoices.states import State
 from triad.matters.models import Matter
 
 FORMATS = ("csv", "json", "pain001")
+_CHUNK = 5000  # ids per IN (...) list: well under SQLite's and PostgreSQL's bound-parameter limits
+
+
+def _chunks(values: Any, size: int = _CHUNK) -> Any:
+    seq = list(values)
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
 
 
 def credits_total(invoice: Invoice, session: Session) -> Decimal:
@@ -48,13 +56,16 @@ def business_unit_of(invoice: Invoice) -> Any:
 
 
 def route_for(invoice: Invoice, routes: list[ApRoute]) -> ApRoute | None:
-    bu = business_unit_of(invoice)
+    return _first_route(business_unit_of(invoice), invoice.currency, routes)
+
+
+def _first_route(bu: Any, currency: str, routes: list[ApRoute]) -> ApRoute | None:
     for r in routes:
         if r.business_unit_id is not None and (bu is None or bu.id != r.business_unit_id):
             continue
         if r.legal_entity is not None and (bu is None or (bu.legal_entity or "") != r.legal_entity):
             continue
-        if r.currency is not None and r.currency != invoice.currency:
+        if r.currency is not None and r.currency != currency:
             continue
         return r
     return None
@@ -114,6 +125,72 @@ def ready_invoices(session: Session, route: ApRoute) -> list[Invoice]:
     return [inv for inv in candidates if (r := route_for(inv, routes)) is not None and r.id == route.id]
 
 
+class _Unit:
+    """A business unit as routing needs it (id, code, legal entity), read in bulk."""
+
+    __slots__ = ("id", "code", "legal_entity")
+
+    def __init__(self, id: int, code: str, legal_entity: str | None) -> None:  # noqa: A002
+        self.id, self.code, self.legal_entity = id, code, legal_entity
+
+
+class _Ready:
+    """An approved invoice as the export needs it, read with plain queries (no ORM object graph)."""
+
+    __slots__ = ("id", "invoice_number", "invoice_date", "vendor_id", "firm_id", "currency", "approved", "bu",
+                 "allocations", "first_line")
+
+    def __init__(self, id: int, invoice_number: str, invoice_date: dt.date, vendor_id: int, firm_id: int,  # noqa: A002
+                 currency: str) -> None:
+        self.id, self.invoice_number, self.invoice_date = id, invoice_number, invoice_date
+        self.vendor_id, self.firm_id, self.currency = vendor_id, firm_id, currency
+        self.approved = Decimal(0)  # approved_amount: decided lines at their approved total, the rest as billed
+        self.bu: _Unit | None = None
+        self.allocations: list[tuple[int, int, int, Decimal]] = []  # matter, cost center, GL account, amount
+        self.first_line: tuple[int, int] | None = None  # (line_no, matter_id) of the first line
+
+
+def _ready(session: Session, route: ApRoute) -> list[_Ready]:
+    """``ready_invoices`` in a handful of queries: approved invoices whose first matching route is
+    ``route``, oldest first, with their approved amount, business unit and allocations (by id)."""
+    from triad.org.models import BusinessUnit
+
+    routes = active_routes(session)
+    cands = [_Ready(*row) for row in session.execute(
+        select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id, Invoice.firm_id,
+               Invoice.currency).where(Invoice.state == State.approved).order_by(Invoice.invoice_date, Invoice.id))]
+    by_id = {c.id: c for c in cands}
+    for chunk in _chunks(by_id):
+        for iid, line_no, matter_id, decision, approved_total, total in session.execute(
+                select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
+                       InvoiceLine.approved_total, InvoiceLine.total).where(InvoiceLine.invoice_id.in_(chunk))):
+            c = by_id[iid]
+            c.approved += approved_total if decision else total
+            if c.first_line is None or line_no < c.first_line[0]:
+                c.first_line = (line_no, matter_id)
+    matter_ids = {c.first_line[1] for c in cands if c.first_line}
+    matter_bu: dict[int, int] = {}
+    for chunk in _chunks(matter_ids):
+        matter_bu.update(session.execute(select(Matter.id, Matter.business_unit_id).where(Matter.id.in_(chunk))).all())
+    units = {row[0]: _Unit(*row) for row in session.execute(
+        select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.legal_entity)
+        .where(BusinessUnit.id.in_(set(matter_bu.values()))))} if matter_bu else {}
+    ready = []
+    for c in cands:
+        c.bu = units[matter_bu[c.first_line[1]]] if c.first_line else None
+        r = _first_route(c.bu, c.currency, routes)
+        if r is not None and r.id == route.id:
+            ready.append(c)
+    mine = {c.id: c for c in ready}
+    for chunk in _chunks(mine):
+        for iid, matter_id, cc_id, gl_id, amount in session.execute(
+                select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
+                       InvoiceAllocation.gl_account_id, InvoiceAllocation.amount)
+                .where(InvoiceAllocation.invoice_id.in_(chunk)).order_by(InvoiceAllocation.id)):
+            mine[iid].allocations.append((matter_id, cc_id, gl_id, amount))
+    return ready
+
+
 def _bank(vendor) -> dict[str, str | None]:
     """The vendor's payable account: approved by four eyes, never one still on hold (vendor master)."""
     from triad.vendors.service import payable_bank_account
@@ -125,12 +202,21 @@ def _bank(vendor) -> dict[str, str | None]:
             "routing_number": acct.routing_number}
 
 
+def _names(session: Session, id_col: Any, name_col: Any, ids: set[int]) -> dict[int, Any]:
+    out: dict[int, Any] = {}
+    for chunk in _chunks(ids):
+        out.update(session.execute(select(id_col, name_col).where(id_col.in_(chunk))).all())
+    return out
+
+
 def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run: bool = False,
            execution_date: dt.date | None = None) -> ExportResult:
     """Export every invoice ready for ``route_name`` as one batch file, each invoice with its own
     idempotency key, and mark them sent to AP in the same transaction. ``dry_run`` computes the
     same file and changes nothing. Raises ValidationFailed listing every invoice that cannot go
     (no allocation, allocations not adding up, no bank details for pain.001)."""
+    from triad.firms.models import LawFirm
+    from triad.org.models import CostCenter, GLAccount
     from triad.vendors.models import Vendor
 
     if fmt not in FORMATS:
@@ -142,50 +228,54 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     if fmt == "pain001" and not (route.debtor_name and route.debtor_iban and route.debtor_bic):
         raise ValidationFailed(f"route {route.name} has no paying account (debtor name, IBAN, BIC) for pain.001",
                                errors=[{"field": "route", "message": "debtor account missing"}])
-    invoices = ready_invoices(session, route)
+    invoices = _ready(session, route)
     result = ExportResult(route=route.name, format=fmt, dry_run=dry_run)
     if not invoices:
         return result
     vendors = {v.id: v for v in session.scalars(select(Vendor).where(Vendor.id.in_({i.vendor_id for i in invoices}))
                                                 .options(selectinload(Vendor.bank_accounts)))}
+    banks = {vid: _bank(v) for vid, v in vendors.items()}
     seq = (session.scalar(select(func.max(ApBatch.id))) or 0) + 1
     batch_ref = f"TRIAD-B{seq:07d}"
     rows: list[formats.ExportInvoice] = []
     errors: list[dict[str, Any]] = []
-    matters = dict(session.execute(select(Matter.id, Matter.number).where(
-        Matter.id.in_({a.matter_id for i in invoices for a in i.allocations}))).all())
+    allocs = [a for i in invoices for a in i.allocations]
+    matters = _names(session, Matter.id, Matter.number, {a[0] for a in allocs})
+    cost_centers = _names(session, CostCenter.id, CostCenter.code, {a[1] for a in allocs})
+    gl_accounts = _names(session, GLAccount.id, GLAccount.number, {a[2] for a in allocs})
+    firms = _names(session, LawFirm.id, LawFirm.name, {i.firm_id for i in invoices})
     credits: dict[int, Decimal] = {}
-    for inv_id, amt in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
-                                       .where(InvoiceCredit.invoice_id.in_([i.id for i in invoices]))):
-        credits[inv_id] = credits.get(inv_id, Decimal(0)) + amt
+    for chunk in _chunks([i.id for i in invoices]):
+        for inv_id, amt in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
+                                           .where(InvoiceCredit.invoice_id.in_(chunk))):
+            credits[inv_id] = credits.get(inv_id, Decimal(0)) + amt
     for inv in invoices:
-        due = approved_amount(inv) - credits.get(inv.id, Decimal(0))
-        allocated = sum((a.amount for a in inv.allocations), Decimal(0))
+        due = inv.approved - credits.get(inv.id, Decimal(0))
+        allocated = sum((a[3] for a in inv.allocations), Decimal(0))
         if not inv.allocations:
             errors.append({"invoice": inv.invoice_number, "field": "allocations", "message": "no cost allocation"})
-        elif allocated != quantize(approved_amount(inv), inv.currency):
+        elif allocated != quantize(inv.approved, inv.currency):
             errors.append({"invoice": inv.invoice_number, "field": "allocations",
-                           "message": f"allocations add up to {allocated}, the approved amount is "
-                                      f"{approved_amount(inv)}"})
-        bank = _bank(vendors[inv.vendor_id])
+                           "message": f"allocations add up to {allocated}, the approved amount is {inv.approved}"})
+        bank = banks[inv.vendor_id]
         if fmt == "pain001" and not (bank.get("iban") or (bank.get("account_number") and bank.get("routing_number"))):
             errors.append({"invoice": inv.invoice_number, "field": "bank",
                            "message": f"vendor {inv.vendor_id} has no approved bank account to pay by transfer"})
         if due <= 0:
             errors.append({"invoice": inv.invoice_number, "field": "amount",
                            "message": f"nothing is due ({due}); credit notes cover the approved amount"})
-        bu = business_unit_of(inv)
+        if errors:
+            continue  # the batch is refused: only the list of problems matters now
         # the allocation as approved; credits reduce every share in proportion, still adding up exactly
-        zero = [Money.of(0, inv.currency)] * len(inv.allocations)
-        shares = (allocate(Money.of(due, inv.currency), [a.amount for a in inv.allocations])
-                  if inv.allocations and allocated > 0 and due > 0 else zero)
+        shares = ([m.amount for m in allocate(Money.of(due, inv.currency), [a[3] for a in inv.allocations])]
+                  if inv.allocations and allocated > 0 and due > 0 else [Decimal(0)] * len(inv.allocations))
         rows.append(formats.ExportInvoice(
             idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
             invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendors[inv.vendor_id].legal_name,
-            firm_name=inv.firm.name, currency=inv.currency, amount=due, business_unit=bu.code if bu else "",
-            bank=bank, allocations=[formats.ExportAllocation(
-                matter_number=matters[a.matter_id], cost_center=a.cost_center.code, gl_account=a.gl_account.number,
-                amount=part.amount) for a, part in zip(inv.allocations, shares, strict=True)]))
+            firm_name=firms[inv.firm_id], currency=inv.currency, amount=due,
+            business_unit=inv.bu.code if inv.bu else "", bank=bank, allocations=[formats.ExportAllocation(
+                matter_number=matters[a[0]], cost_center=cost_centers[a[1]], gl_account=gl_accounts[a[2]],
+                amount=part) for a, part in zip(inv.allocations, shares, strict=True)]))
     if errors:
         raise ValidationFailed(f"{len(errors)} invoice(s) cannot be exported on route {route.name}; nothing was "
                                "exported", errors=errors)
@@ -211,11 +301,11 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         return result
     # mark them sent; a concurrent export that took one first makes this one refuse, whole
     ids = [r.invoice_id for r in rows]
-    moved = session.execute(update(Invoice).where(Invoice.id.in_(ids), Invoice.state == State.approved)
-                            .values(state=State.sent_to_ap).execution_options(synchronize_session=False)).rowcount
-    if moved != len(ids):
-        raise Conflict("another export took some of these invoices at the same time; nothing was exported, "
-                       "run the export again")
+    moved = 0
+    for chunk in _chunks(ids):
+        moved += session.execute(update(Invoice).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
+                                 .values(state=State.sent_to_ap)
+                                 .execution_options(synchronize_session=False)).rowcount
     ext = {"csv": "csv", "json": "json", "pain001": "xml"}[fmt]
     stored = StoredFile(sha256=result.sha256, kind="ap_export", filename=f"{batch_ref}.{ext}", size=len(content),
                         content=content, detected_format=fmt, uploaded_by_id=actor.user_id,
@@ -226,18 +316,21 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
                     totals=result.totals, created_by=actor.label)
     session.add(batch)
     session.flush()
-    session.add_all([ApBatchItem(batch_id=batch.id, invoice_id=r.invoice_id, idempotency_key=r.idempotency_key,
-                                 amount=r.amount, currency=r.currency) for r in rows])
-    session.add_all([InvoiceStateChange(invoice_id=i, from_state=State.approved, to_state=State.sent_to_ap,
-                                        actor=actor.label, actor_id=actor.user_id, reason=f"AP batch {batch_ref}")
-                     for i in ids])
+    session.execute(insert(ApBatchItem.__table__), [
+        {"batch_id": batch.id, "invoice_id": r.invoice_id, "idempotency_key": r.idempotency_key, "amount": r.amount,
+         "currency": r.currency} for r in rows])
+    session.execute(insert(InvoiceStateChange.__table__), [
+        {"invoice_id": i, "from_state": State.approved, "to_state": State.sent_to_ap, "actor": actor.label,
+         "actor_id": actor.user_id, "reason": f"AP batch {batch_ref}", "at": now} for i in ids])
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
     session.add(run)
     session.flush()
-    for inv in invoices:
-        session.expire(inv, ["state"])
+    sent = set(ids)
+    for obj in list(session.identity_map.values()):  # invoices the caller holds read their new state
+        if isinstance(obj, Invoice) and obj.id in sent:
+            session.expire(obj, ["state", "updated_at"])
     result.batch_id, result.run_id = batch.id, run.id
     record(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
            after={"route": route.name, "format": fmt, "sha256": result.sha256, "invoices": result.invoices,
@@ -302,41 +395,79 @@ def serialize_imports(session: Session) -> None:
         session.execute(select(func.pg_advisory_xact_lock(IMPORT_LOCK)))
 
 
-def _match(session: Session, e: formats.Entry) -> tuple[Invoice | None, str | None]:
-    """Invoice id first (or the export's end-to-end id), then invoice number + vendor."""
-    if e.end_to_end_id:
-        item = session.scalar(select(ApBatchItem).where(ApBatchItem.idempotency_key == e.end_to_end_id))
-        if item is None:
-            return None, f"no exported invoice has the end-to-end id {e.end_to_end_id!r}"
-        return session.get(Invoice, item.invoice_id), None
-    if e.invoice_id is not None:
-        inv = session.get(Invoice, e.invoice_id)
-        if inv is None:
-            return None, f"no invoice with id {e.invoice_id}"
-        if e.vendor_id is not None and inv.vendor_id != e.vendor_id:
-            return None, f"invoice {e.invoice_id} is not vendor {e.vendor_id}'s"
-        return inv, None
-    found = list(session.scalars(select(Invoice).where(Invoice.invoice_number == e.invoice_number,
-                                                       Invoice.vendor_id == e.vendor_id)))
-    if len(found) != 1:
-        return None, (f"no invoice {e.invoice_number!r} from vendor {e.vendor_id}" if not found
-                      else f"{len(found)} invoices {e.invoice_number!r} from vendor {e.vendor_id}: give invoice_id")
-    return found[0], None
+class _Target:
+    """What an import needs of an invoice, read in bulk (no ORM object per invoice)."""
+
+    __slots__ = ("id", "vendor_id", "invoice_number", "currency", "state")
+
+    def __init__(self, id: int, vendor_id: int, invoice_number: str, currency: str, state: str) -> None:  # noqa: A002
+        self.id, self.vendor_id, self.invoice_number, self.currency, self.state = (
+            id, vendor_id, invoice_number, currency, state)
 
 
-def _paid_so_far(session: Session, invoice_id: int) -> Decimal:
-    sums: dict[str, Decimal] = {}
-    rows = session.execute(select(Payment.status, Payment.amount).where(Payment.invoice_id == invoice_id))
-    for status, amount in rows:
-        sums[status] = sums.get(status, Decimal(0)) + amount
-    return sums.get("paid", Decimal(0)) - sums.get("reversed", Decimal(0))
+_TARGET_COLUMNS = (Invoice.id, Invoice.vendor_id, Invoice.invoice_number, Invoice.currency, Invoice.state)
+
+
+def _match_all(session: Session, entries: list[formats.Entry]) -> tuple[list[tuple[_Target | None, str | None]],
+                                                                      dict[str, Any]]:
+    """Match every entry, in a few queries: invoice id first (or the export's end-to-end id), then
+    invoice number + vendor. Returns (invoice or None, why) per entry, and the batch items by key."""
+    keys = {e.end_to_end_id for e in entries if e.end_to_end_id}
+    items: dict[str, Any] = {}
+    for chunk in _chunks(keys):
+        for row in session.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
+                                          ApBatchItem.amount, ApBatchItem.reopened_at)
+                                   .where(ApBatchItem.idempotency_key.in_(chunk))):
+            items[row.idempotency_key] = row
+    ids = {e.invoice_id for e in entries if not e.end_to_end_id and e.invoice_id is not None}
+    ids |= {row.invoice_id for row in items.values()}
+    by_id: dict[int, _Target] = {}
+    for chunk in _chunks(ids):
+        for row in session.execute(select(*_TARGET_COLUMNS).where(Invoice.id.in_(chunk))):
+            by_id[row[0]] = _Target(*row)
+    pairs = {(e.invoice_number, e.vendor_id) for e in entries if not e.end_to_end_id and e.invoice_id is None}
+    by_pair: dict[tuple[str | None, int | None], list[_Target]] = {}
+    numbers = {n for n, v in pairs if n is not None and v is not None}
+    for chunk in _chunks(numbers):
+        for row in session.execute(select(*_TARGET_COLUMNS).where(Invoice.invoice_number.in_(chunk))
+                                   .order_by(Invoice.id)):
+            if (row[2], row[1]) in pairs:
+                inv = by_id.setdefault(row[0], _Target(*row))
+                by_pair.setdefault((row[2], row[1]), []).append(inv)
+    out: list[tuple[_Target | None, str | None]] = []
+    for e in entries:
+        if e.end_to_end_id:
+            item = items.get(e.end_to_end_id)
+            out.append((by_id[item.invoice_id], None) if item is not None
+                       else (None, f"no exported invoice has the end-to-end id {e.end_to_end_id!r}"))
+        elif e.invoice_id is not None:
+            inv = by_id.get(e.invoice_id)
+            if inv is None:
+                out.append((None, f"no invoice with id {e.invoice_id}"))
+            elif e.vendor_id is not None and inv.vendor_id != e.vendor_id:
+                out.append((None, f"invoice {e.invoice_id} is not vendor {e.vendor_id}'s"))
+            else:
+                out.append((inv, None))
+        else:
+            found = by_pair.get((e.invoice_number, e.vendor_id), [])
+            if len(found) != 1:
+                out.append((None, f"no invoice {e.invoice_number!r} from vendor {e.vendor_id}" if not found
+                            else f"{len(found)} invoices {e.invoice_number!r} from vendor {e.vendor_id}: "
+                                 "give invoice_id"))
+            else:
+                out.append((found[0], None))
+    return out, items
 
 
 def import_payments(*, session: Session, data: bytes, filename: str, actor: Actor, dry_run: bool = False,
                     partial: bool = False) -> ImportResult:
     """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a
     report of the rest. The same file (content hash or message id) again changes nothing and says
-    so; an entry already applied by another file is skipped. The caller commits once."""
+    so; an entry already applied by another file is skipped. The caller commits once.
+
+    Done in bulk: the invoices, their payments, credits and lines are read in a few queries, the new
+    states computed in Python entry by entry (in file order), then payments, state moves and one audit
+    event per applied entry are written with multi-row statements, in the caller's transaction."""
     feed = formats.read(data, filename)
     digest = hashlib.sha256(data).hexdigest()
     if not dry_run:
@@ -350,9 +481,9 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
         res.status, res.run_id = "duplicate", seen.run_id
         res.errors = []
         return res
-    plan: list[tuple[formats.Entry, Invoice]] = []
-    for e in feed.entries:
-        inv, why = _match(session, e)
+    plan: list[tuple[formats.Entry, _Target]] = []
+    matched, items = _match_all(session, feed.entries)
+    for e, (inv, why) in zip(feed.entries, matched, strict=True):
         if inv is None:
             res.errors.append({"file": filename, "line": e.line, "field": "invoice", "reason": why})
             continue
@@ -387,14 +518,17 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
     session.add(run)
     session.flush()
     res.run_id = run.id
-    done_refs = set(session.scalars(select(Payment.entry_ref).where(
-        Payment.entry_ref.in_([e.entry_ref for e, _ in plan])))) if plan else set()
+    done_refs: set[str] = set()
+    for chunk in _chunks({e.entry_ref for e, _ in plan}):
+        done_refs.update(session.scalars(select(Payment.entry_ref).where(Payment.entry_ref.in_(chunk))))
+    todo: list[tuple[formats.Entry, _Target]] = []
     for e, inv in plan:
         if e.entry_ref in done_refs:
             res.skipped.append({"line": e.line, "invoice_id": inv.id, "entry_ref": e.entry_ref})
             continue
         done_refs.add(e.entry_ref)
-        _apply(session, e, inv, run, actor, res)
+        todo.append((e, inv))
+    _apply_all(session, todo, items, run, actor, res)
     if res.errors:
         res.status = "partial"
     run.status = res.status
@@ -407,44 +541,107 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
     return res
 
 
-def _apply(session: Session, e: formats.Entry, inv: Invoice, run: SyncRun, actor: Actor, res: ImportResult) -> None:
-    from triad.invoices.service import transition
+def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], items: dict[str, Any], run: SyncRun,
+               actor: Actor, res: ImportResult) -> None:
+    """Apply the entries in file order, each seeing the ones before it, and write the lot in bulk."""
+    from triad.core.db import _plain
+    from triad.invoices.service import check_move
 
-    before = {"state": inv.state, "paid": format(_paid_so_far(session, inv.id), "f")}
-    if e.status == "rejected":
-        item = session.scalar(select(ApBatchItem).where(ApBatchItem.idempotency_key == e.end_to_end_id))
-        session.add(Payment(invoice_id=inv.id, paid_on=utcnow().date(), amount=item.amount if item else Decimal(0),
-                            currency=inv.currency, reference=e.reference[:100], status="rejected",
-                            entry_ref=e.entry_ref, run_id=run.id, source_line=e.line if isinstance(e.line, int)
-                            else None))
-        if inv.state == State.sent_to_ap:
-            if item is not None and item.reopened_at is None:
-                item.reopened_at, item.reopened_by, item.reopen_reason = utcnow(), actor.label, f"bank: {e.reason}"
-            transition(session=session, invoice=inv, to=State.approved, actor=actor, audit=False, _signed=True,
-                       reason=f"transfer rejected by the bank ({e.reason}); export it again once fixed")
-    else:
-        session.add(Payment(invoice_id=inv.id, paid_on=e.paid_on, amount=e.amount, currency=e.currency,
-                            fx_rate=e.fx_rate, reference=e.reference[:100], status=e.status, entry_ref=e.entry_ref,
-                            run_id=run.id, source_line=e.line if isinstance(e.line, int) else None))
-        session.flush()
-        paid = _paid_so_far(session, inv.id)
-        due = amount_due(session, inv)
-        target = State.paid if paid >= due else State.partially_paid if paid > 0 else State.sent_to_ap
-        if target != inv.state:
-            transition(session=session, invoice=inv, to=target, actor=actor, audit=False, _signed=True,
-                       reason=f"{e.status} {e.amount} {e.currency} ({e.reference})")
-        if paid > due:
-            res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "overpaid",
-                              "message": f"paid {quantize(paid, inv.currency)} {inv.currency} against "
-                                         f"{quantize(due, inv.currency)} due"})
-    session.flush()
-    after = {"state": inv.state, "paid": format(_paid_so_far(session, inv.id), "f")}
-    res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
-                        "status": e.status, "amount": format(e.amount, "f") if e.amount is not None else None,
-                        "state": inv.state})
-    record(session, actor=actor, action=f"payment.{e.status}", entity_type="invoice", entity_id=inv.id,
-           before=before, after={**after, "entry_ref": e.entry_ref, "run_id": run.id,
-                                 "amount": e.amount, "currency": e.currency})
+    if not todo:
+        return
+    invoices = {inv.id: inv for _, inv in todo}
+    zero = Decimal(0)
+    paid: dict[int, Decimal] = dict.fromkeys(invoices, zero)  # paid less reversed, as stored
+    approved: dict[int, Decimal] = dict.fromkeys(invoices, zero)
+    credits: dict[int, Decimal] = dict.fromkeys(invoices, zero)
+    for chunk in _chunks(invoices):
+        for iid, status, amount in session.execute(select(Payment.invoice_id, Payment.status, Payment.amount)
+                                                   .where(Payment.invoice_id.in_(chunk))):
+            if status == "paid":
+                paid[iid] += amount
+            elif status == "reversed":
+                paid[iid] -= amount
+        for iid, decision, approved_total, total in session.execute(
+                select(InvoiceLine.invoice_id, InvoiceLine.decision, InvoiceLine.approved_total, InvoiceLine.total)
+                .where(InvoiceLine.invoice_id.in_(chunk))):
+            approved[iid] += approved_total if decision else total
+        for iid, amount in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
+                                           .where(InvoiceCredit.invoice_id.in_(chunk))):
+            credits[iid] += amount
+    now = utcnow()
+    today = now.date()
+    payments: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    reopened: dict[int, dict[str, Any]] = {}  # batch item id -> its re-opening
+    events: list[dict[str, Any]] = []
+    for e, inv in todo:
+        before_paid = paid[inv.id]
+        before = {"state": inv.state, "paid": format(before_paid, "f")}
+        line = e.line if isinstance(e.line, int) else None
+        if e.status == "rejected":
+            item = items.get(e.end_to_end_id) if e.end_to_end_id else None
+            payments.append({"invoice_id": inv.id, "paid_on": today, "amount": item.amount if item else zero,
+                             "currency": inv.currency, "fx_rate": None, "reference": e.reference[:100],
+                             "status": "rejected", "entry_ref": e.entry_ref, "run_id": run.id, "source_line": line,
+                             "created_at": now, "updated_at": now})
+            if inv.state == State.sent_to_ap:
+                if item is not None and item.reopened_at is None and item.id not in reopened:
+                    reopened[item.id] = {"item_id": item.id, "at": now, "by": actor.label,
+                                         "why": f"bank: {e.reason}"}
+                _move(check_move, moves, inv, State.approved, actor, now,
+                      f"transfer rejected by the bank ({e.reason}); export it again once fixed")
+        else:
+            payments.append({"invoice_id": inv.id, "paid_on": e.paid_on, "amount": e.amount, "currency": e.currency,
+                             "fx_rate": e.fx_rate, "reference": e.reference[:100], "status": e.status,
+                             "entry_ref": e.entry_ref, "run_id": run.id, "source_line": line,
+                             "created_at": now, "updated_at": now})
+            stored = _plain(e.amount)  # what the database gives back for it
+            paid[inv.id] = before_paid + stored if e.status == "paid" else before_paid - stored
+            now_paid = paid[inv.id]
+            due = approved[inv.id] - credits[inv.id]
+            target = State.paid if now_paid >= due else State.partially_paid if now_paid > 0 else State.sent_to_ap
+            if target != inv.state:
+                _move(check_move, moves, inv, target, actor, now, f"{e.status} {e.amount} {e.currency} ({e.reference})")
+            if now_paid > due:
+                res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "overpaid",
+                                  "message": f"paid {quantize(now_paid, inv.currency)} {inv.currency} against "
+                                             f"{quantize(due, inv.currency)} due"})
+        after = {"state": inv.state, "paid": format(paid[inv.id], "f")}
+        res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                            "status": e.status, "amount": format(e.amount, "f") if e.amount is not None else None,
+                            "state": inv.state})
+        events.append({"action": f"payment.{e.status}", "entity_type": "invoice", "entity_id": inv.id,
+                       "before": before, "after": {**after, "entry_ref": e.entry_ref, "run_id": run.id,
+                                                   "amount": e.amount, "currency": e.currency}})
+    session.execute(insert(Payment.__table__), payments)
+    if reopened:
+        t = ApBatchItem.__table__
+        session.execute(update(t).where(t.c.id == bindparam("item_id"))
+                        .values(reopened_at=bindparam("at"), reopened_by=bindparam("by"),
+                                reopen_reason=bindparam("why")), list(reopened.values()))
+    if moves:
+        session.execute(insert(InvoiceStateChange.__table__), moves)
+        final = {m["invoice_id"]: m["to_state"] for m in moves}
+        t = Invoice.__table__
+        session.execute(update(t).where(t.c.id == bindparam("iid")).values(state=bindparam("st"), updated_at=now),
+                        [{"iid": iid, "st": st} for iid, st in final.items()])
+        # objects the caller already holds see the new state; re-opened batch items are read again
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Invoice) and obj.id in final:
+                set_committed_value(obj, "state", final[obj.id])
+                session.expire(obj, ["updated_at"])
+            elif isinstance(obj, ApBatchItem) and obj.id in reopened:
+                session.expire(obj, ["reopened_at", "reopened_by", "reopen_reason"])
+    record_many(session, actor=actor, events=events)
+
+
+def _move(check_move: Any, moves: list[dict[str, Any]], inv: _Target, to: State, actor: Actor, at: dt.datetime,
+          reason: str) -> None:
+    """A state move as ``invoices.service.transition`` makes it (same rules, same record), kept for bulk writing."""
+    check_move(inv.invoice_number, inv.state, to)
+    moves.append({"invoice_id": inv.id, "from_state": str(inv.state), "to_state": str(to), "actor": actor.label,
+                  "actor_id": actor.user_id, "reason": reason, "at": at})
+    inv.state = to
 
 
 def record_refused_run(*, session: Session, res: ImportResult, actor: Actor) -> SyncRun:

@@ -19,6 +19,13 @@ VOIDS_SIGNATURES = {State.in_review, State.on_hold, State.rejected, State.withdr
 GUIDELINES = Actor("system:guidelines")
 
 
+def check_move(invoice_number: str, current: str, target: str) -> None:
+    """Raise Conflict unless the state table allows ``current -> target`` (bulk writers use it too)."""
+    if State(target) not in TRANSITIONS[State(current)]:
+        allowed = ", ".join(sorted(TRANSITIONS[State(current)])) or "none"
+        raise Conflict(f"invoice {invoice_number} is {State(current)}; it can move to: {allowed}")
+
+
 def transition(*, session: Session, invoice: Invoice, to: str, actor: Actor, reason: str | None = None,
                audit: bool = True, _signed: bool = False) -> InvoiceStateChange:
     """Move an invoice to ``to`` if the state table allows it; record who, when and why.
@@ -33,9 +40,7 @@ def transition(*, session: Session, invoice: Invoice, to: str, actor: Actor, rea
     except ValueError:
         raise ValidationFailed(f"unknown state {to!r}", errors=[{"field": "to", "message": "unknown state"}]) from None
     current = State(invoice.state)
-    if target not in TRANSITIONS[current]:
-        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none"
-        raise Conflict(f"invoice {invoice.invoice_number} is {current}; it can move to: {allowed}")
+    check_move(invoice.invoice_number, current, target)
     if target in NEEDS_REASON and not (reason or "").strip():
         raise ValidationFailed(f"moving to {target} needs a reason",
                                errors=[{"field": "reason", "message": "required"}])
