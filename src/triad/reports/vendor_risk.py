@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from triad.contracts.models import Contract, ContractKeyDate
+from triad.core.money import quantize
 from triad.firms.models import LawFirm
 from triad.guidelines.models import InvoiceFinding
 from triad.invoices.models import Invoice, InvoiceStateChange
@@ -102,6 +103,8 @@ def vendor_risks(*, session: Session, user, vendor_ids: Collection[int] | None =
             spend = out[vid].spend
             spend[currency] = spend.get(currency, Decimal(0)) + amount
     # exception rate: the firm-level report, added up per vendor
+    for vr in out.values():
+        vr.spend = {c: quantize(a, c) for c, a in vr.spend.items()}
     firm_ids = None if wanted is None else list(firm_vendor)
     for fe in exception_rates(session=session, user=user, firm_ids=firm_ids):
         vr = out.get(firm_vendor.get(fe.firm_id))
@@ -140,7 +143,8 @@ def vendor_risks(*, session: Session, user, vendor_ids: Collection[int] | None =
                                         "description": k.description})
         for c in contracts:
             out[c.vendor_id].contracts.append({
-                "id": c.id, "title": c.title, "contract_type": c.contract_type, "status": c.status, "value": c.value,
+                "id": c.id, "title": c.title, "contract_type": c.contract_type, "status": c.status,
+                "value": quantize(c.value, c.currency) if c.value is not None and c.currency else c.value,
                 "currency": c.currency, "risk_tier": c.risk_tier, "executed_on": c.executed_on,
                 "effective_on": c.effective_on, "expires_on": c.expires_on, "key_dates": keys.get(c.id, [])})
     return list(out.values())
