@@ -75,6 +75,7 @@ def _payment_feed(w) -> bytes:
 
 # Read-only views of one record: (method, path) -> permission. Exercised on firm B's invoice.
 RECORD_VIEWS = {("GET", "/invoices/{item_id}/approval"): (Perm.approvals_read, 200),
+                ("GET", "/vendors/{item_id}/risk"): (Perm.vendors_risk, 200),  # internal only: counsel get 403
                 ("GET", "/ap/batches/{item_id}/file"): (Perm.ap_read, 404)}  # no batch in the world: 404 if allowed
 
 
@@ -85,7 +86,10 @@ REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id"),
            ("GET", "/vendors/changes"): (Perm.vendors_write, "vendor_id"),
            ("GET", "/vendors/hits"): (Perm.vendors_review, "vendor_id"),
            ("GET", "/vendors/conflicts"): (Perm.vendors_review, "vendor_id"),
-           ("GET", "/vendors/duplicates"): (Perm.vendors_write, "vendor_id")}
+           ("GET", "/vendors/duplicates"): (Perm.vendors_write, "vendor_id"),
+           # internal roles only (vendors.risk): counsel get 403 (docs/decisions/0014)
+           ("GET", "/reports/vendor-risk"): (Perm.vendors_risk, "vendor_id"),
+           ("GET", "/reports/vendor-onboarding"): (Perm.vendors_risk, "vendor_id")}
 
 
 

@@ -26,6 +26,7 @@ class Perm(StrEnum):
     vendors_read = "vendors.read"
     vendors_write = "vendors.write"
     vendors_review = "vendors.review"  # legal review of vendors, screening, lifecycle (legal owns status)
+    vendors_risk = "vendors.risk"  # aggregate vendor risk and onboarding metrics: internal roles only
     firms_read = "firms.read"
     firms_write = "firms.write"
     matters_read = "matters.read"
@@ -55,6 +56,7 @@ _READ_ALL = {
     Perm.invoices_read,
     Perm.guidelines_read,
     Perm.approvals_read,
+    Perm.vendors_risk,
 }
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {

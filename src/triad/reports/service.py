@@ -4,6 +4,7 @@ SQLite, where amount columns are decimal text) and never across currencies."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -36,13 +37,16 @@ class FirmExceptions:
         return (flagged / total).quantize(Decimal("0.0001")) if total else Decimal(0)
 
 
-def exception_rates(*, session: Session, user) -> list[FirmExceptions]:
+def exception_rates(*, session: Session, user, firm_ids: Collection[int] | None = None) -> list[FirmExceptions]:
     """Share of invoices, and of billed amount, with guideline findings — by firm and by rule.
 
-    Only invoices the user may see are counted (outside counsel: their own firm)."""
-    invoices = session.execute(
-        visible_to(Invoice, user).with_only_columns(Invoice.id, Invoice.firm_id, Invoice.total_amount,
-                                                    Invoice.currency).where(Invoice.state != "withdrawn")).all()
+    Only invoices the user may see are counted (outside counsel: their own firm); ``firm_ids`` limits the
+    report to those firms (None: every firm)."""
+    stmt = visible_to(Invoice, user).with_only_columns(Invoice.id, Invoice.firm_id, Invoice.total_amount,
+                                                       Invoice.currency).where(Invoice.state != "withdrawn")
+    if firm_ids is not None:
+        stmt = stmt.where(Invoice.firm_id.in_(list(firm_ids) or [0]))
+    invoices = session.execute(stmt).all()
     ids = [i.id for i in invoices]
     rules_by_invoice: dict[int, set[str]] = defaultdict(set)
     for k in range(0, len(ids), 1000):

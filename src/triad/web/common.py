@@ -39,6 +39,7 @@ NAV = [
     NavItem("Accounts payable", "/ap", Perm.ap_read),
     NavItem("Law firms", "/firms", Perm.firms_read),
     NavItem("Vendors", "/vendors", Perm.vendors_read),
+    NavItem("Vendor risk", "/vendors/risk", Perm.vendors_risk),
     NavItem("Users", "/users", Perm.users_read),
     NavItem("Audit trail", "/audit", Perm.audit_read),
 ]

@@ -17,6 +17,7 @@ from triad.auth.scoping import visible_to
 from triad.core.errors import NotFound, TriadError
 from triad.core.permissions import Perm, has
 from triad.firms.models import LawFirm
+from triad.reports import vendor_risk
 from triad.vendors import screening, service
 from triad.vendors.models import ScreeningHit, Vendor, VendorPendingChange
 from triad.vendors.schemas import VendorCreate
@@ -39,8 +40,11 @@ def _page(request: Request, session, pu: PageUser, v: Vendor, error: str | None 
                                                                      VendorPendingChange.status == "pending")
                                    .order_by(VendorPendingChange.id))) if internal else []
     gate = service.gate_problems(session, v) if v.status in ("pending_review", "suspended") and internal else []
+    risk = None
+    if has(role, Perm.vendors_risk):
+        risk = vendor_risk.vendor_risks(session=session, user=pu.user, vendor_ids=[v.id], with_contracts=True)[0]
     return render(request, "records/vendor.html", pu, v=v, firms=firms, moves=moves, hits=hits, changes=changes,
-                  gate=gate, error=error, problems=problems or [], status_code=status_code,
+                  gate=gate, error=error, risk=risk, problems=problems or [], status_code=status_code,
                   can_review=has(role, Perm.vendors_review), can_write=has(role, Perm.vendors_write),
                   payable=service.payable_bank_account(v) if internal else None)
 
@@ -172,3 +176,33 @@ def create(request: Request, session: DbSession, legal_name: Annotated[str, Form
         return render(request, "vendors/new.html", pu, errors=[exc.detail], form=form, status_code=exc.status)
     session.commit()
     return RedirectResponse(f"/vendors/{v.id}", status_code=303)
+
+
+# ---------------------------------------------------------------- aggregate risk and onboarding metrics
+
+
+@router.get("/vendors/risk", response_class=HTMLResponse)
+def risk_portfolio(request: Request, session: DbSession, sort: str = "risk", direction: str = "",
+                   currency: str = "USD"):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.vendors_risk)
+    sort = sort if sort in vendor_risk.SORTS else "risk"
+    currency = currency.upper() if len(currency) == 3 and currency.isalpha() else "USD"
+    rows = vendor_risk.sort_portfolio(vendor_risk.vendor_risks(session=session, user=pu.user), sort=sort,
+                                      currency=currency,
+                                      descending={"asc": False, "desc": True}.get(direction))
+    currencies = sorted({c for r in rows for c in r.spend} | {currency})
+    return render(request, "vendors/risk.html", pu, rows=rows, sort=sort, direction=direction, currency=currency,
+                  currencies=currencies)
+
+
+@router.get("/reports/vendor-onboarding", response_class=HTMLResponse)
+def onboarding_report(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _need(pu, Perm.vendors_risk)
+    paths, rows = vendor_risk.onboarding_metrics(session=session)
+    return render(request, "reports/vendor_onboarding.html", pu, paths=paths, rows=rows)
