@@ -37,19 +37,25 @@ def export_cmd(
     if out is not None and not dry_run and out.exists():
         err.print(f"[red]error[/red] {out} exists; choose a new file name (exports are never overwritten)")
         raise typer.Exit(2)
+    tmp = out.with_name(out.name + ".part") if out is not None else None
     try:
         with db.transaction() as session:
             result = export(session=session, route_name=route, fmt=fmt, actor=Actor("cli"), dry_run=dry_run)
-            if out is not None and not dry_run and result.invoices:
+            if tmp is not None and not dry_run and result.invoices:
                 # written before the commit: a failure to write rolls the export back
-                tmp = out.with_name(out.name + ".part")
                 tmp.write_bytes(result.content)
-                tmp.rename(out)
+        if tmp is not None and tmp.exists():
+            tmp.rename(out)  # only once the export is committed does the file get its name
     except TriadError as exc:
+        _discard(tmp)
         _fail(err, exc, as_json)
     except OSError as exc:
+        _discard(tmp)
         err.print(f"[red]error[/red] cannot write {out}: {exc.strerror or exc}; nothing was exported")
         raise typer.Exit(2) from None
+    except BaseException:
+        _discard(tmp)
+        raise
     body = result.as_dict()
     if as_json:
         sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
@@ -62,6 +68,11 @@ def export_cmd(
                         + ("" if dry_run else f" to {out}, batch {result.batch_id}, sha256 {result.sha256[:12]}…"))
         for i in result.invoices:
             Console().print(f"  {i['invoice_number']}: {i['amount']} {i['currency']}  key {i['idempotency_key']}")
+
+
+def _discard(tmp: Path | None) -> None:
+    if tmp is not None:
+        tmp.unlink(missing_ok=True)
 
 
 def _fail(err, exc, as_json: bool) -> None:

@@ -454,6 +454,8 @@ def guideline_new_version(request: Request, session: DbSession, text: Annotated[
         return _login_redirect(request)
     _check_form(pu, csrf_token)
     _need(pu, Perm.guidelines_write)
+    if set_id and not set_id.strip().isdigit():
+        raise NotFound(f"No guideline set {set_id!r}.")
     gset = _detail(session, pu, GuidelineSet, Perm.guidelines_read, int(set_id), "guideline set") if set_id else None
     form = {"text": text, "effective_from": effective_from, "effective_to": effective_to, "scope": scope,
             "firm_id": firm_id, "engagement_id": engagement_id}
