@@ -52,3 +52,28 @@ def test_reviewer_splits_the_allocation_and_approval_rescales_it(client, db, w):
     assert [Decimal(a["amount"]) for a in done.json()["allocations"]] == [Decimal("300.01"), Decimal("149.99")]
     frozen = client.post(f"{url}/allocations", headers=_h(w, "legal_ops"), json=split)
     assert frozen.status_code == 409
+
+
+def test_reviewer_changes_the_allocation_on_the_invoice_page(client, db, w):
+    import re
+
+    cc2 = factories.cost_center(db, w.bu)
+    db.commit()
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    client.post("/login", data={"username": w.users["legal_ops"].username, "password": factories.PASSWORD,
+                                "csrf_token": token})
+    inv_page = client.get(f"/invoices/{w.a.invoice.id}")
+    assert "Save allocation" in inv_page.text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', inv_page.text).group(1)
+    m, gl = str(w.a.matter.id), str(w.gl.id)
+    form = {"csrf_token": token, "matter_id": [m, m, m], "cost_center_id": [str(w.cc.id), str(cc2.id), str(w.cc.id)],
+            "gl_account_id": [gl, gl, gl], "amount": ["500.00", "300.00", ""]}
+    bad = client.post(f"/invoices/{w.a.invoice.id}/allocations", data=form)
+    assert bad.status_code == 422 and "billed 900.00 USD; allocated 800.00" in bad.text
+    form["amount"] = ["500.00", "400.00", ""]
+    ok = client.post(f"/invoices/{w.a.invoice.id}/allocations", data=form)
+    assert ok.status_code == 303
+    db.expire_all()
+    got = sorted((a.cost_center_id, a.amount) for a in db.get(type(w.a.invoice), w.a.invoice.id).allocations)
+    assert got == sorted([(w.cc.id, Decimal("500.00")), (cc2.id, Decimal("400.00"))])

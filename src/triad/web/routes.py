@@ -260,9 +260,59 @@ def _invoice_page(request: Request, pu: PageUser, inv: Invoice, error: str | Non
 
     approval = approval_status(session=object_session(inv), invoice=inv) if inv.state in (
         State.in_review, State.approved) and pu.user.role != "outside_counsel" else None
+    session = object_session(inv)
+    can_allocate = has(pu.user.role, Perm.invoices_review) and inv.state in (State.submitted, State.in_review)
+    choices = {}
+    if can_allocate:
+        from triad.org.models import CostCenter, GLAccount
+
+        matters = {ln.matter_id: ln.matter for ln in inv.lines}
+        ccs = select(CostCenter).where(CostCenter.is_active).order_by(CostCenter.code)
+        gls = select(GLAccount).where(GLAccount.is_active).order_by(GLAccount.number)
+        choices = {"matters": list(matters.values()), "ccs": list(session.scalars(ccs)),
+                   "gls": list(session.scalars(gls))}
     return render(request, "records/invoice.html", pu, inv=inv, moves=moves, error=error, status_code=status_code,
                   can_decide=has(pu.user.role, Perm.invoices_review) and inv.state == State.in_review,
-                  reason_codes=REASON_CODES, approval=approval)
+                  reason_codes=REASON_CODES, approval=approval, can_allocate=can_allocate, choices=choices)
+
+
+@router.post("/invoices/{obj_id:int}/allocations", response_class=HTMLResponse)
+def invoice_allocations(request: Request, session: DbSession, obj_id: int,
+                        matter_id: Annotated[list[str] | None, Form()] = None,
+                        cost_center_id: Annotated[list[str] | None, Form()] = None,
+                        gl_account_id: Annotated[list[str] | None, Form()] = None,
+                        amount: Annotated[list[str] | None, Form()] = None,
+                        csrf_token: Annotated[str, Form()] = ""):
+    """Replace the allocation from the invoice page; rows with an empty amount are left out."""
+    from decimal import Decimal, InvalidOperation
+
+    from triad.audit.service import Actor
+    from triad.invoices.service import set_allocations
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    inv = _detail(session, pu, Invoice, Perm.invoices_read, obj_id, "invoice")
+    _need(pu, Perm.invoices_review)
+    rows = []
+    cols = [matter_id or [], cost_center_id or [], gl_account_id or [], amount or []]
+    if len({len(c) for c in cols}) != 1:
+        return _invoice_page(request, pu, inv, error="The allocation form was incomplete; reload the page.",
+                             status_code=422)
+    for n, (m, cc, gl, amt) in enumerate(zip(*cols, strict=True), start=1):
+        if not amt.strip():
+            continue
+        try:
+            rows.append({"matter_id": int(m), "cost_center_id": int(cc), "gl_account_id": int(gl),
+                         "amount": Decimal(amt.strip().replace(",", ""))})
+        except (ValueError, InvalidOperation):
+            return _invoice_page(request, pu, inv, error=f"Allocation row {n}: {amt!r} is not an amount.",
+                                 status_code=422)
+    if not rows:
+        return _invoice_page(request, pu, inv, error="Give at least one allocation row.", status_code=422)
+    return _review_step(request, session, pu, obj_id, f"/invoices/{obj_id}#allocation", lambda: set_allocations(
+        session=session, invoice=inv, allocations=rows, actor=Actor.of(pu.user), reason="changed on the invoice page"))
 
 
 @router.post("/invoices/{obj_id:int}/transition", response_class=HTMLResponse)
@@ -290,7 +340,8 @@ def _review_step(request: Request, session, pu: PageUser, obj_id: int, done_url:
         step()
     except TriadError as exc:
         session.rollback()
-        return _invoice_page(request, pu, session.get(Invoice, obj_id), error=exc.detail, status_code=exc.status)
+        detail = exc.detail + ("; " + "; ".join(e.get("message", "") for e in exc.errors[:20]) if exc.errors else "")
+        return _invoice_page(request, pu, session.get(Invoice, obj_id), error=detail, status_code=exc.status)
     session.commit()
     return RedirectResponse(done_url, status_code=303)
 
