@@ -132,8 +132,11 @@ def test_review_through_the_api(client, db, w):
     assert appeal.status_code == 200 and appeal.json()["state"] == "appealed"
     assert client.post(f"{url}/transitions", headers=_h(w, "counsel_b"),
                        json={"to": "withdrawn", "reason": "x"}).status_code == 404
-    illegal = client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "paid"})
+    illegal = client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "on_hold", "reason": "x"})
     assert illegal.status_code == 409 and "can move to" in illegal.json()["detail"]
+    # the payment states move only through AP (export, confirmations, re-open), never by a reviewer
+    paid = client.post(f"{url}/transitions", headers=_h(w, "legal_ops"), json={"to": "paid"})
+    assert paid.status_code == 409 and "only through an AP export" in paid.json()["detail"]
 
 
 def test_review_queue_puts_exceptions_first(db, w):

@@ -159,13 +159,14 @@ def write_pain001(msg_id: str, created: dt.datetime, debtor: dict[str, str], inv
             tx = el(pmt, "CdtTrfTxInf")
             el(el(tx, "PmtId"), "EndToEndId", i.idempotency_key)
             el(el(tx, "Amt"), "InstdAmt", _amount(i.amount, i.currency), Ccy=i.currency)
-            agent = el(el(tx, "CdtrAgt"), "FinInstnId")
             if i.bank.get("bic"):
-                el(agent, "BIC", i.bank["bic"])
-            else:
-                mmb = el(el(agent, "ClrSysMmbId"), "ClrSysId")
-                el(mmb, "Cd", "USABA")
-                el(agent.find(f"{{{ns}}}ClrSysMmbId"), "MmbId", i.bank.get("routing_number") or "")
+                el(el(el(tx, "CdtrAgt"), "FinInstnId"), "BIC", i.bank["bic"])
+            elif i.bank.get("routing_number"):
+                agent = el(el(tx, "CdtrAgt"), "FinInstnId")
+                mmb = el(agent, "ClrSysMmbId")
+                el(el(mmb, "ClrSysId"), "Cd", "USABA")
+                el(mmb, "MmbId", i.bank["routing_number"])
+            # an IBAN without a BIC: the agent is optional (IBAN-only SEPA transfers)
             el(el(tx, "Cdtr"), "Nm", _text(i.bank.get("holder_name") or i.vendor_name, 70))
             acct_id = el(el(tx, "CdtrAcct"), "Id")
             if i.bank.get("iban"):
@@ -323,7 +324,9 @@ def _csv_entry(n: int, row: dict[str, str], problems: list) -> Entry | None:
         bad("payment_reference", "required, at most 100 characters")
     if len(problems) > before:
         return None
-    return Entry(line=n, status=status, entry_ref=f"csv:{ref}:{status}", invoice_id=inv_id,
+    who = f"id{inv_id}" if inv_id is not None else f"v{vendor_id}:{row.get('invoice_number')}"
+    # one transfer may pay several invoices under one reference: the entry is reference + invoice + status
+    return Entry(line=n, status=status, entry_ref=f"csv:{who}:{ref}:{status}"[:200], invoice_id=inv_id,
                  invoice_number=row.get("invoice_number") or None, vendor_id=vendor_id, paid_on=paid_on,
                  amount=amount, currency=ccy, fx_rate=rate, reference=ref)
 
@@ -385,6 +388,10 @@ def _read_pain002(root, ns: str, feed: Feed) -> None:
     if not feed.message_id:
         feed.problems.append({"line": "GrpHdr/MsgId", "field": "MsgId", "reason": "missing"})
         return
+    if len(feed.message_id) > 35:
+        feed.problems.append({"line": "GrpHdr/MsgId", "field": "MsgId", "reason": "longer than the 35 characters "
+                                                                                 "ISO 20022 allows"})
+        return
     group_status = _t(rpt, "OrgnlGrpInfAndSts/GrpSts", ns)
     n = 0
     for pmt in rpt.findall(f"{{{ns}}}OrgnlPmtInfAndSts"):
@@ -415,6 +422,10 @@ def _read_camt054(root, ns: str, feed: Feed) -> None:
     feed.message_id = _t(ntf, "GrpHdr/MsgId", ns)
     if not feed.message_id:
         feed.problems.append({"line": "GrpHdr/MsgId", "field": "MsgId", "reason": "missing"})
+        return
+    if len(feed.message_id) > 35:
+        feed.problems.append({"line": "GrpHdr/MsgId", "field": "MsgId", "reason": "longer than the 35 characters "
+                                                                                 "ISO 20022 allows"})
         return
     n = 0
     for note in ntf.findall(f"{{{ns}}}Ntfctn"):
@@ -453,7 +464,8 @@ def _read_camt054(root, ns: str, feed: Feed) -> None:
                     continue
                 ref = _t(ntry, "AcctSvcrRef", ns) or _t(tx, "Refs/AcctSvcrRef", ns) or feed.message_id
                 status = "reversed" if reversal else "paid"
-                feed.entries.append(Entry(line=at, status=status, entry_ref=f"camt054:{e2e}:{ref}:{status}",
+                feed.entries.append(Entry(line=at, status=status,
+                                          entry_ref=f"camt054:{e2e}:{ref}:{status}"[:200],
                                           end_to_end_id=e2e, paid_on=paid_on, amount=amount, currency=ccy,
                                           fx_rate=Decimal(rate) if rate and re.fullmatch(r"\d{1,10}(\.\d{1,12})?",
                                                                                          rate) else None,

@@ -97,9 +97,15 @@ def create_credit(item_id: int, body: s.CreditIn, session: DbSession, user: Curr
             dependencies=[require(Perm.ap_read)])
 def reconciliation(session: DbSession, stuck_days: Annotated[int, Query(ge=0, le=3650)] = 14,
                    reporting_currency: str = "USD", format: str = "json"):
-    from triad.core.money import currency
+    from triad.core.errors import ValidationFailed
+    from triad.core.money import CurrencyError, currency
 
-    rows = reconcile.report(session=session, stuck_days=stuck_days, reporting_currency=currency(reporting_currency))
+    try:
+        ccy = currency(reporting_currency)
+    except CurrencyError as exc:
+        raise ValidationFailed(str(exc),
+                               errors=[{"field": "reporting_currency", "message": "unknown currency"}]) from None
+    rows = reconcile.report(session=session, stuck_days=stuck_days, reporting_currency=ccy)
     if format == "csv":
         return Response(reconcile.to_csv(rows), media_type="text/csv",
                         headers={"Content-Disposition": 'attachment; filename="reconciliation.csv"'})

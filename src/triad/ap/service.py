@@ -250,8 +250,11 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
                                            .where(InvoiceCredit.invoice_id.in_(chunk))):
             credits[inv_id] = credits.get(inv_id, Decimal(0)) + amt
     for inv in invoices:
-        due = inv.approved - credits.get(inv.id, Decimal(0))
+        due = quantize(inv.approved - credits.get(inv.id, Decimal(0)), inv.currency)
         allocated = sum((a[3] for a in inv.allocations), Decimal(0))
+        if vendors[inv.vendor_id].status in ("suspended", "deactivated"):
+            errors.append({"invoice": inv.invoice_number, "field": "vendor",
+                           "message": f"vendor {inv.vendor_id} is {vendors[inv.vendor_id].status}: it is not paid"})
         if not inv.allocations:
             errors.append({"invoice": inv.invoice_number, "field": "allocations", "message": "no cost allocation"})
         elif allocated != quantize(inv.approved, inv.currency):
@@ -291,9 +294,15 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
                                       "created_at": now.isoformat(), "count": len(rows), "totals": result.totals},
                                      rows)
     else:
-        content = formats.write_pain001(batch_ref, now, {"name": route.debtor_name, "iban": route.debtor_iban,
-                                                         "bic": route.debtor_bic}, rows,
-                                        execution_date or now.date())
+        try:
+            content = formats.write_pain001(batch_ref, now, {"name": route.debtor_name, "iban": route.debtor_iban,
+                                                             "bic": route.debtor_bic}, rows,
+                                            execution_date or now.date())
+        except ValueError as exc:  # the XSD refused it: say so, naming the batch's invoices, and export nothing
+            raise ValidationFailed(f"the pain.001 file does not validate against its schema ({exc}); nothing was "
+                                   "exported", errors=[{"invoice": r.invoice_number, "field": "bank",
+                                                        "message": "check this vendor's bank details"} for r in rows]
+                                   ) from None
     result.content, result.sha256 = content, hashlib.sha256(content).hexdigest()
     result.invoices = [{"invoice_id": r.invoice_id, "invoice_number": r.invoice_number, "currency": r.currency,
                         "amount": format(r.amount, "f"), "idempotency_key": r.idempotency_key} for r in rows]
@@ -306,6 +315,9 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         moved += session.execute(update(Invoice).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
                                  .values(state=State.sent_to_ap)
                                  .execution_options(synchronize_session=False)).rowcount
+    if moved != len(ids):
+        raise Conflict("another export or a state change took some of these invoices at the same time; nothing "
+                       "was exported, run the export again")
     ext = {"csv": "csv", "json": "json", "pain001": "xml"}[fmt]
     stored = StoredFile(sha256=result.sha256, kind="ap_export", filename=f"{batch_ref}.{ext}", size=len(content),
                         content=content, detected_format=fmt, uploaded_by_id=actor.user_id,
@@ -408,8 +420,8 @@ class _Target:
 _TARGET_COLUMNS = (Invoice.id, Invoice.vendor_id, Invoice.invoice_number, Invoice.currency, Invoice.state)
 
 
-def _match_all(session: Session, entries: list[formats.Entry]) -> tuple[list[tuple[_Target | None, str | None]],
-                                                                      dict[str, Any]]:
+def _match_all(session: Session, entries: list[formats.Entry], lock: bool = False
+               ) -> tuple[list[tuple[_Target | None, str | None]], dict[str, Any]]:
     """Match every entry, in a few queries: invoice id first (or the export's end-to-end id), then
     invoice number + vendor. Returns (invoice or None, why) per entry, and the batch items by key."""
     keys = {e.end_to_end_id for e in entries if e.end_to_end_id}
@@ -423,14 +435,15 @@ def _match_all(session: Session, entries: list[formats.Entry]) -> tuple[list[tup
     ids |= {row.invoice_id for row in items.values()}
     by_id: dict[int, _Target] = {}
     for chunk in _chunks(ids):
-        for row in session.execute(select(*_TARGET_COLUMNS).where(Invoice.id.in_(chunk))):
+        stmt = select(*_TARGET_COLUMNS).where(Invoice.id.in_(chunk))
+        for row in session.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
             by_id[row[0]] = _Target(*row)
     pairs = {(e.invoice_number, e.vendor_id) for e in entries if not e.end_to_end_id and e.invoice_id is None}
     by_pair: dict[tuple[str | None, int | None], list[_Target]] = {}
     numbers = {n for n, v in pairs if n is not None and v is not None}
     for chunk in _chunks(numbers):
-        for row in session.execute(select(*_TARGET_COLUMNS).where(Invoice.invoice_number.in_(chunk))
-                                   .order_by(Invoice.id)):
+        stmt = select(*_TARGET_COLUMNS).where(Invoice.invoice_number.in_(chunk)).order_by(Invoice.id)
+        for row in session.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
             if (row[2], row[1]) in pairs:
                 inv = by_id.setdefault(row[0], _Target(*row))
                 by_pair.setdefault((row[2], row[1]), []).append(inv)
@@ -482,7 +495,7 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
         res.errors = []
         return res
     plan: list[tuple[formats.Entry, _Target]] = []
-    matched, items = _match_all(session, feed.entries)
+    matched, items = _match_all(session, feed.entries, lock=not dry_run)  # states cannot change under us
     for e, (inv, why) in zip(feed.entries, matched, strict=True):
         if inv is None:
             res.errors.append({"file": filename, "line": e.line, "field": "invoice", "reason": why})
@@ -549,6 +562,13 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
 
     if not todo:
         return
+    csv_rejected = [inv.id for e, inv in todo if e.status == "rejected" and not e.end_to_end_id]
+    open_items: dict[int, Any] = {}
+    for chunk in _chunks(csv_rejected):
+        for row in session.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
+                                          ApBatchItem.amount, ApBatchItem.reopened_at)
+                                   .where(ApBatchItem.invoice_id.in_(chunk), ApBatchItem.reopened_at.is_(None))):
+            open_items[row.invoice_id] = row
     invoices = {inv.id: inv for _, inv in todo}
     zero = Decimal(0)
     paid: dict[int, Decimal] = dict.fromkeys(invoices, zero)  # paid less reversed, as stored
@@ -579,17 +599,21 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
         before = {"state": inv.state, "paid": format(before_paid, "f")}
         line = e.line if isinstance(e.line, int) else None
         if e.status == "rejected":
-            item = items.get(e.end_to_end_id) if e.end_to_end_id else None
+            # the transfer rejected: the one named by its end-to-end id, or (CSV) the invoice's open export
+            item = items.get(e.end_to_end_id) if e.end_to_end_id else open_items.get(inv.id)
             payments.append({"invoice_id": inv.id, "paid_on": today, "amount": item.amount if item else zero,
                              "currency": inv.currency, "fx_rate": None, "reference": e.reference[:100],
                              "status": "rejected", "entry_ref": e.entry_ref, "run_id": run.id, "source_line": line,
                              "created_at": now, "updated_at": now})
-            if inv.state == State.sent_to_ap:
-                if item is not None and item.reopened_at is None and item.id not in reopened:
-                    reopened[item.id] = {"item_id": item.id, "at": now, "by": actor.label,
-                                         "why": f"bank: {e.reason}"}
+            live = item is not None and item.reopened_at is None and item.id not in reopened
+            if inv.state == State.sent_to_ap and live:
+                reopened[item.id] = {"item_id": item.id, "at": now, "by": actor.label, "why": f"bank: {e.reason}"}
                 _move(check_move, moves, inv, State.approved, actor, now,
                       f"transfer rejected by the bank ({e.reason}); export it again once fixed")
+            else:  # an older transfer (re-opened since) or one already settled: record it, change nothing
+                res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "stale_rejection",
+                                  "message": f"the rejected transfer is not invoice {inv.invoice_number}'s open "
+                                             "export; its state was not changed"})
         else:
             payments.append({"invoice_id": inv.id, "paid_on": e.paid_on, "amount": e.amount, "currency": e.currency,
                              "fx_rate": e.fx_rate, "reference": e.reference[:100], "status": e.status,

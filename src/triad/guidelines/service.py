@@ -42,6 +42,14 @@ def load(*, session: Session, text: str, scope: str = "company", firm_id: int | 
     if (scope == "firm") != (firm_id is not None) or (scope == "engagement") != (engagement_id is not None):
         raise ValidationFailed("give --firm for a firm override and --engagement for an engagement override, "
                                "nothing for the company default", errors=[{"field": "scope", "message": "target"}])
+    from triad.firms.models import LawFirm
+    from triad.matters.models import Engagement
+
+    if firm_id is not None and session.get(LawFirm, firm_id) is None:
+        raise ValidationFailed(f"no law firm with id {firm_id}", errors=[{"field": "firm_id", "message": "unknown"}])
+    if engagement_id is not None and session.get(Engagement, engagement_id) is None:
+        raise ValidationFailed(f"no engagement with id {engagement_id}",
+                               errors=[{"field": "engagement_id", "message": "unknown"}])
     if effective_to is not None and effective_to < effective_from:
         raise ValidationFailed("effective_to is before effective_from",
                                errors=[{"field": "effective_to", "message": "before effective_from"}])

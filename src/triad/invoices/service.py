@@ -132,6 +132,12 @@ def decide_line(*, session: Session, invoice: Invoice, line_no: int, decision: s
     if decision != "accepted" and reason_code not in REASON_CODES and reason_code not in rules():
         raise ValidationFailed(f"a reason code is needed: one of {', '.join(REASON_CODES)} or a guideline rule id",
                                errors=[{"field": "reason_code", "message": "required"}])
+    from triad.core.money import minor_units
+
+    if decision == "adjusted" and approved_total is not None and (
+            -approved_total.as_tuple().exponent > minor_units(invoice.currency)):
+        raise ValidationFailed(f"approved_total has more decimals than {invoice.currency} allows",
+                               errors=[{"field": "approved_total", "message": "too many decimals"}])
     if decision == "adjusted" and (approved_total is None or not (Decimal(0) <= approved_total <= line.total)):
         raise ValidationFailed(f"approved_total must be between 0 and the billed {line.total}",
                                errors=[{"field": "approved_total", "message": "out of range"}])
@@ -218,6 +224,9 @@ def move(*, session: Session, invoice: Invoice, to: str, user, reason: str | Non
     Returns the invoice's state afterwards."""
     from triad.invoices.approvals import approve
 
+    if to in AP_STATES or invoice.state in AP_STATES:
+        raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; sent to AP, partially paid and paid "
+                       "change only through an AP export, payment confirmations or a re-open by finance")
     if to == State.approved:
         approve(session=session, invoice=invoice, user=user, comment=reason)
     else:
@@ -226,6 +235,7 @@ def move(*, session: Session, invoice: Invoice, to: str, user, reason: str | Non
 
 
 OPEN_FOR_REVIEW = (State.submitted, State.in_review, State.appealed)
+AP_STATES = frozenset({State.sent_to_ap, State.partially_paid, State.paid})
 
 
 def review_queue(*, session: Session, user, limit: int = 200) -> list[tuple[Invoice, int, int, list[str]]]:

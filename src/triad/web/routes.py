@@ -248,12 +248,12 @@ def invoice(request: Request, session: DbSession, obj_id: int):
 
 
 def _invoice_page(request: Request, pu: PageUser, inv: Invoice, error: str | None = None, status_code: int = 200):
-    from triad.invoices.service import COUNSEL_MOVES, REASON_CODES
+    from triad.invoices.service import AP_STATES, COUNSEL_MOVES, REASON_CODES
     from triad.invoices.states import TRANSITIONS, State
 
     moves: list[str] = []
-    if has(pu.user.role, Perm.invoices_review):
-        moves = sorted(TRANSITIONS[State(inv.state)])
+    if has(pu.user.role, Perm.invoices_review) and inv.state not in AP_STATES:
+        moves = sorted(m for m in TRANSITIONS[State(inv.state)] if m not in AP_STATES)
     elif has(pu.user.role, Perm.invoices_submit):
         moves = [m for m, sources in COUNSEL_MOVES.items() if inv.state in sources]
     from triad.invoices.approvals import status as approval_status
@@ -284,9 +284,10 @@ def invoice_allocations(request: Request, session: DbSession, obj_id: int,
                         amount: Annotated[list[str] | None, Form()] = None,
                         csrf_token: Annotated[str, Form()] = ""):
     """Replace the allocation from the invoice page; rows with an empty amount are left out."""
-    from decimal import Decimal, InvalidOperation
+    from decimal import InvalidOperation
 
     from triad.audit.service import Actor
+    from triad.core.money import D
     from triad.invoices.service import set_allocations
 
     pu = page_user(request, session)
@@ -305,8 +306,8 @@ def invoice_allocations(request: Request, session: DbSession, obj_id: int,
             continue
         try:
             rows.append({"matter_id": int(m), "cost_center_id": int(cc), "gl_account_id": int(gl),
-                         "amount": Decimal(amt.strip().replace(",", ""))})
-        except (ValueError, InvalidOperation):
+                         "amount": D(amt.strip().replace(",", ""))})
+        except (ValueError, TypeError, InvalidOperation):
             return _invoice_page(request, pu, inv, error=f"Allocation row {n}: {amt!r} is not an amount.",
                                  status_code=422)
     if not rows:
