@@ -100,3 +100,21 @@ def test_bad_input_is_a_4xx_naming_the_field(client, db, w):
     r = client.post(f"{url}/lines/1/decision", headers=_h(w, "legal_ops"),
                     json={"decision": "adjusted", "approved_total": "33.333", "reason_code": "RATE"})
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "approved_total"
+
+
+def test_a_fully_credited_invoice_is_left_out_without_holding_up_the_route(db, w):
+    from triad.core.errors import ValidationFailed
+
+    _route(db)
+    for fw in (w.a, w.b):
+        _approve(db, w, fw.invoice)
+    with pytest.raises(ValidationFailed, match="more decimals"):
+        ap.add_credit(session=db, invoice=w.a.invoice, kind="credit_note", amount=Decimal("0.004"), reason="x",
+                      actor=ACTOR)
+    ap.add_credit(session=db, invoice=w.a.invoice, kind="write_down", amount=Decimal("900.00"), reason="settled",
+                  actor=ACTOR)
+    res = ap.export(session=db, route_name="main", fmt="csv", actor=ACTOR)
+    assert [i["invoice_id"] for i in res.invoices] == [w.b.invoice.id]
+    assert res.skipped == [{"invoice_id": w.a.invoice.id, "invoice_number": w.a.invoice.invoice_number,
+                            "reason": "nothing is due: credits cover the approved amount"}]
+    assert w.a.invoice.state == "approved" and w.b.invoice.state == "sent_to_ap"

@@ -106,10 +106,12 @@ class ExportResult:
     batch_id: int | None = None
     run_id: int | None = None
     totals: dict[str, str] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # left out, with the reason
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "format": self.format, "dry_run": self.dry_run, "batch_id": self.batch_id,
                 "run_id": self.run_id, "sha256": self.sha256, "count": len(self.invoices), "totals": self.totals,
+                "skipped": self.skipped,
                 "invoices": self.invoices}
 
 
@@ -264,9 +266,10 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         if fmt == "pain001" and not (bank.get("iban") or (bank.get("account_number") and bank.get("routing_number"))):
             errors.append({"invoice": inv.invoice_number, "field": "bank",
                            "message": f"vendor {inv.vendor_id} has no approved bank account to pay by transfer"})
-        if due <= 0:
-            errors.append({"invoice": inv.invoice_number, "field": "amount",
-                           "message": f"nothing is due ({due}); credit notes cover the approved amount"})
+        if due <= 0:  # credited in full: nothing to pay, and it must not hold up the rest of the route
+            result.skipped.append({"invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                                   "reason": "nothing is due: credits cover the approved amount"})
+            continue
         if errors:
             continue  # the batch is refused: only the list of problems matters now
         # the allocation as approved; credits reduce every share in proportion, still adding up exactly
@@ -282,6 +285,8 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     if errors:
         raise ValidationFailed(f"{len(errors)} invoice(s) cannot be exported on route {route.name}; nothing was "
                                "exported", errors=errors)
+    if not rows:
+        return result
     totals: dict[str, Decimal] = {}
     for r in rows:
         totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
@@ -703,6 +708,13 @@ def add_credit(*, session: Session, invoice: Invoice, kind: str, amount: Decimal
                                errors=[{"field": "kind", "message": "unknown kind"}])
     if invoice.state not in (State.approved, State.sent_to_ap, State.partially_paid, State.paid):
         raise Conflict(f"invoice {invoice.invoice_number} is {invoice.state}; credits apply to approved invoices")
+    from triad.core.money import minor_units
+
+    if -amount.as_tuple().exponent > minor_units(invoice.currency):
+        raise ValidationFailed(f"the amount has more decimals than {invoice.currency} allows",
+                               errors=[{"field": "amount", "message": "too many decimals"}])
+    # one credit at a time per invoice (PostgreSQL row lock; SQLite writers are serialized already)
+    session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update())
     if amount <= 0 or amount > amount_due(session, invoice):
         raise ValidationFailed(f"the amount must be above 0 and at most the {amount_due(session, invoice)} "
                                f"{invoice.currency} still due", errors=[{"field": "amount", "message": "out of range"}])
