@@ -97,7 +97,7 @@ def import_cmd(
     file cannot be read."""
     from rich.console import Console
 
-    from triad.ap.service import import_payments, record_refused_run
+    from triad.ap.service import import_payments
     from triad.audit.service import Actor
     from triad.core import db
 
@@ -109,9 +109,6 @@ def import_cmd(
     with db.transaction() as session:
         res = import_payments(session=session, data=data, filename=file.name, actor=Actor("cli"), dry_run=dry_run,
                               partial=partial)
-    if res.status in ("rejected", "empty"):
-        with db.transaction() as session:
-            record_refused_run(session=session, res=res, actor=Actor("cli"))
     if res.status == "partial":  # the rows left out, for the person who fixes them
         report = file.with_name(file.name + ".report.json")
         report.write_text(json.dumps({"file": str(file), "run_id": res.run_id, "not_applied": res.errors},

@@ -55,8 +55,6 @@ def create_import(file: Annotated[UploadFile, File(description="The file from th
     data = read_upload(file)
     res = ap.import_payments(session=session, data=data, filename=file.filename or "upload", actor=Actor.of(user),
                              dry_run=dry_run, partial=partial)
-    if res.status in ("rejected", "empty"):  # it wrote nothing; it is recorded for sync monitoring
-        ap.record_refused_run(session=session, res=res, actor=Actor.of(user))
     session.commit()
     if res.status == "rejected":
         body = {"type": "about:blank", "title": "Payment file refused", "status": 422,

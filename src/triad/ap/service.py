@@ -481,7 +481,8 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
                     partial: bool = False) -> ImportResult:
     """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a
     report of the rest. The same file (content hash or message id) again changes nothing and says
-    so; an entry already applied by another file is skipped. The caller commits once.
+    so; an entry already applied by another file is skipped. A refused or empty file is recorded as a
+    sync run (and a refusal notifies finance) in the same transaction. The caller commits once.
 
     Done in bulk: the invoices, their payments, credits and lines are read in a few queries, the new
     states computed in Python entry by entry (in file order), then payments, state moves and one audit
@@ -522,9 +523,11 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
         plan.append((e, inv))
     if res.errors and not partial:
         res.status = "rejected"
+        record_refused_run(session=session, res=res, actor=actor)  # wrote nothing else; kept for monitoring
         return res
     if not plan and not res.errors:  # e.g. a status report that only confirms receipt: nothing to apply
         res.status = "empty"
+        record_refused_run(session=session, res=res, actor=actor)
         return res
     if dry_run:
         res.status = "dry_run"

@@ -602,7 +602,7 @@ def ap_batch_file(request: Request, session: DbSession, obj_id: int):
 def ap_import(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
               dry_run: Annotated[str, Form()] = "", partial: Annotated[str, Form()] = "",
               csrf_token: Annotated[str, Form()] = ""):
-    from triad.ap.service import import_payments, record_refused_run
+    from triad.ap.service import import_payments
     from triad.audit.service import Actor
     from triad.invoices.router import read_upload
 
@@ -613,8 +613,6 @@ def ap_import(request: Request, session: DbSession, file: Annotated[UploadFile, 
     _need(pu, Perm.ap_write)
     res = import_payments(session=session, data=read_upload(file), filename=file.filename or "upload",
                           actor=Actor.of(pu.user), dry_run=bool(dry_run), partial=bool(partial))
-    if res.status in ("rejected", "empty"):
-        record_refused_run(session=session, res=res, actor=Actor.of(pu.user))
     session.commit()
     return _ap_page(request, session, pu, imported=res, errors=res.errors,
                     status_code=422 if res.status == "rejected" else 200)
