@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse, Response
 from triad.ap import reconcile
 from triad.ap import schemas as s
 from triad.ap import service as ap
-from triad.ap.models import ApBatch, ApRoute, SyncRun
+from triad.ap.models import ApRoute, SyncRun
 from triad.audit.service import Actor
 from triad.auth.deps import CurrentUser, DbSession, require
 from triad.core.crud_router import Resource, build_router
@@ -33,12 +33,11 @@ def create_export(body: s.ExportIn, session: DbSession, user: CurrentUser):
 @router.get("/ap/batches/{item_id}/file", summary="The exported file, byte for byte",
             dependencies=[require(Perm.ap_read)])
 def batch_file(item_id: int, session: DbSession):
-    batch = session.get(ApBatch, item_id)
-    if batch is None:
-        raise NotFound(f"no AP batch with id {item_id}")
-    from triad.files.models import StoredFile
+    return download(ap.batch_file(session=session, batch_id=item_id))
 
-    f = session.get(StoredFile, batch.file_id)
+
+def download(f) -> Response:
+    """A stored file as an attachment, with its content hash."""
     return Response(f.content, media_type=f.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{f.filename}"',
                              "X-Content-SHA256": f.sha256})

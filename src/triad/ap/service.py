@@ -355,6 +355,14 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     return result
 
 
+def batch_file(*, session: Session, batch_id: int) -> StoredFile:
+    """The stored file of an export batch (the API and the page serve it byte for byte)."""
+    batch = session.get(ApBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"no AP batch with id {batch_id}")
+    return session.get(StoredFile, batch.file_id)
+
+
 def reopen(*, session: Session, invoice: Invoice, actor: Actor, reason: str) -> None:
     """A person takes an exported invoice back (sent to AP -> approved) so it may be exported again."""
     from triad.invoices.service import transition

@@ -583,19 +583,14 @@ def ap_export(request: Request, session: DbSession, route: Annotated[str, Form()
 
 @router.get("/ap/batches/{obj_id:int}/file")
 def ap_batch_file(request: Request, session: DbSession, obj_id: int):
-    from triad.ap.models import ApBatch
-    from triad.files.models import StoredFile
+    from triad.ap.router import download
+    from triad.ap.service import batch_file
 
     pu = page_user(request, session)
     if pu is None:
         return _login_redirect(request)
     _need(pu, Perm.ap_read)
-    batch = session.get(ApBatch, obj_id)
-    if batch is None:
-        raise NotFound(f"No AP batch with id {obj_id}.")
-    f = session.get(StoredFile, batch.file_id)
-    return Response(f.content, media_type=f.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{f.filename}"'})
+    return download(batch_file(session=session, batch_id=obj_id))
 
 
 @router.post("/ap/import", response_class=HTMLResponse)
