@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import insert  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.orm import Session, configure_mappers  # noqa: E402
 
 from triad.audit.service import Actor  # noqa: E402
 from triad.core.db import make_engine, utcnow  # noqa: E402
@@ -136,6 +136,7 @@ def main() -> None:
     floor = time.perf_counter() - t0
     assert len(rows) == n
 
+    configure_mappers()  # once per process (a running server has done it at startup): not the import's cost
     t0 = time.perf_counter()
     with Session(engine) as s:
         report = sync.import_vendors(session=s, data=data, filename="procurement.csv", source="procurement",

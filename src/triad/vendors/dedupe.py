@@ -67,7 +67,7 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
             # scored, so they look both ways
             lo, hi = max(0, start - window) if new is not None else start, min(len(order), start + _BLOCK + window)
             scores = process.cdist([text[order[p]] for p in rows], [text[order[p]] for p in range(lo, hi)],
-                                   scorer=fuzz.ratio, score_cutoff=threshold, dtype=np.float64, workers=-1)
+                                   scorer=fuzz.ratio, score_cutoff=threshold, dtype=np.float64)
             for a, b in zip(*scores.nonzero(), strict=True):
                 p, q = rows[a], lo + b
                 if p != q and abs(p - q) <= window:
@@ -79,7 +79,7 @@ def similar_names_exhaustive(keys: list[str], *, threshold: int = NAME_THRESHOLD
     """Every pair scored (quadratic): the reference ``similar_names`` is tested against."""
     idx = [i for i, k in enumerate(keys) if k]
     scores = process.cdist([keys[i] for i in idx], [keys[i] for i in idx], scorer=fuzz.token_sort_ratio,
-                           score_cutoff=threshold, dtype=np.float64, workers=-1)
+                           score_cutoff=threshold, dtype=np.float64)
     return {(idx[a], idx[b]): float(scores[a, b]) for a, b in zip(*scores.nonzero(), strict=True) if a < b}
 
 
