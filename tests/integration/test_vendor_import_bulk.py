@@ -130,3 +130,21 @@ def test_unchanged_rows_are_not_checked_for_duplicates_again(db, w):
     db.execute(sa.delete(VendorDuplicate))
     again = _import(db, text)  # nothing changed: no comparison, no flag
     assert again.unchanged == 2 and again.duplicates_flagged == 0
+
+
+@pytest.mark.parametrize("scan_above", [0, 20_000])
+def test_large_file_lookups_read_whole_tables_with_the_same_result(db, w, monkeypatch, scan_above):
+    """Above _SCAN_ABOVE keys the import scans the indexed tables instead of IN batches: same outcome."""
+    monkeypatch.setattr(sync, "_SCAN_ABOVE", scan_above)
+    a, b = w.a.firm.vendor, w.b.firm.vendor
+    text = ("legal_name,country,tax_scheme,tax_id,address_line1,address_city,status\n"
+            f"{a.legal_name},US,us_ein,{a.tax_ids[0].value},1 New Rd,Boise,active\n"
+            f"{b.legal_name.upper()},US,,,2 New Rd,Boise,\n"
+            "Brand New Widgets Ltd,US,us_ein,27-1502384,3 New Rd,Boise,\n")
+    report = _import(db, text)
+    assert [(o.action, o.matched_by, o.changed) for o in report.outcomes] == [
+        ("updated", "tax_id", ["addresses"]), ("updated", "name", ["addresses", "legal_name"]),
+        ("created", None, ["created"])]
+    assert report.conflicts == 1 and report.outcomes[0].conflicts == ["status"]
+    db.refresh(a)
+    assert a.addresses[0].city == "Boise"
