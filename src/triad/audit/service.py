@@ -56,13 +56,26 @@ def _timestamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def compute_hash(prev_hash: str, *, seq: int, at: dt.datetime, actor: str, actor_id: int | None,
+def _is_plain(value: Any) -> bool:
+    """Already what ``_canonical`` would return: str/int/bool/None, lists and str-keyed dicts of them."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return True
+    if t is dict:
+        return all(type(k) is str and _is_plain(v) for k, v in value.items())
+    if t is list:
+        return all(_is_plain(v) for v in value)
+    return False
+
+
+def compute_hash(prev_hash: str, *, seq: int, at: dt.datetime | str, actor: str, actor_id: int | None,
                  action: str, entity_type: str, entity_id: str | None, before: Any, after: Any,
                  reason: str | None) -> str:
+    """``at``: the event time, or its ``_timestamp`` text when the caller formatted it once for many events."""
     payload = json_dumps(
         {
             "seq": seq,
-            "at": _timestamp(at),
+            "at": at if isinstance(at, str) else _timestamp(at),
             "actor": actor,
             "actor_id": actor_id,
             "action": action,
@@ -137,12 +150,14 @@ def record_many(session: Session, *, actor: Actor, events: list[dict[str, Any]])
     last_seq, prev_hash = row
     seq = last_seq - len(events)
     at = utcnow()
+    at_text = _timestamp(at)
     rows = []
     for ev in events:
         seq += 1
-        before_c, after_c = _canonical(ev.get("before")), _canonical(ev.get("after"))
+        # plain JSON values are inserted as they are (the rows are written right here, nothing keeps them)
+        before_c, after_c = ((v if _is_plain(v) else _canonical(v)) for v in (ev.get("before"), ev.get("after")))
         eid = None if ev.get("entity_id") is None else str(ev["entity_id"])
-        digest = compute_hash(prev_hash, seq=seq, at=at, actor=actor.label, actor_id=actor.user_id,
+        digest = compute_hash(prev_hash, seq=seq, at=at_text, actor=actor.label, actor_id=actor.user_id,
                               action=ev["action"], entity_type=ev["entity_type"], entity_id=eid, before=before_c,
                               after=after_c, reason=ev.get("reason"))
         rows.append({"seq": seq, "at": at, "actor": actor.label, "actor_id": actor.user_id, "action": ev["action"],

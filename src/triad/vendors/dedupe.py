@@ -1,63 +1,86 @@
 """Likely duplicate vendors, without comparing every pair: exact bank-account keys through a hash map, and
-fuzzy names only within blocks (records that share a blocking key), scored with rapidfuzz ``cdist``.
+fuzzy names by sorted neighbourhood (docs/decisions/0024-bulk-vendor-import.md).
 
-Pure: names and keys in, candidate pairs out. Cost grows with the sum of squared block sizes, not with
-the square of the number of vendors; blocks larger than ``MAX_BLOCK`` are cut into windows of sorted names.
+Pure: names and keys in, candidate pairs out.
+
+Names are compared as rapidfuzz ``token_sort_ratio`` does: the words sorted, then the Indel ratio. Each
+distinct sorted form is compared only with its ``WINDOW`` neighbours on either side in two orders: the
+sorted forms themselves (names that agree at the start: a late typo, a missing word at the end) and the
+same forms read backwards (names that agree at the end: an early typo). Names with the same sorted form
+are grouped first (score 100), so a common name does not crowd its neighbours out of the window. The work
+is ``n log n`` for the two sorts plus about ``n * 4 * WINDOW`` comparisons in rapidfuzz's C++ ``cdist``: it grows
+linearly with the number of vendors. tests/unit/test_vendor_dedupe.py checks that it finds the same pairs
+as comparing every pair.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
 from rapidfuzz import fuzz, process
 
 NAME_THRESHOLD = 92
-MAX_BLOCK = 400
+WINDOW = 50  # distinct sorted names compared on either side, in each order
+_BLOCK = 100  # names scored per cdist call
 
 
-def _blocks(keys: list[str]) -> dict[str, list[int]]:
-    """Two keys per name: its first 4 letters, and its sorted tokens' first 4 letters (catches reordering)."""
-    blocks: dict[str, list[int]] = defaultdict(list)
-    for i, k in enumerate(keys):
-        if not k:
-            continue
-        compact = k.replace(" ", "")
-        blocks[compact[:4]].append(i)
-        alt = "".join(sorted(k.split()))[:4]
-        if alt != compact[:4]:
-            blocks[alt].append(i)
-    return blocks
+def token_sorted(key: str) -> str:
+    """The form ``token_sort_ratio`` compares: words sorted, joined by one space."""
+    return " ".join(sorted(key.split()))
 
 
-def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: int = NAME_THRESHOLD
-                  ) -> dict[tuple[int, int], float]:
-    """Pairs (i, j), i < j, of normalised names scoring at least ``threshold`` (token_sort_ratio).
+def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: int = NAME_THRESHOLD,
+                  window: int = WINDOW) -> dict[tuple[int, int], float]:
+    """Pairs (i, j), i < j, of normalised names scoring at least ``threshold`` (token_sort_ratio) that the
+    sorted neighbourhood finds (see the module docstring).
 
     ``new``: when given, only pairs with at least one index in it are returned (new records against
     everything) — an import of a few rows into a large master stays cheap.
     """
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, k in enumerate(keys):
+        if k:
+            groups[token_sorted(k)].append(i)
+    forms = list(groups)
+    members = list(groups.values())
+    wanted = [True] * len(forms) if new is None else [any(i in new for i in m) for m in members]
     out: dict[tuple[int, int], float] = {}
-    for members in _blocks(keys).values():
-        if len(members) < 2 or (new is not None and not any(m in new for m in members)):
-            continue
-        members = sorted(members, key=lambda i: keys[i])
-        step = MAX_BLOCK // 2
-        windows = [members] if len(members) <= MAX_BLOCK else [
-            members[s:s + MAX_BLOCK] for s in range(0, len(members) - step, step)]
-        for win in windows:
-            if new is not None:
-                rows = [i for i in win if i in new]
-                if not rows:
-                    continue
-            else:
-                rows = win
-            scores = process.cdist([keys[i] for i in rows], [keys[j] for j in win], scorer=fuzz.token_sort_ratio,
-                                   score_cutoff=threshold, workers=-1)
+
+    def add(f: int, g: int, score: float) -> None:
+        for x in members[f]:
+            for y in members[g]:
+                if x != y and (new is None or x in new or y in new):
+                    out[(min(x, y), max(x, y))] = score
+
+    for f, m in enumerate(members):
+        if len(m) > 1 and wanted[f]:
+            add(f, f, 100.0)
+    reversed_forms = [s[::-1] for s in forms]
+    for text in (forms, reversed_forms):
+        order = sorted(range(len(forms)), key=text.__getitem__)
+        for start in range(0, len(order), _BLOCK):
+            rows = [p for p in range(start, min(start + _BLOCK, len(order))) if wanted[order[p]]]
+            if not rows:
+                continue
+            # every pair within the window once: all names look forward; with ``new`` only the new ones are
+            # scored, so they look both ways
+            lo, hi = max(0, start - window) if new is not None else start, min(len(order), start + _BLOCK + window)
+            scores = process.cdist([text[order[p]] for p in rows], [text[order[p]] for p in range(lo, hi)],
+                                   scorer=fuzz.ratio, score_cutoff=threshold, dtype=np.float64)
             for a, b in zip(*scores.nonzero(), strict=True):
-                i, j = rows[a], win[b]
-                if i != j:
-                    out[(min(i, j), max(i, j))] = float(scores[a, b])
+                p, q = rows[a], lo + b
+                if p != q and abs(p - q) <= window:
+                    add(order[p], order[q], float(scores[a, b]))
     return out
+
+
+def similar_names_exhaustive(keys: list[str], *, threshold: int = NAME_THRESHOLD) -> dict[tuple[int, int], float]:
+    """Every pair scored (quadratic): the reference ``similar_names`` is tested against."""
+    idx = [i for i, k in enumerate(keys) if k]
+    scores = process.cdist([keys[i] for i in idx], [keys[i] for i in idx], scorer=fuzz.token_sort_ratio,
+                           score_cutoff=threshold, dtype=np.float64)
+    return {(idx[a], idx[b]): float(scores[a, b]) for a, b in zip(*scores.nonzero(), strict=True) if a < b}
 
 
 def same_accounts(account_keys: list[str | None], *, new: set[int] | None = None) -> list[tuple[int, int]]:

@@ -12,30 +12,39 @@ changes nothing.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from triad.audit.service import Actor, record, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
+from triad.core.schemas import _country, _currency
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
 from triad.vendors import dedupe, service, validation
 from triad.vendors.models import (
+    ScreeningStatus,
     Vendor,
+    VendorAddress,
     VendorBankAccount,
+    VendorBusinessUnit,
     VendorConflict,
+    VendorContact,
     VendorDuplicate,
     VendorStatus,
     VendorTaxId,
 )
-from triad.vendors.schemas import AddressIn, BankAccountIn, ContactIn, TaxIdIn, VendorCreate, VendorUpdate
+from triad.vendors.schemas import AddressIn, BankAccountIn, ContactIn, TaxIdIn, VendorUpdate
 
 COLUMNS = ["vendor_id", "legal_name", "other_names", "country", "tax_scheme", "tax_id", "tax_country",
            "bank_holder", "iban", "bic", "routing_number", "account_number", "bank_currency",
@@ -113,10 +122,18 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
         rows = [(n, {k: _cell(v) for k, v in item.items()}) for n, item in enumerate(items, start=1)]
         header = sorted({k for _, r in rows for k in r})
     else:
-        reader = csv.DictReader(io.StringIO(text))
-        header = reader.fieldnames or []
-        rows = [(n, {k: (v or "").strip() for k, v in r.items() if k is not None}) for n, r in
-                enumerate(reader, start=2)]
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, [])
+        width = len(header)
+        rows = []
+        n = 1
+        for rec in reader:  # what csv.DictReader gives: blank records skipped, short ones padded, extras dropped
+            if not rec:
+                continue
+            n += 1
+            if len(rec) < width:
+                rec += [""] * (width - len(rec))
+            rows.append((n, dict(zip(header, map(str.strip, rec), strict=False))))
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or "legal_name" not in header:
         msg = f"unknown column(s): {', '.join(unknown)}" if unknown else "the legal_name column is missing"
@@ -152,11 +169,90 @@ class _Row:
     contact: dict | None
     business_units: list[int] | None
     legal: dict[str, str]
-    name_key: str
     tax_key: str | None
+    _name_key: str | None = None
+
+    @property
+    def name_key(self) -> str:
+        """Computed when needed: a row matched by tax ID with an unchanged name never needs it."""
+        if self._name_key is None:
+            self._name_key = validation.name_key(self.legal_name)
+        return self._name_key
 
 
-def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, int]) -> tuple[_Row | None, list]:
+class _Checks:
+    """The checks of one import, with caches for what repeats from row to row (country and currency codes).
+
+    Tax IDs, bank accounts and addresses are checked by ``validation`` directly; only a value that fails
+    goes through the Pydantic schemas (``TaxIdIn``, ``BankAccountIn``, ``AddressIn``) to get their error
+    messages. tests/unit/test_vendor_import_checks.py holds both ways to the same results.
+    """
+
+    def __init__(self, bu_codes: dict[str, int]) -> None:
+        self.bu_codes = bu_codes
+        self._countries: dict[str, str | None] = {}
+        self._currencies: dict[str, str | None] = {}
+
+    def country(self, value: str) -> str | None:
+        if value not in self._countries:
+            try:
+                self._countries[value] = _country(value)
+            except ValueError:
+                self._countries[value] = None
+        return self._countries[value]
+
+    def currency(self, value: str) -> str | None:
+        if value not in self._currencies:
+            try:
+                self._currencies[value] = _currency(value)
+            except ValueError:
+                self._currencies[value] = None
+        return self._currencies[value]
+
+    def tax(self, scheme: str, value: str, country: str) -> dict | None:
+        """The TaxIdIn result for valid input, else None."""
+        scheme, value = scheme.strip(), value.strip()
+        cc = self.country(country)
+        if scheme not in validation.TAX_SCHEMES or not 1 <= len(value) <= 40 or cc is None:
+            return None
+        try:
+            return {"scheme": scheme, "value": validation.normalise_tax_id(scheme, value, cc), "country": cc}
+        except ValueError:
+            return None
+
+    def bank(self, holder: str, iban: str | None, bic: str | None, routing: str | None, number: str | None,
+             currency: str) -> dict | None:
+        """The BankAccountIn result (model_dump, with account_key) for valid input, else None."""
+        holder = holder.strip()
+        iban, bic, routing, number = (None if x is None else x.strip() for x in (iban, bic, routing, number))
+        cur = self.currency(currency)
+        if cur is None or not 1 <= len(holder) <= 200 or any(
+                x is not None and len(x) > n for x, n in ((iban, 42), (bic, 11), (number, 34), (routing, 9))):
+            return None
+        try:
+            norm = validation.normalise_bank({"iban": iban, "bic": bic, "routing_number": routing,
+                                              "account_number": number})
+        except ValueError:
+            return None
+        return {"holder_name": holder, "iban": norm["iban"], "bic": norm["bic"],
+                "account_number": norm["account_number"], "routing_number": norm["routing_number"],
+                "currency": cur, "is_primary": True, "account_key": norm["account_key"]}
+
+    def address(self, line1: str, city: str, postal_code: str | None, country: str) -> dict | None:
+        """The AddressIn result for valid input, else None."""
+        line1, city = line1.strip(), city.strip()
+        postal_code = None if postal_code is None else postal_code.strip()
+        cc = self.country(country)
+        if cc is None or not 1 <= len(line1) <= 200 or not 1 <= len(city) <= 100 or (
+                postal_code is not None and len(postal_code) > 20):
+            return None
+        return {"kind": "remit_to", "line1": line1, "line2": None, "city": city, "region": None,
+                "postal_code": postal_code, "country": cc}
+
+
+def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, int],
+               checks: _Checks | None = None) -> tuple[_Row | None, list]:
+    checks = checks or _Checks(bu_codes)
     errors: list[dict] = []
 
     def bad(fld: str, message: str) -> None:
@@ -171,42 +267,57 @@ def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, in
     name = raw.get("legal_name", "")
     if not name:
         bad("legal_name", "required")
+    elif len(name) > 300:
+        bad("legal_name", "at most 300 characters")
     country = raw.get("country", "").upper()
-    from triad.core.schemas import _country
-
-    try:
-        country = _country(country)
-    except ValueError as exc:
-        bad("country", str(exc))
+    checked_country = checks.country(country)
+    if checked_country is None:
+        try:
+            _country(country)
+        except ValueError as exc:
+            bad("country", str(exc))
+    else:
+        country = checked_country
     tax = bank = address = contact = None
     if raw.get("tax_id"):
-        try:
-            tax = TaxIdIn(scheme=raw.get("tax_scheme") or "", value=raw["tax_id"],
-                          country=raw.get("tax_country") or country).model_dump()
-        except ValidationError as exc:
-            pydantic({"scheme": "tax_scheme", "value": "tax_id", "country": "tax_country", "None": "tax_id"}, exc)
+        tax = checks.tax(raw.get("tax_scheme") or "", raw["tax_id"], raw.get("tax_country") or country)
+        if tax is None:
+            try:
+                tax = TaxIdIn(scheme=raw.get("tax_scheme") or "", value=raw["tax_id"],
+                              country=raw.get("tax_country") or country).model_dump()
+            except ValidationError as exc:
+                pydantic({"scheme": "tax_scheme", "value": "tax_id", "country": "tax_country", "None": "tax_id"},
+                         exc)
     bank_cols = ("iban", "bic", "routing_number", "account_number")
     if any(raw.get(c) for c in bank_cols):
-        try:
-            bank = BankAccountIn(holder_name=raw.get("bank_holder") or name or "?", iban=raw.get("iban") or None,
-                                 bic=raw.get("bic") or None, routing_number=raw.get("routing_number") or None,
-                                 account_number=raw.get("account_number") or None,
-                                 currency=raw.get("bank_currency") or "").model_dump()
-        except ValidationError as exc:
-            for e in exc.errors():
-                msg = e["msg"].removeprefix("Value error, ")
-                loc = str(e["loc"][0]) if e["loc"] else ""
-                fld = msg.split(":", 1)[0] if msg.split(":", 1)[0] in bank_cols else (
-                    "bank_currency" if loc == "currency" else "bank_holder" if loc == "holder_name" else "iban")
-                bad(fld, msg)
+        bank = checks.bank(raw.get("bank_holder") or name or "?", raw.get("iban") or None, raw.get("bic") or None,
+                           raw.get("routing_number") or None, raw.get("account_number") or None,
+                           raw.get("bank_currency") or "")
+        if bank is None:
+            try:
+                bank = BankAccountIn(holder_name=raw.get("bank_holder") or name or "?",
+                                     iban=raw.get("iban") or None, bic=raw.get("bic") or None,
+                                     routing_number=raw.get("routing_number") or None,
+                                     account_number=raw.get("account_number") or None,
+                                     currency=raw.get("bank_currency") or "").model_dump()
+            except ValidationError as exc:
+                for e in exc.errors():
+                    msg = e["msg"].removeprefix("Value error, ")
+                    loc = str(e["loc"][0]) if e["loc"] else ""
+                    fld = msg.split(":", 1)[0] if msg.split(":", 1)[0] in bank_cols else (
+                        "bank_currency" if loc == "currency" else "bank_holder" if loc == "holder_name" else "iban")
+                    bad(fld, msg)
     if raw.get("address_line1"):
-        try:
-            address = AddressIn(line1=raw["address_line1"], city=raw.get("address_city") or "",
-                                postal_code=raw.get("address_postal_code") or None,
-                                country=raw.get("address_country") or country).model_dump()
-        except ValidationError as exc:
-            pydantic({"line1": "address_line1", "city": "address_city", "postal_code": "address_postal_code",
-                      "country": "address_country"}, exc)
+        address = checks.address(raw["address_line1"], raw.get("address_city") or "",
+                                 raw.get("address_postal_code") or None, raw.get("address_country") or country)
+        if address is None:
+            try:
+                address = AddressIn(line1=raw["address_line1"], city=raw.get("address_city") or "",
+                                    postal_code=raw.get("address_postal_code") or None,
+                                    country=raw.get("address_country") or country).model_dump()
+            except ValidationError as exc:
+                pydantic({"line1": "address_line1", "city": "address_city", "postal_code": "address_postal_code",
+                          "country": "address_country"}, exc)
     if raw.get("contact_name"):
         try:
             contact = ContactIn(name=raw["contact_name"], email=raw.get("contact_email") or None).model_dump()
@@ -216,10 +327,12 @@ def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, in
     if raw.get("business_units"):
         bus = []
         for code in [c.strip() for c in raw["business_units"].split(";") if c.strip()]:
-            if code not in bu_codes:
+            if code not in checks.bu_codes:
                 bad("business_units", f"no business unit with code {code!r}")
+            elif checks.bu_codes[code] in bus:
+                bad("business_units", f"business unit {code!r} is listed twice")
             else:
-                bus.append(bu_codes[code])
+                bus.append(checks.bu_codes[code])
     legal = {}
     for key, allowed in LEGAL_VALUES.items():
         value = raw.get(key, "").lower()
@@ -233,7 +346,7 @@ def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, in
         return None, errors
     others = [n.strip() for n in raw.get("other_names", "").split(";") if n.strip()] if raw.get("other_names") else None
     return _Row(line, raw, name, country, others, tax, bank, address, contact, bus, legal,
-                validation.name_key(name), validation.tax_key(tax["value"]) if tax else None), []
+                validation.tax_key(tax["value"]) if tax else None), []
 
 
 # ---------------------------------------------------------------- import
@@ -250,13 +363,34 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
     if source not in SOURCES:
         raise ValidationFailed(f"unknown source {source!r}; use one of {', '.join(SOURCES)}",
                                errors=[{"field": "source", "message": "unknown"}])
+    with _no_cyclic_gc():
+        return _import(session, data, filename, source, actor, dry_run, partial)
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector during an import. A large file keeps a few hundred thousand
+    small dicts alive at once; with the collector on, each new allocation batch makes it scan all of them
+    again, which grows faster than the file (a 100,000-row import spent most of its time there). Reference
+    counting still frees everything that is not in a cycle; the collector resumes afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _import(session: Session, data: bytes, filename: str, source: str, actor: Actor, dry_run: bool,
+            partial: bool) -> ImportReport:
     report = ImportReport(filename, source, dry_run, partial)
     rows = read_rows(data, filename)
     report.rows = len(rows)
-    bu_codes = dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all())
+    checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
     checked: list[_Row] = []
     for line, raw in rows:
-        row, errors = _check_row(line, raw, filename, bu_codes)
+        row, errors = _check_row(line, raw, filename, checks.bu_codes, checks)
         report.errors += errors
         if row is not None:
             checked.append(row)
@@ -269,6 +403,7 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
         _apply(session, plan, report, source, filename, actor)
     except BaseException:
         nested.rollback()
+        session.expire_all()
         raise
     if dry_run:
         nested.rollback()
@@ -279,26 +414,39 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
     return report
 
 
+# Above this many keys a lookup reads the whole (indexed) column once instead of IN (...) batches.
+_SCAN_ABOVE = 20_000
+_CHUNK = 900
+
+
+def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any, Any]]:
+    """(id, key) pairs whose key is in ``keys``: IN batches for a few keys, one scan for many."""
+    if not keys:
+        return []
+    if len(keys) > _SCAN_ABOVE:
+        return [(i, k) for i, k in session.execute(select(id_col, key_col)) if k in keys]
+    out: list[tuple[Any, Any]] = []
+    ks = list(keys)
+    for k in range(0, len(ks), _CHUNK):
+        out += session.execute(select(id_col, key_col).where(key_col.in_(ks[k:k + _CHUNK]))).all()
+    return out
+
+
 def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str) -> list[tuple[_Row, int | None,
                                                                                                   str | None]]:
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous)."""
     by_tax: dict[str, int] = {}
+    tk = list({r.tax_key for r in rows if r.tax_key})
+    for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
+        by_tax[validation.tax_key(value)] = vid
     by_name: dict[str, list[int]] = {}
-    tax_keys = {r.tax_key for r in rows if r.tax_key}
-    names = {r.name_key for r in rows}
-    tk = list(tax_keys)
-    for k in range(0, len(tk), 1000):
-        chunk = tk[k:k + 1000]
-        for vid, value in session.execute(select(VendorTaxId.vendor_id, VendorTaxId.value)
-                                          .where(VendorTaxId.value.in_(chunk + _formatted(chunk)))):
-            by_tax[validation.tax_key(value)] = vid
-    nk = list(names)
-    for k in range(0, len(nk), 1000):
-        for vid, key in session.execute(select(Vendor.id, Vendor.name_key).where(Vendor.name_key.in_(nk[k:k + 1000]))):
-            by_name.setdefault(key, []).append(vid)
+    names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
+    for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
+        by_name.setdefault(key, []).append(vid)
     plan = []
     seen: dict[int, int] = {}
     new_keys: dict[str, int] = {}
+    claimed_tax: dict[str, int] = {}  # a tax ID one row of this file gives to a vendor
     for r in rows:
         vid, how = None, None
         if r.tax_key and r.tax_key in by_tax:
@@ -315,6 +463,12 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
             report.errors.append({"file": filename, "line": r.line, "field": "tax_id" if r.tax_key else "legal_name",
                                   "message": f"the same vendor as line {first}"})
             continue
+        if r.tax_key and r.tax_key in claimed_tax:
+            report.errors.append({"file": filename, "line": r.line, "field": "tax_id",
+                                  "message": f"the same tax ID as line {claimed_tax[r.tax_key]}"})
+            continue
+        if r.tax_key:
+            claimed_tax[r.tax_key] = r.line
         if vid:
             seen[vid] = r.line
         else:
@@ -328,50 +482,120 @@ def _formatted(keys: list[str]) -> list[str]:
     return [f"{k[:2]}-{k[2:]}" for k in keys if len(k) == 9 and k.isdigit()]
 
 
+_CHILD_TABLES = {"tax_ids": VendorTaxId.__table__, "bank_accounts": VendorBankAccount.__table__,
+                 "addresses": VendorAddress.__table__, "contacts": VendorContact.__table__}
+_SKIP = {"id", "vendor_id", "validated_on"}  # what service._child_rows leaves out
+_VENDOR_COLS = ("id", "legal_name", "name_key", "other_names", "country", "status", "legal_review",
+                "screening_status", "risk_tier")
+
+
+def _by_vendor(session: Session, table, ids: list[int], idset: set[int]) -> dict[int, list[dict]]:
+    """Rows of a vendor child table for these vendors, as dicts in id order, grouped by vendor."""
+    names = [c.name for c in table.c if c.name not in _SKIP]
+    stmt = select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
+    if len(ids) > _SCAN_ABOVE:
+        result = [r for r in session.execute(stmt) if r[0] in idset]
+    else:
+        result = []
+        for k in range(0, len(ids), _CHUNK):
+            result += session.execute(stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK]))).all()
+        result.sort(key=lambda r: r[1])
+    out: dict[int, list[dict]] = {}
+    for r in result:
+        out.setdefault(r[0], []).append(dict(zip(names, r[2:], strict=True)))
+    return out
+
+
+@dataclass
+class _State:
+    """What the import compares against, read once: vendor columns, child rows, business units, firms."""
+
+    vendors: dict[int, dict]
+    children: dict[str, dict[int, list[dict]]]
+    business_units: dict[int, list[int]]
+    firms: dict[int, list[bool]]
+
+
+def _load_state(session: Session, plan: list) -> _State:
+    ids = sorted({vid for _, vid, _ in plan if vid})
+    idset = set(ids)
+    vt = Vendor.__table__
+    vendors: dict[int, dict] = {}
+    stmt = select(*[vt.c[c] for c in _VENDOR_COLS])
+    if len(ids) > _SCAN_ABOVE:
+        rows = [r for r in session.execute(stmt) if r[0] in idset]
+    else:
+        rows = []
+        for k in range(0, len(ids), _CHUNK):
+            rows += session.execute(stmt.where(vt.c.id.in_(ids[k:k + _CHUNK]))).all()
+    for r in rows:
+        vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
+    children = {}
+    wanted = {"tax_ids": True, "bank_accounts": True, "addresses": any(r.address for r, _, _ in plan),
+              "contacts": any(r.contact for r, _, _ in plan)}
+    for key, table in _CHILD_TABLES.items():
+        children[key] = _by_vendor(session, table, ids, idset) if wanted[key] and ids else {}
+    bus: dict[int, list[int]] = {}
+    if ids and any(r.business_units is not None for r, _, _ in plan):
+        bt = VendorBusinessUnit.__table__
+        for k in range(0, len(ids), _CHUNK):
+            for vid, bu in session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
+                    bt.c.vendor_id.in_(ids[k:k + _CHUNK]))):
+                bus.setdefault(vid, []).append(bu)
+    firms: dict[int, list[bool]] = {}
+    for vid, member in session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)):
+        if vid in idset:
+            firms.setdefault(vid, []).append(member)
+    return _State(vendors, children, bus, firms)
+
+
 def _apply(session: Session, plan: list, report: ImportReport, source: str, filename: str, actor: Actor) -> None:
-    ids = [vid for _, vid, _ in plan if vid]
-    vendors: dict[int, Vendor] = {}
-    for k in range(0, len(ids), 1000):
-        for v in session.scalars(select(Vendor).where(Vendor.id.in_(ids[k:k + 1000])).options(
-                selectinload(Vendor.tax_ids), selectinload(Vendor.bank_accounts), selectinload(Vendor.addresses),
-                selectinload(Vendor.contacts), selectinload(Vendor.business_units))):
-            vendors[v.id] = v
-    panel: dict[int, list[LawFirm]] = {}
-    for k in range(0, len(ids), 1000):
-        for f in session.scalars(select(LawFirm).where(LawFirm.vendor_id.in_(ids[k:k + 1000]))):
-            panel.setdefault(f.vendor_id, []).append(f)
+    """Compare every row with what Triad holds (read once), then write only the differences in bulk (Core
+    executemany), with one audit event per created or changed vendor (record_many). A bank or tax change to
+    an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes)."""
+    session.flush()
+    state = _load_state(session, plan)
     open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
                                                 VendorConflict.incoming)
                                          .where(VendorConflict.status == "open")).all())
     events: list[dict] = []
-    touched: list[tuple[int, str | None]] = []  # (vendor id, new bank key) for duplicate checks
-    new_ids: set[int] = set()
+    w = _Writes()
+    new_rows: list[tuple[RowOutcome, _Row, dict]] = []  # vendor ids come from the insert
     for r, vid, how in plan:
         if vid is None:
-            out = _create(session, r, source, actor, events)
-            new_ids.add(out.vendor_id)
+            out = RowOutcome(r.line, "created", None, r.legal_name, changed=["created"])
+            event = {"action": "vendor.created", "entity_type": "vendor", "entity_id": None,
+                     "after": {"legal_name": r.legal_name, "source": source, "line": r.line,
+                               "tax_ids": [r.tax["value"]] if r.tax else [],
+                               "bank_accounts": [r.bank["account_key"]] if r.bank else []}}
+            events.append(event)
+            new_rows.append((out, r, event))
             report.created += 1
+            current = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}
+            firms: list[bool] = []
         else:
-            out = _update(session, vendors[vid], r, source, actor, events, panel.get(vid, []))
+            v = state.vendors[vid]
+            firms = state.firms.get(vid, [])
+            out = _diff_and_plan(session, v, r, source, actor, events, state, w)
             out.matched_by = how
             report.updated += out.action == "updated"
             report.unchanged += out.action == "unchanged"
-        vendor_id = out.vendor_id
-        for fld, triad_value, incoming in _legal_diffs(session.get(Vendor, vendor_id), r, source,
-                                                       panel.get(vendor_id, [])):
-            if (vendor_id, fld, incoming) in open_conflicts:
+            current = v
+        for fld, triad_value, incoming in _legal_diffs(current, r, source, firms):
+            if out.vendor_id is not None and (out.vendor_id, fld, incoming) in open_conflicts:
                 continue
-            open_conflicts.add((vendor_id, fld, incoming))
-            session.add(VendorConflict(vendor_id=vendor_id, field=fld, source=source, owner=OWNER[fld],
-                                       in_triad=triad_value, incoming=incoming, filename=filename[:255],
-                                       line=r.line))
+            open_conflicts.add((out.vendor_id, fld, incoming))
+            w.conflicts.append((out, {"field": fld, "source": source, "owner": OWNER[fld], "in_triad": triad_value,
+                                      "incoming": incoming, "filename": filename[:255], "line": r.line,
+                                      "status": "open"}))
             out.conflicts.append(fld)
             report.conflicts += 1
         report.held_for_approval += len(out.held_for_approval)
-        touched.append((vendor_id, r.bank["account_key"] if r.bank else None))
         report.outcomes.append(out)
-    session.flush()
-    report.duplicates = flag_duplicates(session, [v for v, _ in touched], new_ids)
+    if new_rows:
+        _insert_vendors(session, new_rows, source, actor, w)
+    w.run(session)
+    report.duplicates = flag_duplicates(session, sorted(w.dedupe_ids), {o.vendor_id for o, _, _ in new_rows})
     report.duplicates_flagged = len(report.duplicates)
     record_many(session, actor=actor, events=events)
     if events or report.conflicts or report.duplicates_flagged:
@@ -381,32 +605,180 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                       "held_for_approval": report.held_for_approval, "conflicts": report.conflicts,
                       "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
                           {e["line"] for e in report.errors})})
+    session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
 
 
-def _create(session: Session, r: _Row, source: str, actor: Actor, events: list) -> RowOutcome:
-    data = VendorCreate(legal_name=r.legal_name, country=r.country, other_names=r.other_names or [],
-                        onboarding_pathway="procurement" if source == "procurement" else "legal",
-                        tax_ids=[r.tax] if r.tax else [], bank_accounts=[_bank_in(r.bank)] if r.bank else [],
-                        addresses=[r.address] if r.address else [], contacts=[r.contact] if r.contact else [],
-                        business_unit_ids=r.business_units or [])
-    v = service.create_vendor(session=session, data=data, actor=actor, audit=False)
-    events.append({"action": "vendor.created", "entity_type": "vendor", "entity_id": v.id,
-                   "after": {"legal_name": v.legal_name, "source": source, "line": r.line,
-                             "tax_ids": [t.value for t in v.tax_ids],
-                             "bank_accounts": [b.account_key for b in v.bank_accounts]}})
-    return RowOutcome(r.line, "created", v.id, v.legal_name, changed=["created"])
+@dataclass
+class _Writes:
+    """The writes an import collects, run in bulk at the end."""
+
+    vendor_updates: list[dict] = field(default_factory=list)
+    replace: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
+    inserts: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
+    conflicts: list[tuple[RowOutcome, dict]] = field(default_factory=list)
+    dedupe_ids: set[int] = field(default_factory=set)  # vendors whose names or bank accounts are new
+
+    def children(self, vid: int, key: str, rows: list[dict]) -> None:
+        today = utcnow().date()
+        for row in rows:
+            row = {**row, "vendor_id": vid}
+            if key == "tax_ids":
+                row["validated_on"] = today if row["scheme"] in validation.VALIDATED_SCHEMES else None
+            self.inserts[key].append(row)
+
+    def run(self, session: Session) -> None:
+        vt = Vendor.__table__
+        by_cols: dict[tuple[str, ...], list[dict]] = {}
+        for u in self.vendor_updates:
+            by_cols.setdefault(tuple(sorted(k for k in u if k != "_id")), []).append(u)
+        now = utcnow()
+        for cols, items in by_cols.items():
+            stmt = update(vt).where(vt.c.id == bindparam("_id")).values(
+                {c: bindparam(c) for c in cols} | {"updated_at": now})
+            for k in range(0, len(items), 5000):
+                session.execute(stmt, items[k:k + 5000])
+        tables = {**_CHILD_TABLES, "business_units": VendorBusinessUnit.__table__}
+        for key, table in tables.items():
+            ids = self.replace[key]
+            for k in range(0, len(ids), _CHUNK):
+                session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+            rows = self.inserts[key]
+            for k in range(0, len(rows), 5000):
+                session.execute(insert(table), rows[k:k + 5000])
+        rows = [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts]
+        for k in range(0, len(rows), 5000):
+            session.execute(insert(VendorConflict.__table__), rows[k:k + 5000])
+
+
+def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor, w: _Writes) -> None:
+    """Create the new vendors as drafts in one multi-row insert (ids in row order), then their child rows."""
+    now = utcnow()
+    pathway = "procurement" if source == "procurement" else "legal"
+    values = [{"legal_name": r.legal_name, "other_names": r.other_names or [], "country": r.country,
+               "status": VendorStatus.draft.value, "risk_tier": "medium", "screening_status": "not_screened",
+               "name_key": r.name_key, "onboarding_pathway": pathway, "requested_by_id": actor.user_id,
+               "legal_review": "none", "created_at": now, "updated_at": now} for _, r, _ in new_rows]
+    stmt = insert(Vendor.__table__).returning(Vendor.__table__.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for k in range(0, len(values), 5000):
+        ids += session.execute(stmt, values[k:k + 5000]).scalars().all()
+    for (out, r, event), vid in zip(new_rows, ids, strict=True):
+        out.vendor_id = event["entity_id"] = vid
+        w.dedupe_ids.add(vid)
+        if r.tax:
+            w.children(vid, "tax_ids", [r.tax])
+        if r.bank:
+            w.children(vid, "bank_accounts", [r.bank])
+        if r.address:
+            w.children(vid, "addresses", [r.address])
+        if r.contact:
+            w.children(vid, "contacts", [r.contact])
+        for bu in r.business_units or []:
+            w.inserts["business_units"].append({"vendor_id": vid, "business_unit_id": bu})
 
 
 def _bank_in(bank: dict) -> dict:
     return {k: v for k, v in bank.items() if k != "account_key"}  # computed again by the schema
 
 
-def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, events: list,
-            firms: list[LawFirm]) -> RowOutcome:
-    out = RowOutcome(r.line, "unchanged", v.id, v.legal_name)
+def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor, events: list, state: _State,
+                   w: _Writes) -> RowOutcome:
+    """Compare a row with its vendor; plan the writes (``w``) and the audit event (``events``). The rules are
+    ``service.update_vendor``'s: child lists are replaced whole; names, tax IDs or bank details changed before
+    activation void a completed legal review; changed names void the screening result."""
+    vid = v["id"]
+    out = RowOutcome(r.line, "unchanged", vid, v["legal_name"])
     if source != "procurement":
         return out  # a legal file's procurement fields are compared in _legal_diffs' mirror (conflicts)
+    taxes = state.children["tax_ids"].get(vid, [])
+    banks = state.children["bank_accounts"].get(vid, [])
+    addresses = state.children["addresses"].get(vid, [])
+    contacts = state.children["contacts"].get(vid, [])
     changes: dict[str, Any] = {}
+    before: dict[str, Any] = {}
+    if r.legal_name != v["legal_name"]:
+        changes["legal_name"], before["legal_name"] = r.legal_name, v["legal_name"]
+    if r.country != v["country"]:
+        changes["country"], before["country"] = r.country, v["country"]
+    if r.other_names is not None and r.other_names != list(v["other_names"] or []):
+        changes["other_names"], before["other_names"] = r.other_names, list(v["other_names"] or [])
+    if r.tax and not any(t["value"] == r.tax["value"] for t in taxes) and \
+            r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
+        changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
+    if r.bank and r.bank["account_key"] not in {b["account_key"] for b in banks}:
+        changes["bank_accounts"], before["bank_accounts"] = [_bank_in(r.bank)], banks
+    if r.address:
+        first = addresses[0] if addresses else None
+        if first is None or (first["line1"], first["city"], first["postal_code"], first["country"]) != (
+                r.address["line1"], r.address["city"], r.address["postal_code"], r.address["country"]):
+            changes["addresses"], before["addresses"] = [r.address], addresses
+    if r.contact:
+        first = contacts[0] if contacts else None
+        if first is None or (first["name"], first["email"]) != (r.contact["name"], r.contact["email"]):
+            changes["contacts"], before["contacts"] = [r.contact], contacts
+    current_bus = sorted(state.business_units.get(vid, []))
+    if r.business_units is not None and sorted(r.business_units) != current_bus:
+        changes["business_unit_ids"], before["business_unit_ids"] = r.business_units, current_bus
+    if not changes:
+        return out
+    four_eyes = v["status"] in (VendorStatus.active, VendorStatus.suspended)
+    if four_eyes and ({"tax_ids", "bank_accounts"} & set(changes)):
+        vendor = session.get(Vendor, vid)
+        out = _update(session, vendor, r, source, actor, events, [])
+        v["legal_review"] = vendor.legal_review
+        if "bank_accounts" in out.changed or {"legal_name", "other_names"} & set(out.changed):
+            w.dedupe_ids.add(vid)
+        return out
+    upd: dict[str, Any] = {}
+    for key in ("legal_name", "country", "other_names"):
+        if key in changes:
+            upd[key] = changes[key]
+    if "legal_name" in changes:
+        upd["name_key"] = r.name_key
+    notes = []
+    names_changed = bool({"legal_name", "other_names"} & set(changes))
+    if not four_eyes and v["status"] != VendorStatus.deactivated:
+        if {"legal_name", "other_names", "tax_ids", "bank_accounts"} & set(changes) and \
+                v["legal_review"] == "completed":
+            upd.update(legal_review="none", legal_reviewed_by_id=None, legal_reviewed_at=None)
+            v["legal_review"] = "none"
+            notes.append("legal review voided: reviewed data changed")
+        if names_changed and v["screening_status"] != ScreeningStatus.not_screened:
+            upd["screening_status"] = ScreeningStatus.not_screened.value
+            notes.append("screening voided: names changed")
+    elif names_changed:
+        upd["screening_status"] = ScreeningStatus.not_screened.value
+        notes.append("names changed: screen again")
+    if upd:
+        w.vendor_updates.append({"_id": vid, **upd})
+    for key in _CHILD_TABLES:
+        if key in changes:
+            w.replace[key].append(vid)
+            w.children(vid, key, [r.bank] if key == "bank_accounts" else changes[key])
+    if "business_unit_ids" in changes:
+        w.replace["business_units"].append(vid)
+        w.inserts["business_units"] += [{"vendor_id": vid, "business_unit_id": b} for b in r.business_units]
+    if names_changed or "bank_accounts" in changes:
+        w.dedupe_ids.add(vid)
+    out.action = "updated"
+    out.changed = sorted(changes)
+    after: dict[str, Any] = {"source": source, "line": r.line, "changed": changes, "held_for_approval": []}
+    if notes:
+        after["notes"] = notes
+    events.append({"action": "vendor.updated", "entity_type": "vendor", "entity_id": vid, "before": before,
+                   "after": after})
+    return out
+
+
+def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, events: list,
+            firms: list[LawFirm]) -> RowOutcome:
+    """One row through ``service.update_vendor`` (the ORM path): used for bank and tax changes to an active or
+    suspended vendor, which are held for a second approval."""
+    out = RowOutcome(r.line, "unchanged", v.id, v.legal_name)
+    if source != "procurement":
+        return out
+    changes: dict[str, Any] = {}
+    before: dict[str, Any] = {}
     if r.legal_name != v.legal_name:
         changes["legal_name"] = r.legal_name
     if r.country != v.country:
@@ -432,6 +804,8 @@ def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, eve
         return out
     from triad.vendors.models import VendorPendingChange
 
+    snap = service._full_snapshot(v)
+    before = {k: snap.get(k) for k in changes}
     before_pending = {c.id for c in session.scalars(select(VendorPendingChange).where(
         VendorPendingChange.vendor_id == v.id, VendorPendingChange.status == "pending"))}
     service.update_vendor(session=session, obj=v, data=VendorUpdate(**changes), actor=actor, source=source,
@@ -443,29 +817,36 @@ def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, eve
     if out.changed or held:
         out.action = "updated"
         events.append({"action": "vendor.updated", "entity_type": "vendor", "entity_id": v.id,
+                       "before": {k: before[k] for k in out.changed},
                        "after": {"source": source, "line": r.line, "changed": {k: changes[k] for k in out.changed},
                                  "held_for_approval": [{"change_id": c.id, "kind": c.kind} for c in held]}})
     return out
 
 
-def _legal_diffs(v: Vendor, r: _Row, source: str, firms: list[LawFirm]) -> list[tuple[str, str | None, str]]:
-    """Fields the source does not own that the row sets to something other than Triad's value."""
+def _legal_diffs(current: Any, r: _Row, source: str, firms: list) -> list[tuple[str, str | None, str]]:
+    """Fields the source does not own that the row sets to something other than Triad's value.
+
+    ``current``: the vendor's status, legal_review and risk_tier (a Vendor or a dict); ``firms``: its law
+    firms' panel flags (bools or LawFirm rows)."""
     if source != "procurement":
         return []
-    current = {"status": v.status, "legal_review": v.legal_review, "risk_tier": v.risk_tier,
-               "panel_member": ("yes" if any(f.panel_member for f in firms) else "no") if firms else None}
+    get = current.get if isinstance(current, dict) else lambda k: getattr(current, k)
+    panel = [f if isinstance(f, bool) else f.panel_member for f in firms]
+    values = {"status": get("status"), "legal_review": get("legal_review"), "risk_tier": get("risk_tier"),
+              "panel_member": ("yes" if any(panel) else "no") if firms else None}
     out = []
     for fld, incoming in r.legal.items():
-        if fld == "panel_member" and current[fld] is None:
+        if fld == "panel_member" and values[fld] is None:
             continue  # not a law firm: panel membership does not apply
-        if incoming != current[fld]:
-            out.append((fld, current[fld], incoming))
+        if incoming != values[fld]:
+            out.append((fld, values[fld], incoming))
     return out
 
 
 def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) -> list[dict]:
     """Flag likely duplicates of the given vendors against the whole master: the same bank account, or a
-    similar normalised name (blocked fuzzy matching). Flags are rows to review; nothing is merged."""
+    similar normalised name (sorted neighbourhood, dedupe.similar_names). Flags are rows to review; nothing
+    is merged. An import passes the vendors it created or whose names or bank accounts it changed."""
     if not vendor_ids:
         return []
     ids_wanted = set(vendor_ids)
@@ -476,15 +857,14 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
     focus = {pos[v] for v in ids_wanted if v in pos}
     pairs: dict[tuple[int, int], tuple[str, float | None]] = {}
     for (i, j), score in dedupe.similar_names(keys, new=focus).items():
-        pairs[(index[i], index[j])] = ("similar_name", score)
-    wanted_accounts = {k for (k,) in session.execute(select(VendorBankAccount.account_key).where(
-        VendorBankAccount.vendor_id.in_(list(ids_wanted)[:30000])))} if len(ids_wanted) <= 30000 else None
-    stmt = select(VendorBankAccount.vendor_id, VendorBankAccount.account_key).where(
-        VendorBankAccount.account_key.is_not(None))
+        a, b = sorted((index[i], index[j]))
+        pairs[(a, b)] = ("similar_name", score)
+    ba = VendorBankAccount.__table__
+    # (account key, vendor id) pairs of the given vendors, then every vendor paid into one of those accounts
+    wanted_keys = {key for key, _ in _lookup(session, ba.c.vendor_id, ba.c.account_key, ids_wanted) if key}
     accounts: dict[str, set[int]] = {}
-    for vid, key in session.execute(stmt):
-        if wanted_accounts is None or key in wanted_accounts:
-            accounts.setdefault(key, set()).add(vid)
+    for vid, key in _lookup(session, ba.c.account_key, ba.c.vendor_id, wanted_keys):
+        accounts.setdefault(key, set()).add(vid)
     for members in accounts.values():
         ms = sorted(members)
         for x in range(len(ms)):
@@ -493,24 +873,25 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
                     pairs[(ms[x], ms[y])] = ("same_bank_account", None)
     if not pairs:
         return []
+    dt_ = VendorDuplicate.__table__
     existing = set()
-    flat = list({v for p in pairs for v in p})
-    for k in range(0, len(flat), 1000):
-        chunk = flat[k:k + 1000]
-        existing |= set(session.execute(select(VendorDuplicate.vendor_id, VendorDuplicate.other_vendor_id).where(
-            or_(VendorDuplicate.vendor_id.in_(chunk), VendorDuplicate.other_vendor_id.in_(chunk)))).all())
+    flat = sorted({v for p in pairs for v in p})
+    for k in range(0, len(flat), _CHUNK):
+        chunk = flat[k:k + _CHUNK]
+        existing |= set(session.execute(select(dt_.c.vendor_id, dt_.c.other_vendor_id).where(
+            or_(dt_.c.vendor_id.in_(chunk), dt_.c.other_vendor_id.in_(chunk)))).all())
     out = []
+    rows = []
     now = utcnow()
-    from decimal import Decimal
-
     for (a, b), (reason, score) in sorted(pairs.items()):
         if (a, b) in existing or (b, a) in existing:
             continue
-        session.add(VendorDuplicate(vendor_id=b, other_vendor_id=a, reason=reason, created_at=now,
-                                    score=Decimal(str(round(score, 1))) if score is not None else None))
+        rows.append({"vendor_id": b, "other_vendor_id": a, "reason": reason, "created_at": now, "status": "open",
+                     "score": Decimal(str(round(score, 1))) if score is not None else None})
         out.append({"vendor_id": b, "other_vendor_id": a, "reason": reason,
                     "score": round(score, 1) if score is not None else None})
-    session.flush()
+    for k in range(0, len(rows), 5000):
+        session.execute(insert(dt_), rows[k:k + 5000])
     return out
 
 

@@ -10,7 +10,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from cleanco import basename
+from cleanco import basename as cleanco_basename
+from cleanco.clean import normalized, prepare_default_terms, strip_punct, strip_tail
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum import exceptions as stdnum_exc
@@ -42,6 +43,8 @@ def normalise_tax_id(scheme: str, value: str, country: str) -> str:
         if scheme == "us_ein":
             if country != "US":
                 raise ValueError(f"a US EIN is issued in US, not {country}")
+            if _EIN_PLAIN.fullmatch(value) and _ein_prefix_valid(value[:2]):
+                return f"{value[:2]}-{value[-7:]}"  # what stdnum returns for this plain form, without its cleaning
             return us_ein.format(us_ein.validate(value))
         if scheme == "eu_vat":
             if country not in EU_MEMBERS:
@@ -74,6 +77,26 @@ def normalise_tax_id(scheme: str, value: str, country: str) -> str:
     raise ValueError(f"unknown tax scheme {scheme!r}; use one of {', '.join(TAX_SCHEMES)}")
 
 
+_EIN_PLAIN = re.compile(r"[0-9]{2}-?[0-9]{7}")
+
+
+@lru_cache(maxsize=128)
+def _ein_prefix_valid(prefix: str) -> bool:
+    """An EIN's two-digit prefix names the IRS campus that issued it; stdnum knows the valid ones."""
+    return us_ein.is_valid(prefix + "0000000")
+
+
+@lru_cache(maxsize=4096)
+def _routing(number: str) -> str:
+    """A US routing number checked by stdnum (cached: a file repeats the same few banks)."""
+    return us_rtn.validate(number)
+
+
+@lru_cache(maxsize=4096)
+def _bic(code: str) -> BIC:
+    return BIC(code)
+
+
 def tax_key(value: str | None) -> str:
     """What tax identifiers (and LEDES LAW_FIRM_IDs) are compared by: letters and digits, upper case."""
     return re.sub(r"[^0-9A-Za-z]", "", value or "").upper()
@@ -100,7 +123,7 @@ def normalise_bank(account: dict) -> dict:
         out["iban"] = None
     if bic:
         try:
-            parsed_bic = BIC(bic)
+            parsed_bic = _bic(bic)
         except SchwiftyException as exc:
             raise ValueError(f"bic: {bic!r} is not a valid BIC ({exc})") from None
         if iban and parsed_bic.country_code != out["iban"][:2]:
@@ -110,7 +133,7 @@ def normalise_bank(account: dict) -> dict:
         out["bic"] = None
     if routing:
         try:
-            out["routing_number"] = us_rtn.validate(routing)
+            out["routing_number"] = _routing(routing)
         except stdnum_exc.ValidationError as exc:
             raise ValueError(f"routing_number: {routing!r} is not a valid US routing number: {exc.message}") from None
         if not re.fullmatch(r"\d{4,17}", number):
@@ -133,12 +156,64 @@ _PUNCT = re.compile(r"[^\w\s]")
 _SPACE = re.compile(r"\s+")
 
 
+def _suffix_index() -> dict[str, list[tuple[int, int, list[str]]]]:
+    """cleanco's legal-form terms, in cleanco's order, grouped by their last word."""
+    index: dict[str, list[tuple[int, int, list[str]]]] = {}
+    for n, (size, parts) in enumerate(prepare_default_terms()):
+        if size:
+            index.setdefault(parts[-1], []).append((n, size, parts))
+    return index
+
+
+_SUFFIXES = _suffix_index()
+
+
+def basename(name: str) -> str:
+    """The same result as ``cleanco.basename`` (legal-form suffixes removed), about ten times faster.
+
+    cleanco tries each of its ~320 terms in a fixed order against the current end of the name and removes
+    every one that matches. Only terms whose last word is the name's current last word can match, so this
+    looks those up in a dict and keeps cleanco's order (the next term tried after a removal is the one that
+    follows the removed term). ASCII names skip the Unicode folding (it leaves them unchanged but for case);
+    tests/unit/test_vendor_dedupe.py compares the two on generated and real-world names.
+    """
+    name = strip_tail(name)
+    nparts = name.split()
+    nname = name.lower() if name.isascii() else normalized(name)
+    nnparts = [strip_punct(p) for p in nname.split()]
+    start = 0
+    while nnparts:
+        found = None
+        for n, size, parts in _SUFFIXES.get(nnparts[-1], ()):
+            if n >= start and nnparts[-size:] == parts:
+                found = (n, size)
+                break
+        if found is None:
+            break
+        start, size = found[0] + 1, found[1]
+        del nnparts[-size:]
+        del nparts[-size:]
+    return strip_tail(" ".join(nparts))
+
+
 @lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """Normalised company name: legal-form suffixes removed (cleanco), accents and punctuation
     dropped, case folded, spaces collapsed. ``Acme Widgets, Ltd.`` -> ``acme widgets``."""
+    text = name or ""
+    if not text.isascii():  # NFKD and combining marks change nothing in ASCII text
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("&", " and ")
+    text = basename(text) or text
+    text = _PUNCT.sub(" ", text).casefold()
+    return _SPACE.sub(" ", text).strip()
+
+
+def name_key_reference(name: str) -> str:
+    """``name_key`` computed with cleanco's own ``basename`` (the reference the fast path is tested against)."""
     text = unicodedata.normalize("NFKD", name or "")
     text = "".join(c for c in text if not unicodedata.combining(c)).replace("&", " and ")
-    text = basename(text) or text
+    text = cleanco_basename(text) or text
     text = _PUNCT.sub(" ", text).casefold()
     return _SPACE.sub(" ", text).strip()

@@ -1,0 +1,150 @@
+"""The bulk import path keeps the vendor rules: audit before/after per vendor, review and screening voided
+as the service does, four eyes through the service, ids matched to rows, refusals instead of crashes."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import world as factories
+from tests.integration.test_vendor_master import _ready, activate
+from triad.audit.models import AuditEvent
+from triad.audit.service import Actor, verify
+from triad.vendors import sync
+from triad.vendors.models import Vendor, VendorDuplicate, VendorPendingChange
+
+PROC = Actor("cli:procurement")
+
+
+@pytest.fixture
+def w(db):
+    return factories.world(db)
+
+
+def _import(db, text: str, **kw) -> sync.ImportReport:
+    return sync.import_vendors(session=db, data=text.encode(), filename="proc.csv", source="procurement",
+                               actor=PROC, **kw)
+
+
+def _ein(i: int) -> str:
+    return f"13-{7000000 + i:07d}"
+
+
+def test_many_new_vendors_get_their_own_rows_and_one_event_each(db, w):
+    n = 250
+    lines = ["legal_name,country,tax_scheme,tax_id,routing_number,account_number,bank_currency,address_line1,"
+             "address_city"]
+    lines += [f"Vendor {i:04d} Quillfeather Ltd,US,us_ein,{_ein(i)},021000021,{880000 + i},USD,{i} Elm St,Reno"
+              for i in range(n)]
+    before = db.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
+    report = _import(db, "\n".join(lines) + "\n")
+    assert report.ok and report.created == n
+    for i, out in enumerate(report.outcomes):
+        v = db.get(Vendor, out.vendor_id)
+        assert (v.legal_name, v.tax_ids[0].value, v.bank_accounts[0].account_number, v.addresses[0].line1) == (
+            f"Vendor {i:04d} Quillfeather Ltd", _ein(i), str(880000 + i), f"{i} Elm St")
+        assert v.status == "draft" and v.tax_ids[0].validated_on is not None
+    events = db.scalars(sa.select(AuditEvent).where(AuditEvent.seq > before).order_by(AuditEvent.seq)).all()
+    assert [e.action for e in events] == ["vendor.created"] * n + ["vendor_import.applied"]
+    assert [int(e.entity_id) for e in events[:n]] == [o.vendor_id for o in report.outcomes]
+    assert verify(db).ok
+    again = _import(db, "\n".join(lines) + "\n")
+    assert again.unchanged == n and again.created == again.updated == 0
+
+
+def test_an_update_is_audited_with_before_and_after_and_voids_the_review(db, w):
+    v = w.spare_vendor
+    _ready(db, w, v)  # pending review, screened, legal review completed
+    assert (v.legal_review, v.screening_status) == ("completed", "clear")
+    old_bank = v.bank_accounts[0].account_key
+    text = ("legal_name,country,tax_scheme,tax_id,routing_number,account_number,bank_currency,address_line1,"
+            "address_city\n"
+            f"Charlie Counsel Group LLP,US,us_ein,{v.tax_ids[0].value},026009593,44445555,USD,7 Oak Rd,Austin\n")
+    report = _import(db, text)
+    assert report.outcomes[0].changed == ["addresses", "bank_accounts", "legal_name"]
+    db.refresh(v)
+    assert (v.legal_name, v.bank_accounts[0].account_key, v.addresses[0].city) == (
+        "Charlie Counsel Group LLP", "026009593:44445555", "Austin")
+    assert (v.legal_review, v.screening_status, v.name_key) == ("none", "not_screened", "charlie counsel group")
+    ev = db.scalar(sa.select(AuditEvent).where(AuditEvent.action == "vendor.updated",
+                                               AuditEvent.entity_id == str(v.id)).order_by(AuditEvent.seq.desc()))
+    assert ev.before["legal_name"] == "Charlie Counsel LLP"
+    assert ev.before["bank_accounts"][0]["account_key"] == old_bank
+    assert ev.after["changed"]["legal_name"] == "Charlie Counsel Group LLP"
+    assert ev.after["notes"] == ["legal review voided: reviewed data changed", "screening voided: names changed"]
+    assert verify(db).ok
+
+
+def test_active_vendor_bank_change_is_held_while_its_address_applies(db, w):
+    v = w.a.firm.vendor
+    activate(db, w, v)
+    other = w.spare_vendor
+    text = ("legal_name,country,tax_scheme,tax_id,routing_number,account_number,bank_currency,address_line1,"
+            "address_city\n"
+            f"{v.legal_name},US,us_ein,{v.tax_ids[0].value},026009593,44445555,USD,,\n"
+            f"{other.legal_name},US,us_ein,{other.tax_ids[0].value},,,,9 Pine Rd,Tulsa\n")
+    report = _import(db, text)
+    assert report.outcomes[0].held_for_approval == ["bank_accounts"] and report.outcomes[0].action == "updated"
+    assert report.outcomes[1].changed == ["addresses"]
+    db.refresh(v)
+    db.refresh(other)
+    assert v.status == "active" and v.bank_accounts[0].account_key != "026009593:44445555"
+    assert other.addresses[0].city == "Tulsa"
+    assert db.scalar(sa.select(sa.func.count()).select_from(VendorPendingChange)) == 1
+
+
+def test_rows_that_would_break_the_master_are_refused_not_crashed(db, w):
+    v = w.spare_vendor
+    text = ("legal_name,country,tax_scheme,tax_id,business_units\n"
+            f"{v.legal_name},US,us_ein,27-1502384,\n"  # matched by name, would take a new tax ID...
+            "Newco Ltd,US,us_ein,27-1502384,\n"  # ...that this new vendor gives too
+            f"Twice Ltd,US,,,{w.bu.code};{w.bu.code}\n"
+            f"{'L' * 301},US,,,\n")
+    n = db.scalar(sa.select(sa.func.count()).select_from(Vendor))
+    report = _import(db, text)
+    assert not report.applied
+    assert [(e["line"], e["field"]) for e in report.errors] == [
+        (4, "business_units"), (5, "legal_name"), (3, "tax_id")]
+    assert "the same tax ID as line 2" in report.errors[2]["message"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(Vendor)) == n
+
+
+def test_csv_rows_are_read_as_before_blank_lines_short_rows_extra_cells(db, w):
+    text = ("legal_name,country,address_line1,address_city\n"
+            "\n"
+            "Shortrow Ltd,GB\n"
+            "Extra Cells Ltd,GB,1 Strand,London,surplus\n"
+            "Bad Place Ltd,XX,,\n")
+    report = _import(db, text)
+    assert [(e["line"], e["field"]) for e in report.errors] == [(4, "country")]
+    partial = _import(db, text, partial=True)
+    assert partial.created == 2
+    assert db.get(Vendor, partial.outcomes[1].vendor_id).addresses[0].city == "London"
+
+
+def test_unchanged_rows_are_not_checked_for_duplicates_again(db, w):
+    a = w.a.firm.vendor
+    text = f"legal_name,country\n{a.legal_name},US\nAlpha Laws LLC,US\n"
+    first = _import(db, text)
+    assert [d["reason"] for d in first.duplicates] == ["similar_name"]
+    db.execute(sa.delete(VendorDuplicate))
+    again = _import(db, text)  # nothing changed: no comparison, no flag
+    assert again.unchanged == 2 and again.duplicates_flagged == 0
+
+
+@pytest.mark.parametrize("scan_above", [0, 20_000])
+def test_large_file_lookups_read_whole_tables_with_the_same_result(db, w, monkeypatch, scan_above):
+    """Above _SCAN_ABOVE keys the import scans the indexed tables instead of IN batches: same outcome."""
+    monkeypatch.setattr(sync, "_SCAN_ABOVE", scan_above)
+    a, b = w.a.firm.vendor, w.b.firm.vendor
+    text = ("legal_name,country,tax_scheme,tax_id,address_line1,address_city,status\n"
+            f"{a.legal_name},US,us_ein,{a.tax_ids[0].value},1 New Rd,Boise,active\n"
+            f"{b.legal_name.upper()},US,,,2 New Rd,Boise,\n"
+            "Brand New Widgets Ltd,US,us_ein,27-1502384,3 New Rd,Boise,\n")
+    report = _import(db, text)
+    assert [(o.action, o.matched_by, o.changed) for o in report.outcomes] == [
+        ("updated", "tax_id", ["addresses"]), ("updated", "name", ["addresses", "legal_name"]),
+        ("created", None, ["created"])]
+    assert report.conflicts == 1 and report.outcomes[0].conflicts == ["status"]
+    db.refresh(a)
+    assert a.addresses[0].city == "Boise"
