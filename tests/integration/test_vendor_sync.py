@@ -230,3 +230,47 @@ def test_cli_import_and_gate(cli_db, tmp_path):
     assert r.exit_code == 1 and "line 2" in r.output and "line 3" in r.output
     r = runner.invoke(app, ["vendors", "export", "--format", "csv"])
     assert r.exit_code == 0 and "Hotel Advisory Ltd" in r.stdout and "Broken Ltd" not in r.stdout
+
+
+# ------------------------------------------------------------------ CSV export: no formulas, exact round trip
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+44 Ltd", "-minus", "@team", "'=already quoted", "''+two", "'plain",
+                                   "plain", "", "a=b", "=", "'"])
+def test_csv_cell_round_trip(value):
+    from triad.vendors.csv_cells import export_cell, import_cell
+
+    cell = export_cell(value)
+    assert not cell.startswith(("=", "+", "-", "@"))
+    assert import_cell(cell) == value
+
+
+def test_csv_export_neutralises_formulas_and_reimports_as_no_change(db, w):
+    import csv
+    import io
+
+    v = w.spare_vendor
+    service.update_vendor(session=db, obj=v, actor=PROC, data=service.VendorUpdate(
+        legal_name='=HYPERLINK("http://evil.example","Charlie")', other_names=["+44 Holdings", "'-quoted", "@ops"],
+        addresses=[{"line1": "-1 Minus Road", "city": "@City", "country": "GB"}],
+        contacts=[{"name": "=cmd|' /C calc'!A0", "email": "ops@example.com"}]))
+    db.flush()
+    text = sync.export_text(db, "csv")
+    row = next(r for r in csv.DictReader(io.StringIO(text)) if r["vendor_id"] == str(v.id))
+    assert row["legal_name"] == """'=HYPERLINK("http://evil.example","Charlie")"""
+    assert row["other_names"] == "'+44 Holdings;'-quoted;@ops"
+    assert (row["address_line1"], row["address_city"], row["contact_name"]) == (
+        "'-1 Minus Road", "'@City", "'=cmd|' /C calc'!A0")
+    for r in csv.DictReader(io.StringIO(text)):  # no cell a spreadsheet would run
+        assert not [c for c in r.values() if c.startswith(("=", "+", "-", "@", "\t", "\r"))], r
+    n = _events(db)
+    report = sync.import_vendors(session=db, data=text.encode(), filename="export.csv", source="procurement",
+                                 actor=PROC)
+    assert report.ok and report.unchanged == report.rows, (report.errors, report.outcomes)
+    assert _events(db) == n
+    db.refresh(v)
+    assert v.legal_name.startswith("=HYPERLINK") and v.other_names == ["+44 Holdings", "'-quoted", "@ops"]
+    assert (v.addresses[0].line1, v.contacts[0].name) == ("-1 Minus Road", "=cmd|' /C calc'!A0")
+    # JSON carries the values as they are
+    doc = json.loads(sync.export_text(db, "json"))
+    assert next(r for r in doc["vendors"] if r["vendor_id"] == str(v.id))["legal_name"].startswith("=HYPERLINK")

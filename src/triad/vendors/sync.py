@@ -27,6 +27,7 @@ from triad.core.errors import ValidationFailed
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
 from triad.vendors import dedupe, service, validation
+from triad.vendors.csv_cells import export_cell, import_cell
 from triad.vendors.models import (
     Vendor,
     VendorBankAccount,
@@ -115,7 +116,7 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     else:
         reader = csv.DictReader(io.StringIO(text))
         header = reader.fieldnames or []
-        rows = [(n, {k: (v or "").strip() for k, v in r.items() if k is not None}) for n, r in
+        rows = [(n, {k: import_cell((v or "").strip()) for k, v in r.items() if k is not None}) for n, r in
                 enumerate(reader, start=2)]
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or "legal_name" not in header:
@@ -561,7 +562,7 @@ def export_text(session: Session, fmt: str = "csv") -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: export_cell(v) for k, v in row.items()} for row in rows)  # no formulas in a spreadsheet
     return buf.getvalue()
 
 
