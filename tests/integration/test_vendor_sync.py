@@ -274,3 +274,40 @@ def test_csv_export_neutralises_formulas_and_reimports_as_no_change(db, w):
     # JSON carries the values as they are
     doc = json.loads(sync.export_text(db, "json"))
     assert next(r for r in doc["vendors"] if r["vendor_id"] == str(v.id))["legal_name"].startswith("=HYPERLINK")
+
+
+def test_cli_activation_succeeds_when_the_gate_is_satisfied(cli_db, tmp_path):
+    """The success path of the gate from the command line: request, legal review by another user,
+    screening, then `triad vendors transition --to active` activates (exit 0) and the export shows it."""
+    runner, core_db = cli_db
+    from triad.cli import app
+    from triad.demo.loader import load
+
+    with core_db.transaction() as s:
+        load(session=s)
+    path = tmp_path / "proc.csv"
+    path.write_text(HEADER + "India Analytics Ltd,GB,gb_vat,GB434031494,GB06NWBK60161300004242,NWBKGB2L,,,GBP,"
+                             "1 Fleet St,London,GB,,,\n")
+    r = runner.invoke(app, ["vendors", "import", str(path), "--json", "--as", "procurement"])
+    assert r.exit_code == 0, r.output
+    vid = json.loads(r.stdout)["outcomes"][0]["vendor_id"]
+    assert runner.invoke(app, ["vendors", "transition", str(vid), "--to", "pending_review",
+                               "--as", "procurement"]).exit_code == 0
+    assert runner.invoke(app, ["vendors", "review", str(vid), "--as", "legal_ops"]).exit_code == 0
+    r = runner.invoke(app, ["vendors", "screening", "load", str(DATA / "names_sample.csv"), "--format", "names"])
+    assert r.exit_code in (0, 3), r.output
+    r = runner.invoke(app, ["vendors", "screen", str(vid), "--as", "procurement"])
+    assert r.exit_code == 1 and "cannot screen" in r.output
+    r = runner.invoke(app, ["vendors", "screen", str(vid), "--as", "legal_ops"])
+    assert r.exit_code == 0 and "clear" in r.output, r.output
+    r = runner.invoke(app, ["vendors", "transition", str(vid), "--to", "active", "--as", "procurement"])
+    assert r.exit_code == 1 and "cannot move a vendor to active" in r.output
+    r = runner.invoke(app, ["vendors", "transition", str(vid), "--to", "active", "--as", "legal_ops"])
+    assert r.exit_code == 0, r.output
+    assert f"vendor {vid} is now active" in r.output
+    with core_db.session_factory()() as s:
+        v = s.get(Vendor, vid)
+        assert (v.status, v.activated_at is not None) == ("active", True)
+    r = runner.invoke(app, ["vendors", "export", "--format", "json"])
+    row = next(x for x in json.loads(r.stdout)["vendors"] if x["vendor_id"] == str(vid))
+    assert (row["status"], row["legal_review"], row["screening_status"]) == ("active", "completed", "clear")

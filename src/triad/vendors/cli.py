@@ -150,6 +150,32 @@ def review_cmd(vendor_id: int, as_user: Annotated[str, typer.Option("--as", help
     console.print(f"[green]legal review of vendor {vendor_id} recorded: {outcome}[/green]")
 
 
+@app.command("screen")
+def screen_cmd(vendor_id: int, as_user: Annotated[str, typer.Option("--as", help="The legal user screening")]) -> None:
+    """Screen one vendor's names against the current sanctions lists now (as the API and the page do).
+    Exit 0 when clear, 3 when there are new hits."""
+    from triad.audit.service import Actor
+    from triad.core import db
+    from triad.core.errors import PermissionDenied, TriadError
+    from triad.core.permissions import Perm, has
+    from triad.vendors import screening, service
+
+    try:
+        with db.transaction() as session:
+            user = _user(session, as_user)
+            if not has(user.role, Perm.vendors_review):
+                raise PermissionDenied(f"your role ({user.role}) cannot screen vendors")
+            vendor = service.get_vendor(session, vendor_id)
+            hits = screening.screen_vendor(session=session, vendor=vendor, actor=Actor.of(user))
+            status = vendor.screening_status
+    except TriadError as exc:
+        _fail(exc)
+    console.print(f"vendor {vendor_id} screened: {status}, {len(hits)} new hit(s)")
+    for h in hits:
+        console.print(f"  [red]hit[/red] {h.matched_name!r} ~ {h.entry_name!r} ({h.list_source} {h.entry_uid})")
+    raise typer.Exit(3 if hits else 0)
+
+
 @screening_app.command("load")
 def screening_load(
     file: Annotated[Path, typer.Argument(help="OFAC SDN.CSV, or a CSV with a name column")],
