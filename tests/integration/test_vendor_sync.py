@@ -311,3 +311,98 @@ def test_cli_activation_succeeds_when_the_gate_is_satisfied(cli_db, tmp_path):
     r = runner.invoke(app, ["vendors", "export", "--format", "json"])
     row = next(x for x in json.loads(r.stdout)["vendors"] if x["vendor_id"] == str(vid))
     assert (row["status"], row["legal_review"], row["screening_status"]) == ("active", "completed", "clear")
+
+
+# ------------------------------------------------------------------ legal's own file (--source legal)
+
+
+def _legal(db, w, text: str, user: str = "legal_ops", **kw) -> sync.ImportReport:
+    return sync.import_vendors(session=db, data=text.encode(), filename="legal.csv", source="legal",
+                               actor=Actor.of(w.users[user]), **kw)
+
+
+def test_legal_file_applies_legal_fields_and_queues_procurement_fields(db, w):
+    from tests.integration.test_vendor_master import _with_list
+
+    a = w.a.firm.vendor
+    proc = w.users["procurement"]
+    service.transition(session=db, vendor=a, to="pending_review", actor=Actor.of(proc), user=proc)
+    _with_list(db)
+    screening.screen_vendor(session=db, vendor=a, actor=Actor("test"))
+    old_city = a.addresses[0].city if a.addresses else None
+    text = ("legal_name,tax_scheme,tax_id,country,address_line1,address_city,legal_review,status,risk_tier,"
+            "panel_member\n"
+            f"{a.legal_name},us_ein,{a.tax_ids[0].value},US,7 Court Sq,Boston,completed,active,high,no\n")
+    n_events = _events(db)
+    report = _legal(db, w, text)
+    assert report.ok and report.applied, report.errors
+    out = report.outcomes[0]
+    assert (out.action, out.matched_by, out.changed) == (
+        "updated", "tax_id", ["legal_review", "panel_member", "risk_tier", "status"])
+    assert (a.legal_review, a.status, a.risk_tier, w.a.firm.panel_member) == ("completed", "active", "high", False)
+    assert a.legal_reviewed_by_id == w.users["legal_ops"].id
+    # procurement's field (the address) is not applied: it waits for procurement
+    assert (a.addresses[0].city if a.addresses else None) == old_city
+    conflict = db.scalar(sa.select(VendorConflict).where(VendorConflict.vendor_id == a.id))
+    assert (conflict.field, conflict.owner, conflict.source, report.conflicts) == ("address", "procurement", "legal", 1)
+    assert _events(db) > n_events
+    # the same file again changes nothing
+    n_events = _events(db)
+    again = _legal(db, w, text)
+    assert (again.updated, again.unchanged, again.conflicts) == (0, 1, 0)
+    assert _events(db) == n_events and _count(db, VendorConflict) == 1
+    # legal cannot decide procurement's field; procurement accepts it through the vendor service
+    with pytest.raises(Exception, match="procurement's field"):
+        sync.resolve_conflict(session=db, conflict=conflict, accept=True, user=w.users["legal_ops"])
+    sync.resolve_conflict(session=db, conflict=conflict, accept=True, user=proc)
+    assert (a.addresses[0].line1, a.addresses[0].city, conflict.status) == ("7 Court Sq", "Boston", "accepted")
+    # and the export, imported back as legal's file, changes nothing
+    n_events = _events(db)
+    back = sync.import_vendors(session=db, data=sync.export_text(db, "csv").encode(), filename="export.csv",
+                               source="legal", actor=Actor.of(w.users["legal_ops"]))
+    assert back.ok and back.unchanged == back.rows and back.conflicts == 0, (back.errors, back.outcomes)
+    assert _events(db) == n_events
+
+
+def test_legal_bank_field_accepted_by_procurement_waits_for_four_eyes_on_active_vendor(db, w):
+    v = w.a.firm.vendor
+    activate(db, w, v)
+    old = service.payable_bank_account(v).account_key
+    text = ("legal_name,tax_scheme,tax_id,country,routing_number,account_number,bank_currency\n"
+            f"{v.legal_name},us_ein,{v.tax_ids[0].value},US,026009593,44445555,USD\n")
+    report = _legal(db, w, text)
+    assert report.conflicts == 1 and report.outcomes[0].action == "unchanged"
+    conflict = db.scalar(sa.select(VendorConflict).where(VendorConflict.vendor_id == v.id))
+    assert conflict.field == "bank"
+    sync.resolve_conflict(session=db, conflict=conflict, accept=True, user=w.users["procurement"])
+    held = db.scalar(sa.select(VendorPendingChange).where(VendorPendingChange.vendor_id == v.id))
+    assert held.kind == "bank_accounts" and held.status == "pending"
+    assert service.payable_bank_account(v).account_key == old
+
+
+def test_legal_file_rows_obey_the_gate_all_or_nothing(db, w):
+    a, b = w.a.firm.vendor, w.b.firm.vendor
+    text = ("legal_name,tax_scheme,tax_id,country,status,risk_tier\n"
+            f"{a.legal_name},us_ein,{a.tax_ids[0].value},US,,low\n"
+            f"{b.legal_name},us_ein,{b.tax_ids[0].value},US,active,high\n")
+    tiers = (a.risk_tier, b.risk_tier)
+    n_events = _events(db)
+    report = _legal(db, w, text)
+    assert not report.applied
+    assert [(e["line"], e["field"]) for e in report.errors] == [(3, "status")]
+    assert "it can move to" in report.errors[0]["message"]  # draft cannot become active
+    assert (a.risk_tier, b.risk_tier, b.status) == (*tiers, "draft") and _events(db) == n_events
+    partial = _legal(db, w, text, partial=True)
+    assert partial.applied and [o.action for o in partial.outcomes] == ["updated", "error"]
+    assert (a.risk_tier, b.risk_tier, b.status) == ("low", tiers[1], "draft")
+
+
+def test_legal_file_needs_a_named_legal_user(db, w):
+    text = f"legal_name,country,risk_tier\n{w.a.firm.vendor.legal_name},US,low\n"
+    with pytest.raises(ValidationFailed, match="named legal user"):
+        sync.import_vendors(session=db, data=text.encode(), filename="legal.csv", source="legal", actor=PROC)
+    from triad.core.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied, match="cannot import legal's vendor file"):
+        _legal(db, w, text, user="procurement")
+    assert _legal(db, w, text).updated == 1

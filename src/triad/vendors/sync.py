@@ -19,14 +19,14 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from triad.audit.service import Actor, record, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
-from triad.vendors import dedupe, service, validation
+from triad.vendors import dedupe, legal_sync, service, validation
 from triad.vendors.csv_cells import export_cell, import_cell
 from triad.vendors.models import (
     Vendor,
@@ -251,6 +251,8 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
     if source not in SOURCES:
         raise ValidationFailed(f"unknown source {source!r}; use one of {', '.join(SOURCES)}",
                                errors=[{"field": "source", "message": "unknown"}])
+    if source == "legal":
+        legal_sync.legal_user(session, actor)  # legal's fields are applied as a named legal user
     report = ImportReport(filename, source, dry_run, partial)
     rows = read_rows(data, filename)
     report.rows = len(rows)
@@ -271,6 +273,11 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
     except BaseException:
         nested.rollback()
         raise
+    if report.errors and not partial:  # a row the services refused while applying (legal file): all or nothing
+        nested.rollback()
+        session.expire_all()
+        report.outcomes = [o for o in report.outcomes if o.action == "error"]
+        return report
     if dry_run:
         nested.rollback()
         session.expire_all()
@@ -355,6 +362,11 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         else:
             out = _update(session, vendors[vid], r, source, actor, events, panel.get(vid, []))
             out.matched_by = how
+        if source == "legal":
+            legal_sync.apply_legal_fields(session=session, vendor=session.get(Vendor, out.vendor_id), r=r, actor=actor,
+                                          firms=panel.get(out.vendor_id, []), out=out, report=report,
+                                          filename=filename, events=events)
+        if vid is not None:
             report.updated += out.action == "updated"
             report.unchanged += out.action == "unchanged"
         vendor_id = out.vendor_id
@@ -452,7 +464,7 @@ def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, eve
 def _legal_diffs(v: Vendor, r: _Row, source: str, firms: list[LawFirm]) -> list[tuple[str, str | None, str]]:
     """Fields the source does not own that the row sets to something other than Triad's value."""
     if source != "procurement":
-        return []
+        return legal_sync.procurement_diffs(object_session(v), v, r)
     current = {"status": v.status, "legal_review": v.legal_review, "risk_tier": v.risk_tier,
                "panel_member": ("yes" if any(f.panel_member for f in firms) else "no") if firms else None}
     out = []
@@ -605,6 +617,9 @@ def resolve_conflict(*, session: Session, conflict: VendorConflict, accept: bool
         elif conflict.field == "panel_member":
             for f in session.scalars(select(LawFirm).where(LawFirm.vendor_id == vendor.id)):
                 f.panel_member = value == "yes"
+        elif conflict.field in legal_sync.PROCUREMENT_FIELDS:
+            legal_sync.accept_procurement_field(session=session, vendor=vendor, field=conflict.field, value=value,
+                                                actor=actor)
         applied = {conflict.field: value}
     conflict.status = "accepted" if accept else "rejected"
     conflict.resolved_by, conflict.resolved_at, conflict.reason = user.username, utcnow(), reason
