@@ -311,6 +311,15 @@ def test_cli_activation_succeeds_when_the_gate_is_satisfied(cli_db, tmp_path):
     r = runner.invoke(app, ["vendors", "export", "--format", "json"])
     row = next(x for x in json.loads(r.stdout)["vendors"] if x["vendor_id"] == str(vid))
     assert (row["status"], row["legal_review"], row["screening_status"]) == ("active", "completed", "clear")
+    # legal's own file sets legal's fields, as a named legal user only
+    legal = tmp_path / "legal.csv"
+    legal.write_text("legal_name,country,tax_scheme,tax_id,risk_tier\nIndia Analytics Ltd,GB,gb_vat,GB434031494,high\n")
+    r = runner.invoke(app, ["vendors", "import", str(legal), "--source", "legal"])
+    assert r.exit_code == 1 and "named legal user" in r.output
+    r = runner.invoke(app, ["vendors", "import", str(legal), "--source", "legal", "--as", "legal_ops", "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["updated"] == 1, r.output
+    with core_db.session_factory()() as s:
+        assert s.get(Vendor, vid).risk_tier == "high"
 
 
 # ------------------------------------------------------------------ legal's own file (--source legal)
@@ -382,9 +391,9 @@ def test_legal_bank_field_accepted_by_procurement_waits_for_four_eyes_on_active_
 
 def test_legal_file_rows_obey_the_gate_all_or_nothing(db, w):
     a, b = w.a.firm.vendor, w.b.firm.vendor
-    text = ("legal_name,tax_scheme,tax_id,country,status,risk_tier\n"
-            f"{a.legal_name},us_ein,{a.tax_ids[0].value},US,,low\n"
-            f"{b.legal_name},us_ein,{b.tax_ids[0].value},US,active,high\n")
+    text = ("legal_name,tax_scheme,tax_id,country,status,risk_tier,address_line1,address_city\n"
+            f"{a.legal_name},us_ein,{a.tax_ids[0].value},US,,low,,\n"
+            f"{b.legal_name},us_ein,{b.tax_ids[0].value},US,active,high,9 New St,Denver\n")
     tiers = (a.risk_tier, b.risk_tier)
     n_events = _events(db)
     report = _legal(db, w, text)
@@ -395,6 +404,7 @@ def test_legal_file_rows_obey_the_gate_all_or_nothing(db, w):
     partial = _legal(db, w, text, partial=True)
     assert partial.applied and [o.action for o in partial.outcomes] == ["updated", "error"]
     assert (a.risk_tier, b.risk_tier, b.status) == ("low", tiers[1], "draft")
+    assert _count(db, VendorConflict) == 0  # the refused row queues nothing either
 
 
 def test_legal_file_needs_a_named_legal_user(db, w):

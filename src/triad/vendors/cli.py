@@ -48,7 +48,8 @@ def import_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; change nothing")] = False,
     partial: Annotated[bool, typer.Option("--partial", help="Apply the good rows even if some are bad")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")] = False,
-    as_user: Annotated[str | None, typer.Option("--as", help="Record the changes as this user")] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", help="Record the changes as this user (required for --source legal: a legal user)")] = None,
 ) -> None:
     """Import a vendor file. Exit 0 when every row was applied (or would be), 1 when rows were refused
     (nothing applied unless --partial), 2 when the file cannot be read."""

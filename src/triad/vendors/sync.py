@@ -366,6 +366,9 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
             legal_sync.apply_legal_fields(session=session, vendor=session.get(Vendor, out.vendor_id), r=r, actor=actor,
                                           firms=panel.get(out.vendor_id, []), out=out, report=report,
                                           filename=filename, events=events)
+        if out.action == "error":  # refused by a service (legal file): nothing else for this row
+            report.outcomes.append(out)
+            continue
         if vid is not None:
             report.updated += out.action == "updated"
             report.unchanged += out.action == "unchanged"
