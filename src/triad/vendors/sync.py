@@ -27,7 +27,7 @@ from triad.core.errors import ValidationFailed
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
 from triad.vendors import dedupe, legal_sync, service, validation
-from triad.vendors.csv_cells import export_cell, import_cell
+from triad.vendors.csv_cells import export_cell, import_cells
 from triad.vendors.models import (
     Vendor,
     VendorBankAccount,
@@ -116,8 +116,10 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     else:
         reader = csv.DictReader(io.StringIO(text))
         header = reader.fieldnames or []
-        rows = [(n, {k: import_cell((v or "").strip()) for k, v in r.items() if k is not None}) for n, r in
+        rows = [(n, {k: (v or "").strip() for k, v in r.items() if k is not None}) for n, r in
                 enumerate(reader, start=2)]
+        if "'" in text:
+            import_cells(rows)  # undo the export's formula neutralisation (csv_cells)
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or "legal_name" not in header:
         msg = f"unknown column(s): {', '.join(unknown)}" if unknown else "the legal_name column is missing"
