@@ -201,8 +201,10 @@ def test_api_dismiss_and_merge(client, db, w):
     r = client.post(f"/api/v1/vendors/duplicates/{other.id}/dismiss", headers=_auth(w, "legal_ops"),
                     json={"reason": "different firms"})
     assert r.status_code == 200 and r.json()["status"] == "dismissed"
-    r = client.get("/api/v1/vendors/duplicates", headers=_auth(w, "procurement"), params={"status": "dismissed"})
-    assert [(d["id"], d["decision_reason"]) for d in r.json()] == [(other.id, "different firms")]
+    for role in ("procurement", "legal_ops"):
+        r = client.get("/api/v1/vendors/duplicates", headers=_auth(w, role), params={"status": "dismissed"})
+        assert [(d["id"], d["decision_reason"]) for d in r.json()] == [(other.id, "different firms")]
+    assert client.get("/api/v1/vendors/duplicates", headers=_auth(w, "finance_ap")).status_code == 403
     # refused merges list every problem (409)
     a, b = w.spare_vendor, w.b.firm.vendor
     third = _flag(db, a, b)

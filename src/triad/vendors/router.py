@@ -118,9 +118,13 @@ def resolve_conflict(conflict_id: int, body: s.ResolveIn, session: DbSession, us
     return s.ConflictRead.model_validate(conflict)
 
 
-@actions.get("/duplicates", response_model=list[s.DuplicateRead], dependencies=[require(Perm.vendors_write)],
-             summary="Likely duplicate vendors (similar name, same bank account), flagged for a person to merge")
-def list_duplicates(session: DbSession, status: str = "open"):
+@actions.get("/duplicates", response_model=list[s.DuplicateRead], dependencies=[require(Perm.vendors_read)],
+             summary="Likely duplicate vendors (similar name, same bank account), flagged for a person to merge; "
+                     "procurement (vendors.write) and the legal reviewers who decide them (vendors.review)")
+def list_duplicates(session: DbSession, user: CurrentUser, status: str = "open"):
+    if not (has(user.role, Perm.vendors_write) or has(user.role, Perm.vendors_review)):
+        raise PermissionDenied(f"your role ({user.role}) lacks the permission {Perm.vendors_write.value} or "
+                               f"{Perm.vendors_review.value}")
     rows = session.scalars(select(VendorDuplicate).where(VendorDuplicate.status == status)
                            .order_by(VendorDuplicate.id).limit(500))
     return [s.DuplicateRead.model_validate(r) for r in rows]
