@@ -55,6 +55,8 @@ ACTIONS = {
     ("POST", "/vendors/changes/{change_id}/decision"): (Perm.vendors_write, {"approve": True}),
     ("POST", "/vendors/conflicts/{conflict_id}/resolve"): (Perm.vendors_review, {"accept": False,
                                                                                 "reason": "Triad is right"}),
+    ("POST", "/vendors/duplicates/{duplicate_id}/dismiss"): (Perm.vendors_review, {"reason": "two companies"}),
+    ("POST", "/vendors/duplicates/{duplicate_id}/merge"): (Perm.vendors_review, None),  # body: keep B's vendor
 }
 # the state firm B's invoice must be in for each action (default: submitted)
 ACTION_STATE = {"/invoices/{item_id}/lines/{line_no}/decision": "in_review", "/ap/exports": "approved",
@@ -65,7 +67,17 @@ ACTION_OK = {"/ap/exports": 201, "/invoices/{item_id}/credits": 201}
 # finance-only actions: counsel are refused by permission (403) before any invoice is looked up
 COUNSEL_403 = {"/invoices/{item_id}/reopen", "/invoices/{item_id}/credits"}
 # multipart uploads other than LEDES: (method, path) -> permission; the file pays firm B's invoice
-UPLOADS = {("POST", "/ap/imports"): Perm.ap_write}
+UPLOADS = {("POST", "/ap/imports"): Perm.ap_write, ("POST", "/vendors/import"): Perm.vendors_write}
+
+
+def _upload(w, rel: str) -> tuple[str, bytes]:
+    """The file each upload route gets: a payment for firm B's invoice; for the vendor import, firm B's vendor
+    with a risk tier procurement does not own (one conflict queued, one audit event)."""
+    if rel == "/vendors/import":
+        v = w.b.firm.vendor
+        return "vendors.csv", (f"legal_name,country,tax_scheme,tax_id,risk_tier\n"
+                               f"{v.legal_name},US,us_ein,{v.tax_ids[0].value},high\n").encode()
+    return "pay.csv", _payment_feed(w)
 
 
 def _payment_feed(w) -> bytes:
@@ -86,7 +98,8 @@ REPORTS = {("GET", "/reports/exception-rate"): (Perm.invoices_read, "firm_id"),
            ("GET", "/vendors/changes"): (Perm.vendors_write, "vendor_id"),
            ("GET", "/vendors/hits"): (Perm.vendors_review, "vendor_id"),
            ("GET", "/vendors/conflicts"): (Perm.vendors_review, "vendor_id"),
-           ("GET", "/vendors/duplicates"): (Perm.vendors_write, "vendor_id"),
+           # procurement and the legal reviewers who decide the flags (either permission)
+           ("GET", "/vendors/duplicates"): ((Perm.vendors_write, Perm.vendors_review), "vendor_id"),
            # internal roles only (vendors.risk): counsel get 403 (docs/decisions/0014)
            ("GET", "/reports/vendor-risk"): (Perm.vendors_risk, "vendor_id"),
            ("GET", "/reports/vendor-onboarding"): (Perm.vendors_risk, "vendor_id")}
@@ -97,6 +110,8 @@ def _action_body(w, key):
     body = ACTIONS[key][1]
     if key[1] == "/ap/exports":
         return {"route": w.ap_route.name, "format": "csv"}
+    if key[1] == "/vendors/duplicates/{duplicate_id}/merge":
+        return {"survivor_id": w.b.firm.vendor_id, "reason": "the same supplier twice"}
     if key[1] == "/invoices/{item_id}/allocations":
         return {"allocations": [{"matter_id": w.b.matter.id, "cost_center_id": w.cc.id, "gl_account_id": w.gl.id,
                                  "amount": "900.00"}]}
@@ -124,6 +139,19 @@ def _ready_for(db, w, rel: str) -> dict:
     v = db.get(Vendor, w.b.firm.vendor_id)
     v.status = "pending_review" if rel.endswith("/review") else "draft"
     v.legal_review, v.review_requested_by_id = "none", None
+    if "/duplicates/" in rel:  # a flag between B's vendor and a draft copy without tax IDs (mergeable)
+        from triad.vendors.models import VendorDuplicate
+
+        for c in db.scalars(sa.select(VendorPendingChange).where(VendorPendingChange.vendor_id == v.id,
+                                                                 VendorPendingChange.status == "pending")):
+            c.status = "superseded"
+        copy = Vendor(legal_name=f"{v.legal_name} (copy {factories.uniq('')})", country="US", other_names=[])
+        db.add(copy)
+        db.flush()
+        flag = VendorDuplicate(vendor_id=v.id, other_vendor_id=copy.id, reason="similar_name")
+        db.add(flag)
+        db.commit()
+        return {"duplicate_id": flag.id}
     lst = SanctionsList(source=factories.uniq("matrix"), filename="matrix.csv", sha256="0" * 64, entries=0,
                         loaded_by="test")
     db.add(lst)
@@ -252,7 +280,7 @@ def test_role_matrix(client, db, w, role):
         if (method, rel) in REPORTS:
             perm, firm_field = REPORTS[(method, rel)]
             r = client.get("/api/v1" + rel, headers=headers)
-            want = 200 if has(user_role, perm) else 403
+            want = 200 if any(has(user_role, p) for p in (perm if isinstance(perm, tuple) else (perm,))) else 403
             if r.status_code != want:
                 problems.append(f"GET {rel}: {r.status_code}, want {want}")
             elif r.status_code == 200 and user_role == "outside_counsel" and {row[firm_field] for row in r.json()} - (
@@ -261,7 +289,7 @@ def test_role_matrix(client, db, w, role):
             continue
         if (method, rel) in UPLOADS:
             _ready_for(db, w, rel)
-            r = client.post("/api/v1" + rel, headers=headers, files={"file": ("pay.csv", _payment_feed(w))})
+            r = client.post("/api/v1" + rel, headers=headers, files={"file": _upload(w, rel)})
             want = 200 if has(user_role, UPLOADS[(method, rel)]) else 403
             if r.status_code != want:
                 problems.append(f"POST {rel}: {r.status_code}, want {want}: {r.text[:200]}")
@@ -389,7 +417,7 @@ def test_every_state_changing_route_writes_exactly_one_audit_event(client, db, w
         if (method, rel) in UPLOADS:
             _ready_for(db, w, rel)
             n0 = db.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
-            r = client.post(path, headers=headers, files={"file": ("pay.csv", _payment_feed(w))})
+            r = client.post(path, headers=headers, files={"file": _upload(w, rel)})
             assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
         elif (method, rel) in ACTIONS:
             r = client.post(_action_url(w, rel, row_ids), headers=headers, json=_action_body(w, (method, rel)))

@@ -254,3 +254,30 @@ def test_counsel_pages(client, w):
     own = client.get(f"/vendors/{w.a.firm.vendor_id}")
     assert own.status_code == 200 and 'id="risk"' not in own.text
     assert 'href="/vendors/risk"' not in client.get("/vendors").text
+
+
+def test_credits_are_subtracted_from_spend(db, w):
+    """A credit note or write-down against a spend invoice lowers the vendor's spend in its currency;
+    credits on invoices that are not spend (submitted, rejected) change nothing."""
+    from triad.ap.models import InvoiceCredit
+
+    admin = w.users["admin"]
+    paid = w.a.invoice  # 900.00 USD, paid
+    eur = _invoice(db, w, w.a, "40.00", "EUR", "approved")
+    db.add_all([
+        InvoiceCredit(invoice_id=paid.id, kind="credit_note", amount=Decimal("100.01"), currency="USD",
+                      reason="discount", created_by="test"),
+        InvoiceCredit(invoice_id=paid.id, kind="write_down", amount=Decimal("0.99"), currency="USD",
+                      reason="rounding", created_by="test"),
+        InvoiceCredit(invoice_id=eur.id, kind="credit_note", amount=Decimal("40.00"), currency="EUR",
+                      reason="refund", created_by="test"),
+        # firm B's 900.00 USD invoice is only submitted: its credit is not spend either
+        InvoiceCredit(invoice_id=w.b.invoice.id, kind="credit_note", amount=Decimal("5.00"), currency="USD",
+                      reason="not spend", created_by="test"),
+    ])
+    db.flush()
+    every = {r.vendor_id: r for r in vendor_risk.vendor_risks(session=db, user=admin)}
+    one = vendor_risk.vendor_risks(session=db, user=admin, vendor_ids=[w.ids["a"]])[0]
+    want = {"USD": BIG + Decimal("900.00") - Decimal("101.00"), "EUR": Decimal("100.10")}
+    assert every[w.ids["a"]].spend == one.spend == want
+    assert every[w.ids["b"]].spend == {}

@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from triad.ap.models import InvoiceCredit
 from triad.contracts.models import Contract, ContractKeyDate
 from triad.core.money import quantize
 from triad.firms.models import LawFirm
@@ -53,7 +54,7 @@ class VendorRisk:
     open_matters: int = 0
     invoices: int = 0
     invoices_with_findings: int = 0
-    spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> approved/paid invoice total
+    spend: dict[str, Decimal] = field(default_factory=dict)  # currency -> approved/paid invoice total less credits
     business_units: list[dict] = field(default_factory=list)  # {id, code, name, declared}
     contracts: list[dict] = field(default_factory=list)
 
@@ -102,6 +103,13 @@ def vendor_risks(*, session: Session, user, vendor_ids: Collection[int] | None =
         if vid in out:
             spend = out[vid].spend
             spend[currency] = spend.get(currency, Decimal(0)) + amount
+    # credit notes and write-downs against those invoices reduce the spend (in the credit's currency)
+    credit_stmt = (select(Invoice.vendor_id, InvoiceCredit.amount, InvoiceCredit.currency)
+                   .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state.in_(SPEND_STATES)))
+    for vid, amount, currency in session.execute(only(credit_stmt, Invoice.vendor_id)):
+        if vid in out:
+            spend = out[vid].spend
+            spend[currency] = spend.get(currency, Decimal(0)) - amount
     # exception rate: the firm-level report, added up per vendor
     for vr in out.values():
         vr.spend = {c: quantize(a, c) for c, a in vr.spend.items()}

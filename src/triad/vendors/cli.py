@@ -48,7 +48,8 @@ def import_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change; change nothing")] = False,
     partial: Annotated[bool, typer.Option("--partial", help="Apply the good rows even if some are bad")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object")] = False,
-    as_user: Annotated[str | None, typer.Option("--as", help="Record the changes as this user")] = None,
+    as_user: Annotated[str | None, typer.Option(
+        "--as", help="Record the changes as this user (required for --source legal: a legal user)")] = None,
 ) -> None:
     """Import a vendor file. Exit 0 when every row was applied (or would be), 1 when rows were refused
     (nothing applied unless --partial), 2 when the file cannot be read."""
@@ -148,6 +149,32 @@ def review_cmd(vendor_id: int, as_user: Annotated[str, typer.Option("--as", help
     except TriadError as exc:
         _fail(exc)
     console.print(f"[green]legal review of vendor {vendor_id} recorded: {outcome}[/green]")
+
+
+@app.command("screen")
+def screen_cmd(vendor_id: int, as_user: Annotated[str, typer.Option("--as", help="The legal user screening")]) -> None:
+    """Screen one vendor's names against the current sanctions lists now (as the API and the page do).
+    Exit 0 when clear, 3 when there are new hits."""
+    from triad.audit.service import Actor
+    from triad.core import db
+    from triad.core.errors import PermissionDenied, TriadError
+    from triad.core.permissions import Perm, has
+    from triad.vendors import screening, service
+
+    try:
+        with db.transaction() as session:
+            user = _user(session, as_user)
+            if not has(user.role, Perm.vendors_review):
+                raise PermissionDenied(f"your role ({user.role}) cannot screen vendors")
+            vendor = service.get_vendor(session, vendor_id)
+            hits = screening.screen_vendor(session=session, vendor=vendor, actor=Actor.of(user))
+            status = vendor.screening_status
+    except TriadError as exc:
+        _fail(exc)
+    console.print(f"vendor {vendor_id} screened: {status}, {len(hits)} new hit(s)")
+    for h in hits:
+        console.print(f"  [red]hit[/red] {h.matched_name!r} ~ {h.entry_name!r} ({h.list_source} {h.entry_uid})")
+    raise typer.Exit(3 if hits else 0)
 
 
 @screening_app.command("load")

@@ -55,6 +55,8 @@ class Vendor(TimestampMixin, Base):
     legal_reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     legal_review_note: Mapped[str | None] = mapped_column(Text)
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # set when this record was merged into another (the survivor); the record is then deactivated
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("vendor.id"), index=True)
     tax_ids: Mapped[list[VendorTaxId]] = relationship(
         back_populates="vendor", cascade="all, delete-orphan", order_by="VendorTaxId.id"
     )
@@ -252,7 +254,8 @@ class VendorConflict(Base):
 
 
 class VendorDuplicate(Base):
-    """Two vendor records that look like the same supplier: flagged for a person to merge, never merged here."""
+    """Two vendor records that look like the same supplier: flagged by the import, never merged there; a
+    reviewer dismisses the flag or merges the two deliberately (triad.vendors.merge)."""
 
     __tablename__ = "vendor_duplicate"
     __table_args__ = (UniqueConstraint("vendor_id", "other_vendor_id"),)
@@ -263,6 +266,11 @@ class VendorDuplicate(Base):
     score: Mapped[Decimal | None] = mapped_column(Exact(5, 1))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open, dismissed, merged
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the reviewer's decision (triad.vendors.merge): who, when, why
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_by_id: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
 
 
 def _business_unit_ids(self: Vendor) -> list[int]:

@@ -4,7 +4,11 @@ actions — lifecycle moves through the gate, legal review, four-eyes decisions,
 No ``from __future__ import annotations`` here: FastAPI reads the annotations at definition time.
 """
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -14,8 +18,9 @@ from triad.auth.scoping import get_visible
 from triad.core.crud_router import Resource, build_router
 from triad.core.errors import NotFound, PermissionDenied
 from triad.core.permissions import Perm, has
+from triad.idempotency.api import idempotent
+from triad.vendors import merge, screening, service, sync
 from triad.vendors import schemas as s
-from triad.vendors import screening, service, sync
 from triad.vendors.models import ScreeningHit, Vendor, VendorConflict, VendorDuplicate, VendorPendingChange
 
 
@@ -113,12 +118,70 @@ def resolve_conflict(conflict_id: int, body: s.ResolveIn, session: DbSession, us
     return s.ConflictRead.model_validate(conflict)
 
 
-@actions.get("/duplicates", response_model=list[s.DuplicateRead], dependencies=[require(Perm.vendors_write)],
-             summary="Likely duplicate vendors (similar name, same bank account), flagged for a person to merge")
-def list_duplicates(session: DbSession, status: str = "open"):
+@actions.get("/duplicates", response_model=list[s.DuplicateRead], dependencies=[require(Perm.vendors_read)],
+             summary="Likely duplicate vendors (similar name, same bank account), flagged for a person to merge; "
+                     "procurement (vendors.write) and the legal reviewers who decide them (vendors.review)")
+def list_duplicates(session: DbSession, user: CurrentUser, status: str = "open"):
+    if not (has(user.role, Perm.vendors_write) or has(user.role, Perm.vendors_review)):
+        raise PermissionDenied(f"your role ({user.role}) lacks the permission {Perm.vendors_write.value} or "
+                               f"{Perm.vendors_review.value}")
     rows = session.scalars(select(VendorDuplicate).where(VendorDuplicate.status == status)
                            .order_by(VendorDuplicate.id).limit(500))
     return [s.DuplicateRead.model_validate(r) for r in rows]
+
+
+def _visible_flag(session, user, duplicate_id: int) -> VendorDuplicate:
+    flag = session.get(VendorDuplicate, duplicate_id)
+    if flag is None or get_visible(session, Vendor, flag.vendor_id, user) is None or get_visible(
+            session, Vendor, flag.other_vendor_id, user) is None:
+        raise NotFound(f"no duplicate flag with id {duplicate_id}")
+    return flag
+
+
+@actions.post("/duplicates/{duplicate_id}/dismiss", response_model=s.DuplicateRead,
+              dependencies=[require(Perm.vendors_read)],
+              summary="A legal reviewer dismisses a likely-duplicate flag, with a reason (it does not come back)")
+def dismiss_duplicate(duplicate_id: int, body: s.DismissIn, session: DbSession, user: CurrentUser):
+    flag = _visible_flag(session, user, duplicate_id)
+    merge.dismiss(session=session, flag=flag, user=user, reason=body.reason)
+    session.commit()
+    return s.DuplicateRead.model_validate(flag)
+
+
+@actions.post("/duplicates/{duplicate_id}/merge", response_model=s.MergeRead,
+              dependencies=[require(Perm.vendors_read)],
+              summary="A legal reviewer merges the two flagged vendors into the survivor (refused, listing every "
+                      "problem, when they are distinct legal entities)")
+def merge_duplicate(duplicate_id: int, body: s.MergeIn, session: DbSession, user: CurrentUser):
+    flag = _visible_flag(session, user, duplicate_id)
+    result = merge.merge(session=session, flag=flag, survivor_id=body.survivor_id, user=user, reason=body.reason)
+    session.commit()
+    return s.MergeRead(duplicate=s.DuplicateRead.model_validate(flag), **result.__dict__)
+
+
+@actions.post("/import", dependencies=[require(Perm.vendors_read), idempotent()],
+              summary="Import a vendor file (CSV or JSON) from procurement or legal; the report of the CLI's --json",
+              responses={200: {"description": "Applied (or, with dry_run, what would be); with partial, the bad "
+                                              "rows are listed too"},
+                         422: {"description": "Refused: every bad row is listed (file, line, field); nothing "
+                                              "changed"}})
+def import_vendor_file(file: Annotated[UploadFile, File(description="The vendor file (columns: docs/vendors.md)")],
+                       session: DbSession, user: CurrentUser, source: str = "procurement", dry_run: bool = False,
+                       partial: bool = False):
+    from triad.invoices.router import read_upload
+
+    _need(user, Perm.vendors_review if source == "legal" else Perm.vendors_write)
+    report = sync.import_vendors(session=session, data=read_upload(file), filename=file.filename or "upload",
+                                 source=source, actor=Actor.of(user), dry_run=dry_run, partial=partial)
+    if report.applied:
+        session.commit()
+    body = report.as_dict()
+    if report.errors and not report.applied and not (dry_run and partial):
+        problem = {"type": "about:blank", "title": "Vendor file refused", "status": 422,
+                   "detail": f"{report.file}: {len({e['line'] for e in report.errors})} bad row(s); nothing was "
+                             "applied", **body}
+        return JSONResponse(jsonable_encoder(problem), status_code=422, media_type="application/problem+json")
+    return JSONResponse(jsonable_encoder(body), status_code=200)
 
 
 @actions.get("/changes", response_model=list[s.PendingChangeRead], dependencies=[require(Perm.vendors_write)],

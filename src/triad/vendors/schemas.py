@@ -149,6 +149,7 @@ class VendorRead(ReadSchema):
     legal_review: str
     legal_reviewed_at: dt.datetime | None
     activated_at: dt.datetime | None
+    merged_into_id: int | None = None
     tax_ids: list[TaxIdRead]
     bank_accounts: list[BankAccountRead]
     addresses: list[AddressRead]
@@ -234,3 +235,27 @@ class DuplicateRead(ReadSchema):
     reason: str
     score: Decimal | None
     status: str
+    decided_by: str | None = None
+    decided_at: dt.datetime | None = None
+    decision_reason: str | None = None
+
+
+class DismissIn(Schema):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MergeIn(Schema):
+    survivor_id: int
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class MergeRead(Schema):
+    duplicate: DuplicateRead
+    survivor_id: int
+    merged_id: int
+    aliases_added: list[str]
+    tax_ids_added: list[str]
+    bank_accounts_added: list[str]
+    skipped: list[dict]
+    held_for_approval: list[int]
+    moved: dict[str, int]

@@ -31,7 +31,8 @@ from triad.core.errors import ValidationFailed
 from triad.core.schemas import _country, _currency
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
-from triad.vendors import dedupe, service, validation
+from triad.vendors import dedupe, legal_sync, service, validation
+from triad.vendors.csv_cells import export_cell, import_cells
 from triad.vendors.models import (
     ScreeningStatus,
     Vendor,
@@ -44,7 +45,7 @@ from triad.vendors.models import (
     VendorStatus,
     VendorTaxId,
 )
-from triad.vendors.schemas import AddressIn, BankAccountIn, ContactIn, TaxIdIn, VendorUpdate
+from triad.vendors.schemas import AddressIn, BankAccountIn, ContactIn, TaxIdIn, VendorCreate, VendorUpdate
 
 COLUMNS = ["vendor_id", "legal_name", "other_names", "country", "tax_scheme", "tax_id", "tax_country",
            "bank_holder", "iban", "bic", "routing_number", "account_number", "bank_currency",
@@ -134,6 +135,8 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
             if len(rec) < width:
                 rec += [""] * (width - len(rec))
             rows.append((n, dict(zip(header, map(str.strip, rec), strict=False))))
+        if "'" in text:
+            import_cells(rows)  # undo the export's formula neutralisation (csv_cells)
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or "legal_name" not in header:
         msg = f"unknown column(s): {', '.join(unknown)}" if unknown else "the legal_name column is missing"
@@ -384,6 +387,8 @@ def _no_cyclic_gc() -> Iterator[None]:
 
 def _import(session: Session, data: bytes, filename: str, source: str, actor: Actor, dry_run: bool,
             partial: bool) -> ImportReport:
+    if source == "legal":
+        legal_sync.legal_user(session, actor)  # legal's fields are applied as a named legal user
     report = ImportReport(filename, source, dry_run, partial)
     rows = read_rows(data, filename)
     report.rows = len(rows)
@@ -400,11 +405,16 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
         return report
     nested = session.begin_nested()
     try:
-        _apply(session, plan, report, source, filename, actor)
+        (_apply_legal if source == "legal" else _apply)(session, plan, report, source, filename, actor)
     except BaseException:
         nested.rollback()
         session.expire_all()
         raise
+    if report.errors and not partial:  # a row the services refused while applying (legal file): all or nothing
+        nested.rollback()
+        session.expire_all()
+        report.outcomes = [o for o in report.outcomes if o.action == "error"]
+        return report
     if dry_run:
         nested.rollback()
         session.expire_all()
@@ -578,6 +588,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
             firms = state.firms.get(vid, [])
             out = _diff_and_plan(session, v, r, source, actor, events, state, w)
             out.matched_by = how
+        if vid is not None:
             report.updated += out.action == "updated"
             report.unchanged += out.action == "unchanged"
             current = v
@@ -606,6 +617,86 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                       "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
                           {e["line"] for e in report.errors})})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
+
+
+def _apply_legal(session: Session, plan: list, report: ImportReport, source: str, filename: str,
+                 actor: Actor) -> None:
+    """Legal's own file, row by row through the services (legal files are small: review, status, risk and
+    panel data): legal's fields are applied as the named legal user (``legal_sync``), procurement's fields
+    that differ go to the conflict queue for procurement. A row a service refuses is an error row."""
+    ids = [vid for _, vid, _ in plan if vid]
+    vendors: dict[int, Vendor] = {}
+    for k in range(0, len(ids), 1000):
+        for v in session.scalars(select(Vendor).where(Vendor.id.in_(ids[k:k + 1000])).options(
+                selectinload(Vendor.tax_ids), selectinload(Vendor.bank_accounts), selectinload(Vendor.addresses),
+                selectinload(Vendor.contacts), selectinload(Vendor.business_units))):
+            vendors[v.id] = v
+    panel: dict[int, list[LawFirm]] = {}
+    for k in range(0, len(ids), 1000):
+        for f in session.scalars(select(LawFirm).where(LawFirm.vendor_id.in_(ids[k:k + 1000]))):
+            panel.setdefault(f.vendor_id, []).append(f)
+    open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
+                                                VendorConflict.incoming)
+                                         .where(VendorConflict.status == "open")).all())
+    events: list[dict] = []
+    touched: list[int] = []
+    new_ids: set[int] = set()
+    for r, vid, how in plan:
+        if vid is None:
+            out = _create(session, r, source, actor, events)
+            new_ids.add(out.vendor_id)
+            report.created += 1
+        else:
+            out = RowOutcome(r.line, "unchanged", vid, vendors[vid].legal_name)
+            out.matched_by = how
+        vendor = session.get(Vendor, out.vendor_id)
+        legal_sync.apply_legal_fields(session=session, vendor=vendor, r=r, actor=actor,
+                                      firms=panel.get(out.vendor_id, []), out=out, report=report,
+                                      filename=filename, events=events)
+        if out.action == "error":  # refused by a service: nothing else for this row
+            report.outcomes.append(out)
+            continue
+        if vid is not None:
+            report.updated += out.action == "updated"
+            report.unchanged += out.action == "unchanged"
+        for fld, triad_value, incoming in legal_sync.procurement_diffs(session, vendor, r):
+            if (out.vendor_id, fld, incoming) in open_conflicts:
+                continue
+            open_conflicts.add((out.vendor_id, fld, incoming))
+            session.add(VendorConflict(vendor_id=out.vendor_id, field=fld, source=source, owner=OWNER[fld],
+                                       in_triad=triad_value, incoming=incoming, filename=filename[:255],
+                                       line=r.line, status="open"))
+            out.conflicts.append(fld)
+            report.conflicts += 1
+        touched.append(out.vendor_id)
+        report.outcomes.append(out)
+    session.flush()
+    report.duplicates = flag_duplicates(session, touched, new_ids)
+    report.duplicates_flagged = len(report.duplicates)
+    record_many(session, actor=actor, events=events)
+    if events or report.conflicts or report.duplicates_flagged:
+        record(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import", entity_id=None,
+               after={"file": filename, "source": source, "rows": report.rows, "created": report.created,
+                      "updated": report.updated, "unchanged": report.unchanged,
+                      "held_for_approval": report.held_for_approval, "conflicts": report.conflicts,
+                      "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
+                          {e["line"] for e in report.errors})})
+    session.expire_all()
+
+
+def _create(session: Session, r: _Row, source: str, actor: Actor, events: list) -> RowOutcome:
+    """One new vendor through the service (the legal file's path; procurement files insert in bulk)."""
+    data = VendorCreate(legal_name=r.legal_name, country=r.country, other_names=r.other_names or [],
+                        onboarding_pathway="procurement" if source == "procurement" else "legal",
+                        tax_ids=[r.tax] if r.tax else [], bank_accounts=[_bank_in(r.bank)] if r.bank else [],
+                        addresses=[r.address] if r.address else [], contacts=[r.contact] if r.contact else [],
+                        business_unit_ids=r.business_units or [])
+    v = service.create_vendor(session=session, data=data, actor=actor, audit=False)
+    events.append({"action": "vendor.created", "entity_type": "vendor", "entity_id": v.id,
+                   "after": {"legal_name": v.legal_name, "source": source, "line": r.line,
+                             "tax_ids": [t.value for t in v.tax_ids],
+                             "bank_accounts": [b.account_key for b in v.bank_accounts]}})
+    return RowOutcome(r.line, "created", v.id, v.legal_name, changed=["created"])
 
 
 @dataclass
@@ -942,7 +1033,7 @@ def export_text(session: Session, fmt: str = "csv") -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: export_cell(v) for k, v in row.items()} for row in rows)  # no formulas in a spreadsheet
     return buf.getvalue()
 
 
@@ -985,6 +1076,9 @@ def resolve_conflict(*, session: Session, conflict: VendorConflict, accept: bool
         elif conflict.field == "panel_member":
             for f in session.scalars(select(LawFirm).where(LawFirm.vendor_id == vendor.id)):
                 f.panel_member = value == "yes"
+        elif conflict.field in legal_sync.PROCUREMENT_FIELDS:
+            legal_sync.accept_procurement_field(session=session, vendor=vendor, field=conflict.field, value=value,
+                                                actor=actor)
         applied = {conflict.field: value}
     conflict.status = "accepted" if accept else "rejected"
     conflict.resolved_by, conflict.resolved_at, conflict.reason = user.username, utcnow(), reason

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from triad.audit.service import Actor
 from triad.auth.deps import DbSession
-from triad.auth.scoping import visible_to
-from triad.core.errors import NotFound, TriadError
+from triad.auth.scoping import get_visible, visible_to
+from triad.core.errors import NotFound, PermissionDenied, TriadError
 from triad.core.permissions import Perm, has
 from triad.firms.models import LawFirm
 from triad.reports import vendor_risk
-from triad.vendors import screening, service
-from triad.vendors.models import ScreeningHit, Vendor, VendorPendingChange
+from triad.vendors import merge, screening, service, sync
+from triad.vendors.models import ScreeningHit, Vendor, VendorDuplicate, VendorPendingChange
 from triad.vendors.schemas import VendorCreate
 from triad.vendors.states import MOVE_PERM, TRANSITIONS
 from triad.web.common import PageUser, page_user, render
@@ -43,7 +43,10 @@ def _page(request: Request, session, pu: PageUser, v: Vendor, error: str | None 
     risk = None
     if has(role, Perm.vendors_risk):
         risk = vendor_risk.vendor_risks(session=session, user=pu.user, vendor_ids=[v.id], with_contracts=True)[0]
+    duplicates = _open_flags(session, pu.user, v.id) if internal else []
+    merged_into = session.get(Vendor, v.merged_into_id) if v.merged_into_id else None
     return render(request, "records/vendor.html", pu, v=v, firms=firms, moves=moves, hits=hits, changes=changes,
+                  duplicates=duplicates, merged_into=merged_into,
                   gate=gate, error=error, risk=risk, problems=problems or [], status_code=status_code,
                   can_review=has(role, Perm.vendors_review), can_write=has(role, Perm.vendors_write),
                   payable=service.payable_bank_account(v) if internal else None)
@@ -206,3 +209,132 @@ def onboarding_report(request: Request, session: DbSession):
     _need(pu, Perm.vendors_risk)
     paths, rows = vendor_risk.onboarding_metrics(session=session)
     return render(request, "reports/vendor_onboarding.html", pu, paths=paths, rows=rows)
+
+
+# ---------------------------------------------------------------- likely duplicates: dismiss or merge
+
+
+def _open_flags(session, user, vendor_id: int | None = None) -> list[tuple[VendorDuplicate, Vendor, Vendor]]:
+    """Open flags (both vendors visible to the user), with their two vendors."""
+    stmt = select(VendorDuplicate).where(VendorDuplicate.status == "open").order_by(VendorDuplicate.id)
+    if vendor_id is not None:
+        stmt = stmt.where(or_(VendorDuplicate.vendor_id == vendor_id, VendorDuplicate.other_vendor_id == vendor_id))
+    rows = []
+    for d in session.scalars(stmt.limit(500)):
+        a, b = get_visible(session, Vendor, d.vendor_id, user), get_visible(session, Vendor, d.other_vendor_id, user)
+        if a is not None and b is not None:
+            rows.append((d, a, b))
+    return rows
+
+
+def _duplicates_page(request: Request, session, pu: PageUser, error: str | None = None, problems: list | None = None,
+                     status_code: int = 200):
+    decided = list(session.scalars(select(VendorDuplicate).where(VendorDuplicate.status != "open")
+                                   .order_by(VendorDuplicate.decided_at.desc(), VendorDuplicate.id.desc()).limit(50)))
+    return render(request, "vendors/duplicates.html", pu, rows=_open_flags(session, pu.user), decided=decided,
+                  can_review=has(pu.user.role, Perm.vendors_review), error=error, problems=problems or [],
+                  status_code=status_code)
+
+
+def _can_see_flags(pu: PageUser) -> None:
+    if not (has(pu.user.role, Perm.vendors_write) or has(pu.user.role, Perm.vendors_review)):
+        raise PermissionDenied("Your role cannot open this page.")
+
+
+@router.get("/vendors/duplicates", response_class=HTMLResponse)
+def duplicates(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _can_see_flags(pu)
+    return _duplicates_page(request, session, pu)
+
+
+def _decide_flag(request: Request, session, duplicate_id: int, csrf_token: str, next_url: str, step):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _can_see_flags(pu)
+    flag = session.get(VendorDuplicate, duplicate_id)
+    if flag is None or get_visible(session, Vendor, flag.vendor_id, pu.user) is None or get_visible(
+            session, Vendor, flag.other_vendor_id, pu.user) is None:
+        raise NotFound("No such duplicate flag.")
+    back = next_url if next_url.startswith("/vendors/") and "//" not in next_url else "/vendors/duplicates"
+    try:
+        step(pu, flag)
+    except TriadError as exc:
+        session.rollback()
+        if back.startswith("/vendors/duplicates"):
+            return _duplicates_page(request, session, pu, error=exc.detail, problems=exc.errors,
+                                    status_code=exc.status)
+        vid = int(back.removeprefix("/vendors/")) if back.removeprefix("/vendors/").isdigit() else flag.vendor_id
+        return _page(request, session, pu, session.get(Vendor, vid), error=exc.detail, status_code=exc.status,
+                     problems=exc.errors)
+    session.commit()
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/vendors/duplicates/{duplicate_id:int}/dismiss", response_class=HTMLResponse)
+def dismiss_duplicate(request: Request, session: DbSession, duplicate_id: int, reason: Annotated[str, Form()] = "",
+                      next: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    return _decide_flag(request, session, duplicate_id, csrf_token, next, lambda pu, flag: merge.dismiss(
+        session=session, flag=flag, user=pu.user, reason=reason))
+
+
+@router.post("/vendors/duplicates/{duplicate_id:int}/merge", response_class=HTMLResponse)
+def merge_duplicate(request: Request, session: DbSession, duplicate_id: int, survivor_id: Annotated[int, Form()],
+                    reason: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "",
+                    csrf_token: Annotated[str, Form()] = ""):
+    return _decide_flag(request, session, duplicate_id, csrf_token, next, lambda pu, flag: merge.merge(
+        session=session, flag=flag, survivor_id=survivor_id, user=pu.user, reason=reason))
+
+
+# ---------------------------------------------------------------- import a vendor file
+
+
+def _import_page(request: Request, pu: PageUser, report: dict | None = None, source: str = "procurement",
+                 error: str | None = None, problems: list | None = None, status_code: int = 200):
+    role = pu.user.role
+    sources = [s for s in sync.SOURCES if has(role, Perm.vendors_review if s == "legal" else Perm.vendors_write)]
+    return render(request, "vendors/import.html", pu, report=report, sources=sources, source=source, error=error,
+                  problems=problems or [], status_code=status_code)
+
+
+def _can_import(pu: PageUser, source: str) -> None:
+    if not has(pu.user.role, Perm.vendors_review if source == "legal" else Perm.vendors_write):
+        raise PermissionDenied("Your role cannot import this vendor file.")
+
+
+@router.get("/vendors/import", response_class=HTMLResponse)
+def import_form(request: Request, session: DbSession):
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _can_see_flags(pu)
+    return _import_page(request, pu, source="legal" if not has(pu.user.role, Perm.vendors_write) else "procurement")
+
+
+@router.post("/vendors/import", response_class=HTMLResponse)
+def import_file(request: Request, session: DbSession, file: Annotated[UploadFile, File()],
+                source: Annotated[str, Form()] = "procurement", dry_run: Annotated[str, Form()] = "",
+                partial: Annotated[str, Form()] = "", csrf_token: Annotated[str, Form()] = ""):
+    from triad.invoices.router import read_upload
+
+    pu = page_user(request, session)
+    if pu is None:
+        return _login_redirect(request)
+    _check_form(pu, csrf_token)
+    _can_import(pu, source)
+    try:
+        report = sync.import_vendors(session=session, data=read_upload(file), filename=file.filename or "upload",
+                                     source=source, actor=Actor.of(pu.user), dry_run=bool(dry_run),
+                                     partial=bool(partial))
+    except TriadError as exc:
+        session.rollback()
+        return _import_page(request, pu, source=source, error=exc.detail, problems=exc.errors,
+                            status_code=exc.status)
+    if report.applied:
+        session.commit()
+    refused = bool(report.errors) and not report.applied and not (report.dry_run and report.partial)
+    return _import_page(request, pu, report=report.as_dict(), source=source, status_code=422 if refused else 200)
