@@ -98,6 +98,10 @@ case("valid-1998b-loose-numbers", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500.
 case("valid-1998b-adjustment-in-adjustment-field",
      text(edit(B, {8: {"LINE_ITEM_NUMBER_OF_UNITS": "", "LINE_ITEM_UNIT_COST": "", "LINE_ITEM_ADJUSTMENT_AMOUNT": "-135.00"}})),
      [])
+# blanks around fields are tolerated whatever kind of blank they are (here a no-break space and an
+# ideographic space), also when no other field of the file is padded
+case("valid-1998b-unicode-blanks-around-fields",
+     text(edit(B, {3: {"LINE_ITEM_TASK_CODE": "\u00a0L110"}, 4: {"EXP/FEE/INV_ADJ_TYPE": "F\u3000"}})), [])
 case("valid-98bi-v2", text(BASE_98BI, "\r\n"), [])
 case("valid-98bi-v5", text(["LEDES98BI V5[]"] + BASE_98BI[1:]), [])
 
