@@ -21,7 +21,7 @@ from triad.ledes.pipe import FORMAT_98BI, FORMAT_1998B, decode
 from triad.ledes.problems import CHECKS, ERROR, Problem, problem
 
 FORMAT_XML = "LEDES XML"
-CHUNK_BYTES = 32 << 20  # how much of a pipe-format file is checked at a time
+CHUNK_BYTES = 16 << 20  # how much of a pipe-format file is checked at a time (two blocks are in flight)
 
 __all__ = ["CHECKS", "Invoice", "Line", "Party", "Problem", "Report", "detect", "parse", "validate", "validate_file"]
 

@@ -123,6 +123,9 @@ def _helpers(frame_cols: list[str], is_98bi: bool) -> list[pl.Expr]:
         *[_not_plain(col).alias(f"_odd_{col}") for col in cols],
         *[pl.when(m.abs() < _LIMIT).then(m).otherwise(0).fill_null(0).alias(f"_m_{col}") for col, m in raw.items()],
         pl.any_horizontal([(m.abs() >= _LIMIT).fill_null(False) for m in raw.values()]).alias("_big"),
+        # LINE_ITEM_TOTAL for the invoice totals (see ``line_outputs``): the value where it is exact
+        *[pl.when(~_not_plain(col) & (m.abs() < _LIMIT)).then(m).otherwise(None).cast(pl.Int64).alias("_lt")
+          for col, m in raw.items() if col == "line_item_total"],
     ]
 
 
@@ -142,14 +145,16 @@ def _fmt(d: Decimal | None) -> str:
     return format(cents if cents == d else d.normalize(), "f")
 
 
-def _field_checks(fields: list[Field]) -> list[RowCheck]:
+def _field_checks(fields: list[Field], ascii_only: bool = False) -> list[RowCheck]:
     out: list[RowCheck] = []
     for f in fields:
         c = pl.col(f.col)
         if f.required:
             out.append(RowCheck("LEDES-020", f.name, None, c.is_null(), lambda r, f=f: f"{f.name} is required"))
         if f.max_len:
-            out.append(RowCheck("LEDES-021", f.name, f.col, c.str.len_chars() > f.max_len,
+            # in ASCII text, characters are bytes: the length is read off without scanning the text
+            length = c.str.len_bytes() if ascii_only else c.str.len_chars()
+            out.append(RowCheck("LEDES-021", f.name, f.col, length > f.max_len,
                                 lambda r, f=f: f"{f.name} has {len(r[f.col])} characters; at most {f.max_len} "
                                                "are allowed"))
         if f.kind == "date":
@@ -389,7 +394,7 @@ WINDOW_CODES = frozenset({"LEDES-031", "LEDES-033", "LEDES-034", "LEDES-043"})
 def _row_checks(frame: pl.DataFrame, fmt: str, ascii_only: bool, numeric_line_ids: bool) -> list[RowCheck]:
     is_98bi = fmt != "LEDES1998B"
     fields = [f for f in BY_COL.values() if is_98bi or f.col in _COLS_1998B]
-    checks = _field_checks(fields) + _line_checks(fields, is_98bi, set(frame.columns))
+    checks = _field_checks(fields, ascii_only) + _line_checks(fields, is_98bi, set(frame.columns))
     skip = set()
     if ascii_only:
         skip.add("LEDES-006")
@@ -430,11 +435,12 @@ def line_outputs(*, helpers: bool = False) -> list[pl.Expr]:
     ``_lt_odd``, the text (null when absent), read exactly with ``_dec`` by the invoice checks.
     ``helpers``: the ``_helpers`` columns are there to reuse."""
     total = pl.col("line_item_total")
-    m = total.cast(DEC, strict=False).to_physical()
-    plain = ~pl.col("_odd_line_item_total") if helpers else total.str.contains(NUMBER)
-    exact = total.is_not_null() & plain & m.is_not_null() & (m.abs() < _LIMIT)
-    return [code_set(), pl.when(exact).then(m).otherwise(None).cast(pl.Int64).alias("_lt"),
-            pl.when(exact).then(None).otherwise(total).alias("_lt_odd")]
+    if helpers:
+        exact = pl.col("_lt")
+    else:
+        m = total.cast(DEC, strict=False).to_physical()
+        exact = pl.when(~_not_plain("line_item_total") & (m.abs() < _LIMIT)).then(m).otherwise(None).cast(pl.Int64)
+    return [code_set(), exact.alias("_lt"), pl.when(exact.is_null()).then(total).otherwise(None).alias("_lt_odd")]
 
 
 def compact(frame: pl.DataFrame, fmt: str, outputs: pl.DataFrame | None = None) -> pl.DataFrame:
