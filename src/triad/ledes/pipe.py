@@ -250,7 +250,7 @@ def _fast(body: bytes, fields: tuple[Field, ...], first_line: int,
     else:
         blank_lines = pl.Series("_line", [], dtype=pl.Int64)
     df = df.with_columns(value[last].alias(last))
-    strip = [c for c, p in zip(trim, padded, strict=True) if p] if ascii_only else trim
+    strip = [c for c, p in zip(trim, padded, strict=True) if p] if ascii_only else list(trim)
     if strip:
         df = df.with_columns([pl.col(c).str.strip_chars() for c in strip])
     if last not in strip:  # only the last field can have become empty (a bare "[]")
