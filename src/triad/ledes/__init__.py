@@ -21,7 +21,7 @@ from triad.ledes.pipe import FORMAT_98BI, FORMAT_1998B, decode
 from triad.ledes.problems import CHECKS, ERROR, Problem, problem
 
 FORMAT_XML = "LEDES XML"
-CHUNK_BYTES = 32 << 20  # how much of a pipe-format file is checked at a time
+CHUNK_BYTES = 16 << 20  # how much of a pipe-format file is checked at a time (two blocks are in flight)
 
 __all__ = ["CHECKS", "Invoice", "Line", "Party", "Problem", "Report", "detect", "parse", "validate", "validate_file"]
 
@@ -126,23 +126,33 @@ def validate_file(path: str | os.PathLike) -> Report:
 
 def _check_blocks(blocks, fmt: str, first_line: int, problems: list[Problem]) -> Report | None:
     """Per-line checks on each block's frame, invoice checks on the compact frame of all blocks.
-    Returns None when a record is malformed (the caller then reads the whole file carefully)."""
+    Returns None when a record is malformed (the caller then reads the whole file carefully).
+
+    The next block is read and split by a helper thread while the current one is checked: both
+    mostly run inside polars, which releases the GIL, so reading overlaps checking."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from triad.ledes import pipe
 
     found: list[Problem] = []
     collector = checks.Collector()
     compacts = []
-    try:
-        for chunk, ascii_only in pipe.iter_chunks(blocks, fmt, first_line, found):
-            sets = checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
-            compacts.append(checks.compact(chunk, fmt, sets))
-    except pipe.CarefulReadNeeded:
-        return None
+    chunks = pipe.iter_chunks(blocks, fmt, first_line, found)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledes-read") as reader:
+        try:
+            pending = reader.submit(next, chunks, None)
+            while (item := pending.result()) is not None:
+                pending = reader.submit(next, chunks, None)
+                chunk, ascii_only = item
+                outputs = checks.check_lines(chunk, collector, fmt=fmt, ascii_only=ascii_only)
+                compacts.append(checks.compact(chunk, fmt, outputs))
+                del item, chunk, outputs  # free the block's frame before the next one is checked
+        except pipe.CarefulReadNeeded:
+            return None
     cframe = pl.concat(compacts) if compacts else None
-    if cframe is not None:
-        checks.check_invoices(cframe, collector, fmt=fmt)
+    del compacts
+    n_invoices = checks.check_invoices(cframe, collector, fmt=fmt) if cframe is not None else 0
     all_problems = sorted(problems + found + collector.problems, key=_order)
-    n_invoices = cframe.select(pl.struct(checks.KEY).n_unique()).item() if cframe is not None else 0
     return Report(fmt, n_invoices, cframe.height if cframe is not None else 0, all_problems)
 
 

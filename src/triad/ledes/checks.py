@@ -14,7 +14,6 @@ from decimal import Decimal
 from functools import lru_cache
 
 import polars as pl
-import pycountry
 
 from triad.ledes import utbms
 from triad.ledes.fields import BY_COL, FIELDS_1998B, INVOICE_LEVEL, LINE_TYPES, TK_CLASSIFICATIONS, Field
@@ -38,11 +37,15 @@ LINE_NUMS = ["line_item_number_of_units", "line_item_unit_cost", "line_item_adju
 
 @lru_cache(maxsize=1)
 def _currencies() -> list[str]:
+    import pycountry  # only 98BI files need it: not loaded at start-up
+
     return sorted(c.alpha_3 for c in pycountry.currencies)
 
 
 @lru_cache(maxsize=1)
 def _countries() -> list[str]:
+    import pycountry
+
     return sorted({c.alpha_2 for c in pycountry.countries} | {c.alpha_3 for c in pycountry.countries})
 
 
@@ -120,6 +123,9 @@ def _helpers(frame_cols: list[str], is_98bi: bool) -> list[pl.Expr]:
         *[_not_plain(col).alias(f"_odd_{col}") for col in cols],
         *[pl.when(m.abs() < _LIMIT).then(m).otherwise(0).fill_null(0).alias(f"_m_{col}") for col, m in raw.items()],
         pl.any_horizontal([(m.abs() >= _LIMIT).fill_null(False) for m in raw.values()]).alias("_big"),
+        # LINE_ITEM_TOTAL for the invoice totals (see ``line_outputs``): the value where it is exact
+        *[pl.when(~_not_plain(col) & (m.abs() < _LIMIT)).then(m).otherwise(None).cast(pl.Int64).alias("_lt")
+          for col, m in raw.items() if col == "line_item_total"],
     ]
 
 
@@ -139,14 +145,16 @@ def _fmt(d: Decimal | None) -> str:
     return format(cents if cents == d else d.normalize(), "f")
 
 
-def _field_checks(fields: list[Field]) -> list[RowCheck]:
+def _field_checks(fields: list[Field], ascii_only: bool = False) -> list[RowCheck]:
     out: list[RowCheck] = []
     for f in fields:
         c = pl.col(f.col)
         if f.required:
             out.append(RowCheck("LEDES-020", f.name, None, c.is_null(), lambda r, f=f: f"{f.name} is required"))
         if f.max_len:
-            out.append(RowCheck("LEDES-021", f.name, f.col, c.str.len_chars() > f.max_len,
+            # in ASCII text, characters are bytes: the length is read off without scanning the text
+            length = c.str.len_bytes() if ascii_only else c.str.len_chars()
+            out.append(RowCheck("LEDES-021", f.name, f.col, length > f.max_len,
                                 lambda r, f=f: f"{f.name} has {len(r[f.col])} characters; at most {f.max_len} "
                                                "are allowed"))
         if f.kind == "date":
@@ -386,7 +394,7 @@ WINDOW_CODES = frozenset({"LEDES-031", "LEDES-033", "LEDES-034", "LEDES-043"})
 def _row_checks(frame: pl.DataFrame, fmt: str, ascii_only: bool, numeric_line_ids: bool) -> list[RowCheck]:
     is_98bi = fmt != "LEDES1998B"
     fields = [f for f in BY_COL.values() if is_98bi or f.col in _COLS_1998B]
-    checks = _field_checks(fields) + _line_checks(fields, is_98bi, set(frame.columns))
+    checks = _field_checks(fields, ascii_only) + _line_checks(fields, is_98bi, set(frame.columns))
     skip = set()
     if ascii_only:
         skip.add("LEDES-006")
@@ -414,40 +422,58 @@ def _run(frame: pl.DataFrame, row_checks: list[RowCheck], c: Collector, helpers:
 
 
 def check_lines(frame: pl.DataFrame, c: Collector, *, fmt: str, ascii_only: bool = False,
-                numeric_line_ids: bool = True) -> pl.Series | None:
-    """The checks that need one line at a time (run on each chunk of a large file). Returns each
-    line's code set (``code_set``, computed in the same pass), for ``compact``."""
+                numeric_line_ids: bool = True) -> pl.DataFrame | None:
+    """The checks that need one line at a time (run on each chunk of a large file). Returns, computed
+    in the same pass, what ``compact`` needs of each line (``line_outputs``)."""
     checks = [rc for rc in _row_checks(frame, fmt, ascii_only, numeric_line_ids) if rc.code not in WINDOW_CODES]
-    out = _run(frame, checks, c, _helpers(frame.columns, fmt != "LEDES1998B"), [code_set()])
-    return out.get_column("_set") if out is not None else None
+    return _run(frame, checks, c, _helpers(frame.columns, fmt != "LEDES1998B"), line_outputs(helpers=True))
 
 
-def compact(frame: pl.DataFrame, fmt: str, sets: pl.Series | None = None) -> pl.DataFrame:
+def line_outputs(*, helpers: bool = False) -> list[pl.Expr]:
+    """Per line: its code set (``code_set``) and its LINE_ITEM_TOTAL read once, for the invoice
+    totals: ``_lt``, whole millionths, where the value is a plain number below 1e9; otherwise
+    ``_lt_odd``, the text (null when absent), read exactly with ``_dec`` by the invoice checks.
+    ``helpers``: the ``_helpers`` columns are there to reuse."""
+    total = pl.col("line_item_total")
+    if helpers:
+        exact = pl.col("_lt")
+    else:
+        m = total.cast(DEC, strict=False).to_physical()
+        exact = pl.when(~_not_plain("line_item_total") & (m.abs() < _LIMIT)).then(m).otherwise(None).cast(pl.Int64)
+    return [code_set(), exact.alias("_lt"), pl.when(exact.is_null()).then(total).otherwise(None).alias("_lt_odd")]
+
+
+def compact(frame: pl.DataFrame, fmt: str, outputs: pl.DataFrame | None = None) -> pl.DataFrame:
     """What the invoice-level checks need, small: repeated invoice-level text becomes categorical.
-    ``sets``: the lines' code sets as ``check_lines`` returned them (computed here when absent)."""
+    ``outputs``: the lines' ``line_outputs`` as ``check_lines`` returned them (computed here when
+    absent)."""
     is_98bi = fmt != "LEDES1998B"
     repeated = [col for col in dict.fromkeys([*KEY, "invoice_total", "billing_start_date", "billing_end_date",
                                                *INVOICE_LEVEL])
                 if col in frame.columns and (is_98bi or col in _COLS_1998B)]
-    keep = ["line_item_number", "line_item_task_code", "line_item_total"] + (["line_item_tax_total"] if is_98bi else [])
-    return frame.select("_line", *[pl.col(col).cast(pl.Categorical) for col in repeated], *keep,
-                        code_set() if sets is None else pl.lit(sets).alias("_set"))
+    keep = ["line_item_number", "line_item_task_code"] + (["line_item_tax_total"] if is_98bi else [])
+    cols = [pl.col(col).cast(pl.Categorical) for col in repeated]
+    if outputs is None:
+        return frame.select("_line", *cols, *keep, *line_outputs())
+    return frame.select("_line", *cols, *keep).hstack(outputs)
 
 
-def check_invoices(cframe: pl.DataFrame, c: Collector, *, fmt: str, numeric_line_ids: bool = True) -> None:
-    """The checks that compare lines of one invoice, on the compact frame of the whole file."""
+def check_invoices(cframe: pl.DataFrame, c: Collector, *, fmt: str, numeric_line_ids: bool = True) -> int:
+    """The checks that compare lines of one invoice, on the compact frame of the whole file.
+    Returns the number of invoices."""
     if cframe.height == 0:
-        return
+        return 0
     cframe = cframe.with_columns(_invoice_id().alias("_inv"))
     checks = [rc for rc in _row_checks(cframe, fmt, True, numeric_line_ids) if rc.code in WINDOW_CODES]
     screened = [rc for rc in checks if rc.screen is not None]
+    inv = _invoices(cframe, fmt != "LEDES1998B", [rc.screen.alias(f"_s{i}") for i, rc in enumerate(screened)])
     if screened:
-        may_fire = cframe.group_by("_inv").agg(rc.screen.alias(f"s{i}") for i, rc in enumerate(screened)) \
-            .select(pl.col(f"s{i}").any() for i in range(len(screened))).row(0)
+        may_fire = inv.select(pl.col(f"_s{i}").any() for i in range(len(screened))).row(0)
         skip = {id(rc) for rc, fire in zip(screened, may_fire, strict=True) if not fire}
         checks = [rc for rc in checks if id(rc) not in skip]
     _run(cframe, checks, c)
-    _invoice_checks(cframe, c, fmt != "LEDES1998B")
+    _invoice_checks(inv, c, fmt != "LEDES1998B")
+    return inv.height
 
 
 def _invoice_id() -> pl.Expr:
@@ -461,20 +487,23 @@ def check(frame: pl.DataFrame, *, fmt: str, ascii_only: bool = False, numeric_li
     """Run every check on a whole frame; returns the problems in file order."""
     c = Collector()
     if frame.height:
-        sets = check_lines(frame, c, fmt=fmt, ascii_only=ascii_only, numeric_line_ids=numeric_line_ids)
-        check_invoices(compact(frame, fmt, sets), c, fmt=fmt, numeric_line_ids=numeric_line_ids)
+        outputs = check_lines(frame, c, fmt=fmt, ascii_only=ascii_only, numeric_line_ids=numeric_line_ids)
+        check_invoices(compact(frame, fmt, outputs), c, fmt=fmt, numeric_line_ids=numeric_line_ids)
     return c.sorted()
 
 
-def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
-    """Checks on whole invoices: totals against the lines, the billing period, tax aggregates."""
+def _invoices(frame: pl.DataFrame, is_98bi: bool, screens: list[pl.Expr]) -> pl.DataFrame:
+    """One row per invoice (in file order): what the invoice checks need, and the ``screens``."""
     def text(col: str) -> pl.Expr:
         return pl.col(col).first().cast(pl.String)
 
+    odd = _dec("_lt_odd")
     aggs = [
         pl.col("_line").first(), text("invoice_total").alias("invoice_total"),
-        _dec("line_item_total").sum().alias("_sum_lines"), pl.len().alias("_n"),
-        (pl.col("line_item_total").is_not_null() & _dec("line_item_total").is_null()).sum().alias("_unclean"),
+        # the lines' total in whole millionths: the plain values read by the line checks, the rest here
+        (pl.col("_lt").cast(pl.Int128).sum() + odd.to_physical().sum().fill_null(0)).alias("_sum_m"),
+        pl.len().alias("_n"),
+        (pl.col("_lt_odd").is_not_null() & odd.is_null()).sum().alias("_unclean"),
         text("billing_start_date").alias("billing_start_date"), text("billing_end_date").alias("billing_end_date"),
         text("invoice_number").alias("invoice_number"),
     ]
@@ -482,16 +511,25 @@ def _invoice_checks(frame: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
         aggs += [text("invoice_tax_total").alias("invoice_tax_total"),
                  text("invoice_net_total").alias("invoice_net_total"),
                  _dec("line_item_tax_total").sum().alias("_sum_tax")]
-    inv = frame.group_by("_inv", maintain_order=True).agg(aggs).with_columns(
+    inv = frame.group_by("_inv", maintain_order=True).agg(*aggs, *screens).with_columns(
         _dec("invoice_total").alias("_inv_total"))
     if is_98bi:
         inv = inv.with_columns(_dec("invoice_tax_total").alias("_itax"), _dec("invoice_net_total").alias("_inet"))
+    return inv
+
+
+def _millionths(m: int) -> Decimal:
+    return Decimal(m).scaleb(-SCALE)
+
+
+def _invoice_checks(inv: pl.DataFrame, c: Collector, is_98bi: bool) -> None:
+    """Checks on whole invoices: totals against the lines, the billing period, tax aggregates."""
     tol = pl.lit(TOLERANCE).cast(DEC)
     c.emit(inv.filter(pl.col("_inv_total").is_not_null() & (pl.col("_unclean") == 0)
-                      & ((pl.col("_inv_total") - pl.col("_sum_lines")).abs() > tol)),
+                      & ((pl.col("_inv_total").to_physical() - pl.col("_sum_m")).abs() > int(TOLERANCE * SCALE_UP))),
            "LEDES-032", "INVOICE_TOTAL", "invoice_total",
            lambda r: f"invoice {r['invoice_number']}: INVOICE_TOTAL is {r['invoice_total']} but its {r['_n']} lines "
-                     f"add up to {_fmt(r['_sum_lines'])}")
+                     f"add up to {_fmt(_millionths(r['_sum_m']))}")
     start = pl.col("billing_start_date").str.to_date("%Y%m%d", strict=False)
     end = pl.col("billing_end_date").str.to_date("%Y%m%d", strict=False)
     c.emit(inv.filter((start > end).fill_null(False)), "LEDES-035", "BILLING_START_DATE", "billing_start_date",

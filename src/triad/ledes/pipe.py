@@ -174,7 +174,7 @@ def iter_chunks(blocks: Iterator[bytes], fmt: str, first_line: int,
                                             f"line {bad} is not valid UTF-8; the file was read as Windows-1252"))
                     warned = True
                 block = block.decode("cp1252", errors="replace").encode("utf-8")
-        fast = _fast(block, fields, line)
+        fast = _fast(block, fields, line, ascii_only)
         if fast is None:
             raise CarefulReadNeeded
         df, blank_lines, physical = fast
@@ -195,13 +195,21 @@ def _blank_warnings(blank_lines: pl.Series, last_data: int | None, problems: lis
         problems.append(problem("LEDES-008", ln, None, None, "blank line between records; ignored"))
 
 
-def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.DataFrame, pl.Series, int] | None:
+# The ASCII characters polars' ``strip_chars()`` removes (Unicode White_Space): a field of an ASCII
+# block can only be padded with these. Space is everywhere; the others are looked for in the bytes.
+_ASCII_BLANKS = (b"\t", b"\x0b", b"\x0c", b"\r")
+
+
+def _fast(body: bytes, fields: tuple[Field, ...], first_line: int,
+          ascii_only: bool | None = None) -> tuple[pl.DataFrame, pl.Series, int] | None:
     """Let polars' CSV reader split the records of ``body`` (which starts at line ``first_line``).
     Returns the frame, the numbers of blank lines and the number of lines read, or None when a
     record is malformed (wrong number of fields, not ending in [], NUL bytes) so the careful path
-    can report it precisely."""
+    can report it precisely. ``ascii_only``: whether ``body`` is ASCII (found out when not given)."""
     if b"\x00" in body:
         return None
+    if ascii_only is None:
+        ascii_only = body.isascii()
     n = len(fields)
     try:  # a record with too many fields is an error here
         df = pl.read_csv(body, has_header=False, separator="|", quote_char=None,
@@ -215,17 +223,23 @@ def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.D
     value = {f.col: pl.col(f.col) for f in fields}
     value[last] = closed.str.strip_suffix("[]")
     # Surrounding blanks are tolerated: every field except the free-text descriptions (trimmed
-    # when invoices are built) is trimmed, then empty means absent.
+    # when invoices are built) is trimmed of white space (as Unicode defines it), then empty means
+    # absent. Trimming is the costly part, so in an ASCII block only the columns that hold a value
+    # starting or ending in a blank are trimmed (the same result); a non-ASCII block may hold
+    # other blanks (no-break space, ...), so all its columns are trimmed.
     trim = [f.col for f in fields if f.col not in _FREE_TEXT]
-    n_blank, all_closed, padded = df.select(
+    blanks = [" "] + [b.decode() for b in _ASCII_BLANKS if b in body] if ascii_only else []
+    n_blank, all_closed, *padded = df.select(
         blank.sum().alias("blank"),
         # a record with too few fields has a null last field, so it is not closed either
-        (blank | closed.str.ends_with("[]")).fill_null(False).all().alias("closed"),
-        pl.any_horizontal([value[c].str.starts_with(" ") | value[c].str.ends_with(" ") for c in trim]).any()
-        .alias("padded"),
+        pl.col(last).str.ends_with("[]").fill_null(False).all().alias("closed"),
+        *[pl.any_horizontal([value[c].str.starts_with(b) | value[c].str.ends_with(b) for b in blanks]).any()
+          .alias(f"p{i}") for i, c in enumerate(trim) if blanks],
     ).row(0)
-    if not all_closed:
-        return None
+    if not all_closed:  # blank lines, or "[]" followed by blanks: the exact test
+        all_closed = df.select((blank | closed.str.ends_with("[]")).fill_null(False).all()).item()
+        if not all_closed:
+            return None
     df = df.with_row_index("_line", offset=first_line).with_columns(pl.col("_line").cast(pl.Int64))
     if n_blank:
         # a line of bare separators reads as blank too: only true blank lines may be left out
@@ -236,11 +250,12 @@ def _fast(body: bytes, fields: tuple[Field, ...], first_line: int) -> tuple[pl.D
     else:
         blank_lines = pl.Series("_line", [], dtype=pl.Int64)
     df = df.with_columns(value[last].alias(last))
-    if padded or b"\t" in body:
-        df = df.with_columns([pl.col(c).str.strip_chars() for c in trim])
-        df = df.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in trim])
-    else:  # only the last field can have become empty (a bare "[]")
-        df = df.with_columns(pl.when(pl.col(last) == "").then(None).otherwise(pl.col(last)).alias(last))
+    strip = [c for c, p in zip(trim, padded, strict=True) if p] if ascii_only else list(trim)
+    if strip:
+        df = df.with_columns([pl.col(c).str.strip_chars() for c in strip])
+    if last not in strip:  # only the last field can have become empty (a bare "[]")
+        strip.append(last)
+    df = df.with_columns([pl.when(pl.col(c) == "").then(None).otherwise(pl.col(c)).alias(c) for c in strip])
     return df.select("_line", *[f.col for f in fields]), blank_lines, physical
 
 

@@ -98,6 +98,10 @@ case("valid-1998b-loose-numbers", text(edit(B, {3: {"LINE_ITEM_UNIT_COST": "500.
 case("valid-1998b-adjustment-in-adjustment-field",
      text(edit(B, {8: {"LINE_ITEM_NUMBER_OF_UNITS": "", "LINE_ITEM_UNIT_COST": "", "LINE_ITEM_ADJUSTMENT_AMOUNT": "-135.00"}})),
      [])
+# blanks around fields are tolerated whatever kind of blank they are (here a no-break space and an
+# ideographic space), also when no other field of the file is padded
+case("valid-1998b-unicode-blanks-around-fields",
+     text(edit(B, {3: {"LINE_ITEM_TASK_CODE": "\u00a0L110"}, 4: {"EXP/FEE/INV_ADJ_TYPE": "F\u3000"}})), [])
 case("valid-98bi-v2", text(BASE_98BI, "\r\n"), [])
 case("valid-98bi-v5", text(["LEDES98BI V5[]"] + BASE_98BI[1:]), [])
 
@@ -135,6 +139,13 @@ case("030-line-total-wrong-large-amounts",
 case("031-invoice-total-differs", text(edit(B, {5: {"INVOICE_TOTAL": "1556.00"}})), [("LEDES-031", 5)])
 case("032-invoice-total-not-sum", text(edit(B, {7: {"INVOICE_TOTAL": "1300.00"}, 8: {"INVOICE_TOTAL": "1300.00"}})),
      [("LEDES-032", 7)])
+# a line total of 1e9 or more is added up from its text (exactly), the others from the line pass
+_BIG_LINE = {"LINE_ITEM_NUMBER_OF_UNITS": "1", "LINE_ITEM_UNIT_COST": "1000000000.01", "LINE_ITEM_TOTAL": "1000000000.01"}
+case("032-invoice-total-not-sum-large-line",
+     text(edit(B, {7: {**_BIG_LINE, "INVOICE_TOTAL": "999999865.03"}, 8: {"INVOICE_TOTAL": "999999865.03"}})),
+     [("LEDES-032", 7)])
+case("valid-1998b-large-line-total-within-a-cent",
+     text(edit(B, {7: {**_BIG_LINE, "INVOICE_TOTAL": "999999865.02"}, 8: {"INVOICE_TOTAL": "999999865.02"}})), [])
 case("033-invoice-date-differs", text(edit(B, {4: {"INVOICE_DATE": "20260206"}})), [("LEDES-033", 4)])
 case("034-duplicate-line-number", text(edit(B, {4: {"LINE_ITEM_NUMBER": "1"}})), [("LEDES-034", 4)])
 case("035-period-reversed", text(edit(B, {7: {"BILLING_START_DATE": "20260201"}, 8: {"BILLING_START_DATE": "20260201"}})),
