@@ -176,15 +176,15 @@ class Context:
     history: History = field(default_factory=History)  # the firm's earlier lines
     fiscal_year_start_month: int = 1
 
-    def rates_of(self, timekeeper: str) -> list[ApprovedRate]:
-        """The timekeeper's approved rates, in the order given (indexed once per context)."""
+    def rates_by_timekeeper(self) -> dict[str, list[ApprovedRate]]:
+        """The approved rates by timekeeper, in the order given (indexed once per context)."""
         index = self.__dict__.get("_rates_by_tk")
         if index is None:
             index = {}
             for r in self.approved_rates:
                 index.setdefault(r.timekeeper_id, []).append(r)
             object.__setattr__(self, "_rates_by_tk", index)  # a cache, not state: the context stays frozen
-        return index.get(timekeeper, [])
+        return index
 
 
 @dataclass(frozen=True)

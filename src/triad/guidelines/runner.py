@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
+from operator import itemgetter
 
 from triad.guidelines.model import Context, Finding, InvoiceView, LineView, Version
 from triad.guidelines.registry import rules
@@ -59,18 +60,20 @@ def evaluate(invoice: InvoiceView, context: Context, versions: Sequence[Version]
 _new = object.__new__
 
 
-def _finding_rows(spec, version: Version, settings, hits) -> list[Finding]:
+def _finding_rows(spec, version: Version, settings, hits, rank: int = 0) -> list[tuple[tuple, Finding]]:
     """The hits as findings. A batch makes hundreds of thousands of them: the frozen dataclass's
     own __init__ (one object.__setattr__ per field) was a fifth of the batch's time, so the fields
     are set directly; the objects are the same (tests compare them with ``evaluate``'s)."""
     fixed = {"rule": spec.id, "severity": settings.severity, "action": settings.action,
              "guideline_version": version.label, "clause": settings.clause or None}
     out = []
+    rule = spec.id
     for line, message, adjustment in hits:
         f = _new(Finding)
-        f.__dict__.update(fixed, message=message, line_no=line.line_no if line else None,
-                          source_line=line.source_line if line else None, adjustment=adjustment)
-        out.append(f)
+        line_no = line.line_no if line else None
+        f.__dict__.update(fixed, message=message, line_no=line_no, source_line=line.source_line if line else None,
+                          adjustment=adjustment)
+        out.append(((line_no is None, line_no or 0, rule, rank), f))  # with its place in evaluate()'s order
     return out
 
 
@@ -132,21 +135,21 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
     if not invoices:
         return []
     frame, lines = lines_frame(invoices)
-    by_day: dict = {}
     index = {id(v): i for i, v in enumerate(versions)}
-
-    def vidx(day) -> int:
-        if day not in by_day:
-            v = version_for(versions, day)
-            by_day[day] = -1 if v is None else index[id(v)]
-        return by_day[day]
-
-    line_v = [vidx(ln.date) for ln in lines]
+    # the version of each line, looked up once per distinct day
+    days = frame["date"].unique()
+    by_day = {}
+    for day in days.to_list():
+        v = version_for(versions, day)
+        by_day[day] = -1 if v is None else index[id(v)]
+    line_v_col = frame["date"].replace_strict(by_day, return_dtype=pl.Int32) if len(frame) else pl.Series(
+        [], dtype=pl.Int32)
+    line_v = line_v_col.to_list()
     inv_v = []
     for inv in invoices:
         v = version_for(versions, inv.invoice_date) or version_for(versions, inv.billing_end)
         inv_v.append(-1 if v is None else index[id(v)])
-    frame = frame.with_columns(pl.Series("lv", line_v, dtype=pl.Int32),
+    frame = frame.with_columns(line_v_col.alias("lv"),
                                pl.lit(pl.Series(inv_v, dtype=pl.Int32)).gather(pl.col("inv")).alias("iv"))
     starts = [0]
     for inv in invoices:
@@ -186,9 +189,12 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
             sub_rows = sub["row"].to_numpy()
             sub_inv = sub["inv"].to_numpy()
             for k, (spec, settings) in enumerate(todo):
-                if k in masks:
+                whole = k not in masks
+                if not whole:
                     m = masks[k].to_numpy()
                     rows, invs = sub_rows[m], sub_inv[m]
+                    # most lines are candidates: give the invoices with any their lines as they are
+                    whole = single and len(rows) * 2 > len(sub_rows)
                 else:
                     rows, invs = sub_rows, sub_inv
                 cuts = np.flatnonzero(np.diff(invs)) + 1
@@ -200,28 +206,27 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                     if a == b:
                         continue
                     i = inv_list[a]
-                    if single and k not in masks:
+                    if single and whole:
                         chosen[i] = invoices[i].lines
                     else:
                         chosen[i] = tuple([lines[r] for r in row_list[a:b]])
                 calls = chosen.items() if targets is None else ((i, chosen.get(i, ())) for i in targets)
                 for i, cand in calls:
                     inv = invoices[i]
+                    r = rank[i].get(vi, 0) if rank is not None and scope == "lines" else 0
                     try:
                         hits = list(spec.fn(inv, cand, context, settings))
                     except Exception as exc:  # a rule's bug must not stop the others
-                        found = [Finding(
+                        out[i].append(((True, 0, spec.id, r), Finding(
                             rule=spec.id, severity="warning", guideline_version=version.label,
                             clause=settings.clause,
-                            message=f"the rule failed ({type(exc).__name__}: {exc}); check this invoice by hand")]
+                            message=f"the rule failed ({type(exc).__name__}: {exc}); check this invoice by hand")))
                     else:
-                        if not hits:
-                            continue
-                        found = _finding_rows(spec, version, settings, hits)
-                    r = rank[i].get(vi, 0) if rank is not None and scope == "lines" else 0
-                    out[i] += [(r, f) for f in found]
+                        if hits:
+                            out[i] += _finding_rows(spec, version, settings, hits, r)
     result = []
+    first = itemgetter(0)
     for found in out:
-        found.sort(key=lambda rf: (rf[1].line_no is None, rf[1].line_no or 0, rf[1].rule, rf[0]))
+        found.sort(key=first)  # stable: a rule's findings on one line keep the order it gave them
         result.append([f for _, f in found])
     return result

@@ -233,68 +233,70 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
             billed.add((m, tk))
     # Hours already billed per (timekeeper, day), from the (timekeeper, day, type, units, total,
     # invoice) index alone (a timekeeper is the firm's own, so its lines are the firm's), added up
-    # exactly by the database per day and number of decimals (``_hours_sums``). Lines of withdrawn
-    # invoices are added up apart (few) and taken off.
+    # exactly by the database per day and number of decimals (``_hours_sums``).
     fee_days: dict[str, set[dt.date]] = defaultdict(set)
     for _, ln in new_lines:
         if ln.line_type == "F" and ln.timekeeper_id in tk_ids:
             fee_days[ln.timekeeper_id].add(ln.date)
     exact_sum, decimals, plain = _hours_sums(session)
-    group = (InvoiceLine.work_date, decimals)
-    on_days = (InvoiceLine.timekeeper_id == bindparam("tk"),
-               InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
-               InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
-    summed = (*group, exact_sum, func.count())
-    all_hours = select(*summed).where(*on_days, plain).group_by(*group)
-    withdrawn_hours = (select(*summed).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-                       .where(*on_days, plain, Invoice.state == "withdrawn").group_by(*group))
-    # amounts too long to add up as integers (never seen in practice): one row per distinct value
-    long_hours = select(InvoiceLine.work_date, InvoiceLine.units, func.count()).where(*on_days, ~plain).group_by(
-        InvoiceLine.work_date, InvoiceLine.units)
-    long_withdrawn = (select(InvoiceLine.work_date, InvoiceLine.units, func.count())
-                      .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-                      .where(*on_days, ~plain, Invoice.state == "withdrawn")
-                      .group_by(InvoiceLine.work_date, InvoiceLine.units))
+    # one statement for every (timekeeper, day): the pairs as a VALUES table joined to the lines
+    tk_days = sorted((tk_ids[tk], day) for tk, days in fee_days.items() for day in days)
+    names = {i: tk for tk, i in tk_ids.items()}
     hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] = defaultdict(list)
-    for tk, days in sorted(fee_days.items()):
-        params = {"tk": tk_ids[tk], "days": sorted(days), "new": new_ids}
-        # per day: exact sum and count per number of decimals
-        per_day: dict[dt.date, dict[int, list]] = defaultdict(dict)
+    if tk_days:
+        on = values(column("k", InvoiceLine.timekeeper_id.type), column("d", InvoiceLine.work_date.type),
+                    name="on_days").data(tk_days).cte("on_days")
+        lines_on = and_(InvoiceLine.timekeeper_id == on.c.k, InvoiceLine.work_date == on.c.d,
+                        InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new_ids))
+        group = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, decimals)
+        summed = select(*group, exact_sum, func.count()).select_from(on).join(InvoiceLine, lines_on)
+        withdrawn = Invoice.id == InvoiceLine.invoice_id
+        # lines of withdrawn invoices are added up apart (few) and taken off
+        all_hours = summed.where(plain).group_by(*group)
+        withdrawn_hours = summed.join(Invoice, withdrawn).where(plain, Invoice.state == "withdrawn").group_by(*group)
+        # amounts too long to add up as integers (never seen in practice): one row per distinct value
+        single = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, InvoiceLine.units)
+        counted = select(*single, func.count()).select_from(on).join(InvoiceLine, lines_on)
+        long_hours = counted.where(~plain).group_by(*single)
+        long_withdrawn = counted.join(Invoice, withdrawn).where(~plain, Invoice.state == "withdrawn").group_by(*single)
+        # per (timekeeper, day): exact sum and count per number of decimals
+        per_day: dict[tuple[int, dt.date], dict[int, list]] = defaultdict(dict)
         for sign, stmt in ((1, all_hours), (-1, withdrawn_hours)):
-            for day, places, amount, n in session.execute(stmt, params):
+            for k, day, places, amount, n in session.execute(stmt):
                 places = int(places or 0)
                 value = Decimal(amount).scaleb(-places) if isinstance(amount, int) else Decimal(amount)
-                cur = per_day[day].setdefault(places, [Decimal(0), 0])
+                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
                 cur[0] += sign * value
                 cur[1] += sign * n
         for sign, stmt in ((1, long_hours), (-1, long_withdrawn)):
-            for day, units, n in session.execute(stmt, params):
+            for k, day, units, n in session.execute(stmt):
                 places = max(0, -units.as_tuple().exponent)
-                cur = per_day[day].setdefault(places, [Decimal(0), 0])
+                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
                 cur[0] += sign * units * n
                 cur[1] += sign * n
-        for day, by_places in per_day.items():
+        for (k, day), by_places in sorted(per_day.items()):
             present = [places for places, (_, n) in by_places.items() if n]
             if not present:
                 continue
             total = sum((v for v, n in by_places.values() if n), Decimal(0))
             # the same Decimal (value and digits) as adding each line's hours one by one
-            hours[(tk, day)].append((None, total.quantize(Decimal(1).scaleb(-max(present)))))
+            hours[(names[k], day)].append((None, total.quantize(Decimal(1).scaleb(-max(present)))))
     # earlier lines with the same timekeeper, day, type, hours and amount as a new line (duplicate
-    # candidates), looked up by those exact values in the same index
-    dup_keys: dict[str | None, set[tuple]] = defaultdict(set)
+    # candidates), looked up by those exact values in the same index: the keys as a VALUES table
+    # joined to the lines, one index lookup per key (lines without a timekeeper apart)
+    keys: dict[bool, set[tuple]] = defaultdict(set)
     for _, ln in new_lines:
         if ln.line_type in ("F", "E") and (ln.timekeeper_id in tk_ids or not ln.timekeeper_id):
-            dup_keys[ln.timekeeper_id or None].add((ln.date, ln.line_type, ln.units, ln.total))
+            tk = tk_ids[ln.timekeeper_id] if ln.timekeeper_id else None
+            keys[tk is not None].add((tk or 0, ln.date, ln.line_type, ln.units, ln.total))
     cols = (Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units, InvoiceLine.total,
             InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code, InvoiceLine.id)
     found: list = []
-    for tk, keys in dup_keys.items():
-        # one index lookup per new line's key: the keys as a VALUES table joined to the lines
-        wanted = values(column("d", InvoiceLine.work_date.type), column("t", InvoiceLine.line_type.type),
-                        column("u", InvoiceLine.units.type), column("a", InvoiceLine.total.type),
-                        name="wanted").data(sorted(keys)).cte("wanted")
-        same = and_(InvoiceLine.timekeeper_id == tk_ids[tk] if tk else InvoiceLine.timekeeper_id.is_(None),
+    for with_tk, wanted_keys in keys.items():
+        wanted = values(column("k", InvoiceLine.timekeeper_id.type), column("d", InvoiceLine.work_date.type),
+                        column("t", InvoiceLine.line_type.type), column("u", InvoiceLine.units.type),
+                        column("a", InvoiceLine.total.type), name="wanted").data(sorted(wanted_keys)).cte("wanted")
+        same = and_(InvoiceLine.timekeeper_id == wanted.c.k if with_tk else InvoiceLine.timekeeper_id.is_(None),
                     InvoiceLine.work_date == wanted.c.d, InvoiceLine.line_type == wanted.c.t,
                     InvoiceLine.units == wanted.c.u, InvoiceLine.total == wanted.c.a)
         stmt = (select(*cols).select_from(wanted).join(InvoiceLine, same)

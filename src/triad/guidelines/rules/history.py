@@ -41,7 +41,9 @@ def _duplicate_rows(frame, s: Duplicates, ctx):
     # can be duplicates (and only those can be the first of a pair).
     key = key_text(pl.col("date"), pl.col("tk"), pl.col("total"), pl.col("type"), pl.col("exp"))
     both = pl.col("type").is_in(["F", "E"])
-    within = frame.select((both & (pl.len().over("inv", key) > 1)).alias("m")).to_series()
+    # (a missing timekeeper or expense code is the same as an empty one, as in line_key)
+    same = pl.len().over("inv", "date", pl.col("tk").fill_null(""), "total", "type", pl.col("exp").fill_null(""))
+    within = frame.select((both & (same > 1)).alias("m")).to_series()
     if not (s.against_history and ctx.history.has_lines):
         return within
     keys, numbers = [], []

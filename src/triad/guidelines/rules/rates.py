@@ -44,13 +44,16 @@ class ApprovedRateSettings(RuleSettings):
 
 @rule("approved_rate", "Rate above the timekeeper's approved rate (rate increase not approved)", ApprovedRateSettings)
 def approved_rate(invoice, lines, ctx, s: ApprovedRateSettings):
+    by_tk = ctx.rates_by_timekeeper()
     for ln in lines:
-        if not ln.is_fee or ln.timekeeper_id is None:
+        if ln.line_type != "F" or ln.timekeeper_id is None:
             continue
-        rates = [r for r in ctx.rates_of(ln.timekeeper_id) if r.covers(ln.date)]
+        rates = by_tk.get(ln.timekeeper_id)
+        if rates:
+            rates = [r for r in rates if r.covers(ln.date)]
         if not rates:
             if s.require_approved_rate:
-                yield Hit(ln, f"no approved rate for {ln.timekeeper_id} on {ln.date}")
+                yield Hit(ln, f"no approved rate for {ln.timekeeper_id} on {ln.date.isoformat()}")
             continue
         approved = max(rates, key=lambda r: r.effective_from)
         if ln.unit_cost > approved.rate:
@@ -73,7 +76,7 @@ def new_timekeeper(invoice, lines, ctx, s):
     seen: set[str] = set()
     for ln in lines:
         tk = ln.timekeeper_id
-        if ln.is_fee and tk and tk not in ctx.known_timekeepers and tk not in seen:
+        if ln.line_type == "F" and tk and tk not in ctx.known_timekeepers and tk not in seen:
             seen.add(tk)
             who = ln.classification or "unclassified"
             yield Hit(ln, f"timekeeper {tk} ({who}) bills this matter for the first time")
