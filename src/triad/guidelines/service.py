@@ -239,42 +239,46 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
         if ln.line_type == "F" and ln.timekeeper_id in tk_ids:
             fee_days[ln.timekeeper_id].add(ln.date)
     exact_sum, decimals, plain = _hours_sums(session)
-    # one statement for every (timekeeper, day): the pairs as a VALUES table joined to the lines
-    tk_days = sorted((tk_ids[tk], day) for tk, days in fee_days.items() for day in days)
+    # one statement each for every (timekeeper, day), compiled once per process (expanding IN lists:
+    # the index is searched for each timekeeper and day; pairs not asked for are dropped below)
+    wanted_days = {(tk_ids[tk], day) for tk, days in fee_days.items() for day in days}
     names = {i: tk for tk, i in tk_ids.items()}
     hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] = defaultdict(list)
-    if tk_days:
-        on = values(column("k", InvoiceLine.timekeeper_id.type), column("d", InvoiceLine.work_date.type),
-                    name="on_days").data(tk_days).cte("on_days")
-        lines_on = and_(InvoiceLine.timekeeper_id == on.c.k, InvoiceLine.work_date == on.c.d,
-                        InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new_ids))
+    if wanted_days:
+        params = {"tks": sorted({k for k, _ in wanted_days}), "days": sorted({d for _, d in wanted_days}),
+                  "new": new_ids}
+        lines_on = (InvoiceLine.timekeeper_id.in_(bindparam("tks", expanding=True)),
+                    InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
+                    InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
         group = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, decimals)
-        summed = select(*group, exact_sum, func.count()).select_from(on).join(InvoiceLine, lines_on)
+        summed = select(*group, exact_sum, func.count()).where(*lines_on)
         withdrawn = Invoice.id == InvoiceLine.invoice_id
         # lines of withdrawn invoices are added up apart (few) and taken off
         all_hours = summed.where(plain).group_by(*group)
         withdrawn_hours = summed.join(Invoice, withdrawn).where(plain, Invoice.state == "withdrawn").group_by(*group)
         # amounts too long to add up as integers (never seen in practice): one row per distinct value
         single = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, InvoiceLine.units)
-        counted = select(*single, func.count()).select_from(on).join(InvoiceLine, lines_on)
+        counted = select(*single, func.count()).where(*lines_on)
         long_hours = counted.where(~plain).group_by(*single)
         long_withdrawn = counted.join(Invoice, withdrawn).where(~plain, Invoice.state == "withdrawn").group_by(*single)
         # per (timekeeper, day): exact sum and count per number of decimals
         per_day: dict[tuple[int, dt.date], dict[int, list]] = defaultdict(dict)
         for sign, stmt in ((1, all_hours), (-1, withdrawn_hours)):
-            for k, day, places, amount, n in session.execute(stmt):
+            for k, day, places, amount, n in session.execute(stmt, params):
                 places = int(places or 0)
                 value = Decimal(amount).scaleb(-places) if isinstance(amount, int) else Decimal(amount)
                 cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
                 cur[0] += sign * value
                 cur[1] += sign * n
         for sign, stmt in ((1, long_hours), (-1, long_withdrawn)):
-            for k, day, units, n in session.execute(stmt):
+            for k, day, units, n in session.execute(stmt, params):
                 places = max(0, -units.as_tuple().exponent)
                 cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
                 cur[0] += sign * units * n
                 cur[1] += sign * n
         for (k, day), by_places in sorted(per_day.items()):
+            if (k, day) not in wanted_days:
+                continue
             present = [places for places, (_, n) in by_places.items() if n]
             if not present:
                 continue
