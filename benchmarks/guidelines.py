@@ -1,8 +1,8 @@
 """Benchmark: billing-guideline screening.
 
 1. All rules of docs/examples/guidelines-company.yaml over 1,000,000 lines (20,000 invoices;
-   --quick: 100,000 lines), against LEDES validation of the same file in the same run
-   (`ratio_to_validation`; target <= 2).
+   --quick: 100,000 lines), through the batch runner (`runner.evaluate_many`, as bulk imports),
+   against LEDES validation of the same file in the same run (`ratio_to_validation`; target <= 2).
 2. Submitting one 200-line invoice (validation, intake, screening with duplicate detection against
    the firm's history) into a SQLite database that already holds 1,000,000 earlier lines of the same
    firm (--quick: 100,000): `submit_200_lines_ms` (target < 200 ms).
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 import triad.ledes as ledes  # noqa: E402
 from triad.audit.service import Actor  # noqa: E402
 from triad.guidelines.model import Context, InvoiceView, LineView, Version  # noqa: E402
-from triad.guidelines.runner import evaluate  # noqa: E402
+from triad.guidelines.runner import evaluate_many  # noqa: E402
 from triad.guidelines.schema import load_text, validate_document  # noqa: E402
 from triad.ledes.sample import generate_1998b  # noqa: E402
 
@@ -56,18 +57,30 @@ def main() -> None:
     data = generate_1998b(invoices=invoices, lines_per_invoice=50, seed=4, law_firm_id=FIRM_ID)
     lines = data.count(b"\n") - 2
 
-    t = time.perf_counter()
     report = ledes.validate(data)
-    validation_s = time.perf_counter() - t
     assert report.valid
     parsed, _ = ledes.parse(data)
     inv_views = views(parsed)
+    del parsed
     doc = validate_document(load_text(EXAMPLE.read_text()))
     version = Version("company v1", dt.date(2025, 1, 1), None, doc.rules)
     ctx = Context(engagement_currency="USD")
-    t = time.perf_counter()
-    n_findings = sum(len(evaluate(v, ctx, [version])) for v in inv_views)
-    rules_s = time.perf_counter() - t
+    # The machine is shared: validation and the rules run alternately, three times each, and the
+    # fastest of each is compared (wall clock, and CPU time of the process as a steadier check).
+    # The rules go through the batch runner (what a bulk import uses): vectorised pre-filters,
+    # rule code on candidate lines; tests/unit/test_guideline_prefilter.py checks it finds exactly
+    # what evaluate() finds.
+    validation_s = rules_s = validation_cpu = rules_cpu = float("inf")
+    for _ in range(3):
+        t, c = time.perf_counter(), time.process_time()
+        ledes.validate(data)
+        validation_s = min(validation_s, time.perf_counter() - t)
+        validation_cpu = min(validation_cpu, time.process_time() - c)
+        t, c = time.perf_counter(), time.process_time()
+        n_findings = sum(map(len, evaluate_many(inv_views, ctx, [version])))
+        rules_s = min(rules_s, time.perf_counter() - t)
+        rules_cpu = min(rules_cpu, time.process_time() - c)
+    del inv_views
 
     # one 200-line invoice against the firm's history
     from triad.guidelines.service import load
@@ -81,20 +94,27 @@ def main() -> None:
             result = import_file(session=s, data=data, filename="history.ledes", actor=Actor("bench"))
             s.commit()
         assert all(o.status == "stored" for o in result.invoices)
-        one = generate_1998b(invoices=1, lines_per_invoice=200, seed=99, law_firm_id=FIRM_ID).replace(
-            b"|INV100000|", b"|NEW-1|")
-        with Session(engine) as s:
-            t = time.perf_counter()
-            r = import_file(session=s, data=one, filename="one.ledes", actor=Actor("bench"))
-            s.commit()
-            submit_ms = (time.perf_counter() - t) * 1000
-        assert r.invoices[0].status == "stored", r.invoices[0].errors
+        submit_ms, submit_cpu_ms = [], []
+        for k in range(3):  # three different invoices; the median is reported
+            one = generate_1998b(invoices=1, lines_per_invoice=200, seed=99 + k, law_firm_id=FIRM_ID).replace(
+                b"|INV100000|", f"|NEW-{k}|".encode())
+            with Session(engine) as s:
+                t, c = time.perf_counter(), time.process_time()
+                r = import_file(session=s, data=one, filename=f"one-{k}.ledes", actor=Actor("bench"))
+                s.commit()
+                submit_ms.append((time.perf_counter() - t) * 1000)
+                submit_cpu_ms.append((time.process_time() - c) * 1000)
+            assert r.invoices[0].status == "stored", r.invoices[0].errors
         engine.dispose()
     out = {"scenario": "guidelines", "lines": lines, "findings": n_findings, "lines_per_s": int(lines / rules_s),
-           "ratio_to_validation": round(rules_s / validation_s, 2), "history_lines": lines,
-           "submit_200_lines_ms": round(submit_ms)}
-    print(f"rules {rules_s:.2f} s over {lines:,} lines; validation {validation_s:.2f} s; "
-          f"one 200-line invoice against {lines:,} earlier lines: {submit_ms:.0f} ms")
+           "ratio_to_validation": round(rules_s / validation_s, 2),
+           "ratio_to_validation_cpu": round(rules_cpu / validation_cpu, 2), "history_lines": lines,
+           "submit_200_lines_ms": round(statistics.median(submit_ms)),
+           "submit_200_lines_ms_each": [round(m) for m in submit_ms],
+           "submit_200_lines_cpu_ms": round(statistics.median(submit_cpu_ms))}
+    print(f"rules {rules_s:.2f} s (cpu {rules_cpu:.2f} s) over {lines:,} lines; validation {validation_s:.2f} s "
+          f"(cpu {validation_cpu:.2f} s); one 200-line invoice against {lines:,} earlier lines: "
+          f"{', '.join(f'{m:.0f}' for m in submit_ms)} ms")
     print(json.dumps(out))
 
 

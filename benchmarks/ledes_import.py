@@ -65,15 +65,15 @@ def seed(engine) -> dict:
     from triad.matters.schemas import EngagementCreate, MatterCreate
     from triad.org.models import BusinessUnit, CostCenter
     from triad.org.schemas import BusinessUnitCreate, CostCenterCreate
-    from triad.vendors.models import Vendor
     from triad.vendors.schemas import VendorCreate
+    from triad.vendors.service import create_vendor
 
     actor = Actor("bench")
     with Session(engine) as s:
         bu = crud.create(session=s, model=BusinessUnit, data=BusinessUnitCreate(code="B", name="B"), actor=actor)
         cc = crud.create(session=s, model=CostCenter, data=CostCenterCreate(code="C", name="C", business_unit_id=bu.id),
                          actor=actor)
-        v = crud.create(session=s, model=Vendor, data=VendorCreate(legal_name="Hargrove", country="US"), actor=actor)
+        v = create_vendor(session=s, data=VendorCreate(legal_name="Hargrove", country="US"), actor=actor)
         f = crud.create(session=s, model=LawFirm, actor=actor, data=LawFirmCreate(
             vendor_id=v.id, name="Hargrove", ledes_firm_id=FIRM_ID, default_currency="USD"))
         for i, (last, first, cls, _rate) in enumerate(_PEOPLE):

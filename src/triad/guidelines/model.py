@@ -149,6 +149,16 @@ class History:
     def has_lines(self) -> bool:
         return bool(self._keys)
 
+    def hour_keys(self) -> list[tuple[str, dt.date]]:
+        """The (timekeeper, day) pairs with hours on earlier invoices."""
+        return list(self._hours)
+
+    def earlier_keys(self):
+        """Each earlier line's (day, timekeeper, total, type, expense code) with the invoice number."""
+        for (day, tk, _units, total, _words, line_type, expense_code), numbers in self._keys.items():
+            for number in dict.fromkeys(numbers):
+                yield day, tk, total, line_type, expense_code, number
+
     def hours_on(self, timekeeper: str, day: dt.date, *, exclude_invoice: str) -> Decimal:
         h = self._hours.get((timekeeper, day))
         return h.without(exclude_invoice) if h is not None else Decimal(0)
@@ -165,6 +175,16 @@ class Context:
     known_timekeepers: frozenset[str] = frozenset()  # who billed this engagement before
     history: History = field(default_factory=History)  # the firm's earlier lines
     fiscal_year_start_month: int = 1
+
+    def rates_by_timekeeper(self) -> dict[str, list[ApprovedRate]]:
+        """The approved rates by timekeeper, in the order given (indexed once per context)."""
+        index = self.__dict__.get("_rates_by_tk")
+        if index is None:
+            index = {}
+            for r in self.approved_rates:
+                index.setdefault(r.timekeeper_id, []).append(r)
+            object.__setattr__(self, "_rates_by_tk", index)  # a cache, not state: the context stays frozen
+        return index
 
 
 @dataclass(frozen=True)

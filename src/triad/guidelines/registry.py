@@ -4,6 +4,12 @@ A rule is ``fn(invoice, lines, context, settings) -> iterable of Hit``. ``lines`
 lines judged by one guideline version (the one in force on each line's date); rules with
 ``scope="invoice"`` get all lines and the version in force on the invoice date. Rules never
 raise on purpose: the runner turns a crash into a finding (DESIGN.md §3.7).
+
+A rule may also register a pre-filter (``@prefilter(rule_id)``): ``fn(frame, settings, context)``
+returns a boolean polars expression (or Series) over the lines frame (``guidelines.frame``) that
+is true on every line the rule could report on, and on every line the rule needs to see to decide
+them (a whole group, for rules that add lines up). ``runner.evaluate_many`` runs the rule on those
+lines only; a line-scope rule with no candidate line in an invoice is not run for it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,8 +34,9 @@ class RuleSettings(BaseModel):
     clause: str = ""
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
+    """What a rule reports: the line (None for the whole invoice), the facts, the adjustment."""
+
     line: LineView | None
     message: str
     adjustment: Decimal = Decimal(0)
@@ -45,6 +52,7 @@ class RuleSpec:
     settings: type[RuleSettings]
     fn: RuleFn
     scope: str  # "lines" or "invoice"
+    prefilter: Callable | None = None  # (frame, settings, context) -> boolean pl.Expr or pl.Series
 
 
 REGISTRY: dict[str, RuleSpec] = {}
@@ -55,6 +63,17 @@ def rule(rule_id: str, title: str, settings: type[RuleSettings], *, scope: str =
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
         REGISTRY[rule_id] = RuleSpec(rule_id, title, settings, fn, scope)
+        return fn
+
+    return register
+
+
+def prefilter(rule_id: str):
+    """Register the vectorised pre-filter of an already registered rule."""
+
+    def register(fn: Callable) -> Callable:
+        spec = REGISTRY[rule_id]
+        REGISTRY[rule_id] = RuleSpec(spec.id, spec.title, spec.settings, spec.fn, spec.scope, fn)
         return fn
 
     return register

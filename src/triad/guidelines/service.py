@@ -12,7 +12,22 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import bindparam, exists, func, insert, literal, or_, select
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    values,
+)
 from sqlalchemy.orm import Session
 
 from triad.audit.service import Actor, record
@@ -20,7 +35,7 @@ from triad.core.db import _plain, utcnow
 from triad.core.errors import ValidationFailed
 from triad.guidelines.model import ApprovedRate, Context, EarlierLine, Finding, History, InvoiceView, Version
 from triad.guidelines.models import GuidelineSet, GuidelineVersion
-from triad.guidelines.runner import evaluate
+from triad.guidelines.runner import evaluate, evaluate_many
 from triad.guidelines.schema import DocumentError, load_text, merge, validate_document
 
 SCOPES = ("company", "firm", "engagement")
@@ -128,6 +143,9 @@ class ScreenItem:
 # the batch's days are read at once.
 TARGETED_MAX_LINES = 5_000
 TARGETED_MAX_PAIRS = 400
+# From this many lines sharing versions and context, the rules run through the pre-filtered batch
+# runner (``runner.evaluate_many``: the same findings, a fraction of the time on large imports).
+BATCH_MIN_LINES = 2_000
 
 
 def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Finding]]:
@@ -150,23 +168,34 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
             .join(TimekeeperRate, TimekeeperRate.timekeeper_id == Timekeeper.id).where(Timekeeper.firm_id == firm_id)))
         billed, history = _firm_history(session, firm_id, firm_items)
         version_cache: dict[int | None, list[Version]] = {}
+        # invoices that share versions and context are screened together: a large group through
+        # the pre-filtered batch runner, a small one (a submission) invoice by invoice
+        groups: dict[tuple, tuple[Context, list[ScreenItem]]] = {}
         for it in firm_items:
             if it.engagement_id not in version_cache:
                 version_cache[it.engagement_id] = versions_for(session=session, firm_id=firm_id,
                                                                engagement_id=it.engagement_id)
-            versions = version_cache[it.engagement_id]
+            known = frozenset(tk for m, tk in billed if m in it.matter_ids)
+            key = (it.engagement_id, it.engagement_currency, known)
+            if key not in groups:
+                groups[key] = (Context(engagement_currency=it.engagement_currency, approved_rates=rates,
+                                       known_timekeepers=known, history=history), [])
+            groups[key][1].append(it)
+        for (engagement_id, _, _), (ctx, group) in groups.items():
+            versions = version_cache[engagement_id]
             if not versions:
-                out[it.invoice_id] = []
-                continue
-            ctx = Context(engagement_currency=it.engagement_currency, approved_rates=rates,
-                          known_timekeepers=frozenset(tk for m, tk in billed if m in it.matter_ids),
-                          history=history)
-            findings = evaluate(it.view, ctx, versions)
-            out[it.invoice_id] = findings
+                found = [[] for _ in group]
+            elif sum(len(it.view.lines) for it in group) >= BATCH_MIN_LINES:
+                found = evaluate_many([it.view for it in group], ctx, versions)
+            else:
+                found = [evaluate(it.view, ctx, versions) for it in group]
+            for it, findings in zip(group, found, strict=True):
+                out[it.invoice_id] = findings
+        for it in firm_items:
             rows += [{"invoice_id": it.invoice_id, "line_no": f.line_no, "source_line": f.source_line, "rule": f.rule,
                       "severity": f.severity, "action": f.action, "message": f.message, "adjustment": f.adjustment,
                       "currency": it.view.currency, "guideline_version": f.guideline_version, "clause": f.clause,
-                      "created_at": utcnow()} for f in findings]
+                      "created_at": utcnow()} for f in out[it.invoice_id]]
     from triad.guidelines.models import InvoiceFinding
 
     for i in range(0, len(rows), 5000):
@@ -187,7 +216,6 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
     new_ids = [it.invoice_id for it in items]
     tk_ids = {tk: i for tk, i in session.execute(select(Timekeeper.tk_id, Timekeeper.id).where(
         Timekeeper.firm_id == firm_id, Timekeeper.tk_id.in_(tks)))} if tks else {}
-    earlier = (Invoice.firm_id == firm_id, Invoice.id.not_in(bindparam("new", expanding=True)))
     pairs = [(m, tk) for m in matters for tk in tk_ids]
     if len(new_lines) > TARGETED_MAX_LINES or len(pairs) > TARGETED_MAX_PAIRS:
         return _firm_history_bulk(session, firm_id, items, new_lines, tks, matters)
@@ -203,53 +231,83 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
     for m, tk in pairs:
         if session.execute(billed_before, {"m": m, "tk": tk_ids[tk]}).first():
             billed.add((m, tk))
-    # Hours already billed per (timekeeper, day), counted per distinct number of hours and summed
-    # exactly here, from the (timekeeper, day, type, units, total, invoice) index alone: a
-    # timekeeper is the firm's own, so its lines are the firm's. Lines of withdrawn invoices are
-    # counted apart (few) and taken off.
+    # Hours already billed per (timekeeper, day), from the (timekeeper, day, type, units, total,
+    # invoice) index alone (a timekeeper is the firm's own, so its lines are the firm's), added up
+    # exactly by the database per day and number of decimals (``_hours_sums``).
     fee_days: dict[str, set[dt.date]] = defaultdict(set)
     for _, ln in new_lines:
         if ln.line_type == "F" and ln.timekeeper_id in tk_ids:
             fee_days[ln.timekeeper_id].add(ln.date)
-    group = (InvoiceLine.work_date, InvoiceLine.units)
-    on_days = (InvoiceLine.timekeeper_id == bindparam("tk"),
-               InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
-               InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
-    all_hours = select(*group, func.count()).where(*on_days).group_by(*group)
-    withdrawn_hours = (select(*group, func.count()).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-                       .where(*on_days, Invoice.state == "withdrawn").group_by(*group))
+    exact_sum, decimals, plain = _hours_sums(session)
+    # one statement each for every (timekeeper, day), compiled once per process (expanding IN lists:
+    # the index is searched for each timekeeper and day; pairs not asked for are dropped below)
+    wanted_days = {(tk_ids[tk], day) for tk, days in fee_days.items() for day in days}
+    names = {i: tk for tk, i in tk_ids.items()}
     hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] = defaultdict(list)
-    for tk, days in sorted(fee_days.items()):
-        params = {"tk": tk_ids[tk], "days": sorted(days), "new": new_ids}
-        counts = {(day, units): n for day, units, n in session.execute(all_hours, params)}
-        for day, units, n in session.execute(withdrawn_hours, params):
-            counts[(day, units)] -= n
-        sums: dict[dt.date, Decimal] = {}
-        for (day, units), n in counts.items():
-            if n:
-                sums[day] = sums.get(day, Decimal(0)) + units * n
-        for day, total in sums.items():
-            hours[(tk, day)].append((None, total))
-    # earlier lines with the same timekeeper, day and amount as a new line (duplicate candidates)
-    dup_keys: dict[str | None, set[tuple[dt.date, Decimal]]] = defaultdict(set)
+    if wanted_days:
+        params = {"tks": sorted({k for k, _ in wanted_days}), "days": sorted({d for _, d in wanted_days}),
+                  "new": new_ids}
+        lines_on = (InvoiceLine.timekeeper_id.in_(bindparam("tks", expanding=True)),
+                    InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
+                    InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
+        group = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, decimals)
+        summed = select(*group, exact_sum, func.count()).where(*lines_on)
+        withdrawn = Invoice.id == InvoiceLine.invoice_id
+        # lines of withdrawn invoices are added up apart (few) and taken off
+        all_hours = summed.where(plain).group_by(*group)
+        withdrawn_hours = summed.join(Invoice, withdrawn).where(plain, Invoice.state == "withdrawn").group_by(*group)
+        # amounts too long to add up as integers (never seen in practice): one row per distinct value
+        single = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, InvoiceLine.units)
+        counted = select(*single, func.count()).where(*lines_on)
+        long_hours = counted.where(~plain).group_by(*single)
+        long_withdrawn = counted.join(Invoice, withdrawn).where(~plain, Invoice.state == "withdrawn").group_by(*single)
+        # per (timekeeper, day): exact sum and count per number of decimals
+        per_day: dict[tuple[int, dt.date], dict[int, list]] = defaultdict(dict)
+        for sign, stmt in ((1, all_hours), (-1, withdrawn_hours)):
+            for k, day, places, amount, n in session.execute(stmt, params):
+                places = int(places or 0)
+                value = Decimal(amount).scaleb(-places) if isinstance(amount, int) else Decimal(amount)
+                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
+                cur[0] += sign * value
+                cur[1] += sign * n
+        for sign, stmt in ((1, long_hours), (-1, long_withdrawn)):
+            for k, day, units, n in session.execute(stmt, params):
+                places = max(0, -units.as_tuple().exponent)
+                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
+                cur[0] += sign * units * n
+                cur[1] += sign * n
+        for (k, day), by_places in sorted(per_day.items()):
+            if (k, day) not in wanted_days:
+                continue
+            present = [places for places, (_, n) in by_places.items() if n]
+            if not present:
+                continue
+            total = sum((v for v, n in by_places.values() if n), Decimal(0))
+            # the same Decimal (value and digits) as adding each line's hours one by one
+            hours[(names[k], day)].append((None, total.quantize(Decimal(1).scaleb(-max(present)))))
+    # earlier lines with the same timekeeper, day, type, hours and amount as a new line (duplicate
+    # candidates), looked up by those exact values in the same index: the keys as a VALUES table
+    # joined to the lines, one index lookup per key (lines without a timekeeper apart)
+    keys: dict[bool, set[tuple]] = defaultdict(set)
     for _, ln in new_lines:
         if ln.line_type in ("F", "E") and (ln.timekeeper_id in tk_ids or not ln.timekeeper_id):
-            dup_keys[ln.timekeeper_id or None].add((ln.date, ln.total))
+            tk = tk_ids[ln.timekeeper_id] if ln.timekeeper_id else None
+            keys[tk is not None].add((tk or 0, ln.date, ln.line_type, ln.units, ln.total))
     cols = (Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units, InvoiceLine.total,
             InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code, InvoiceLine.id)
-    same = (InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
-            InvoiceLine.total.in_(bindparam("totals", expanding=True)), Invoice.state != "withdrawn", *earlier)
-    by_tk = (select(*cols).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-             .join(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-             .where(InvoiceLine.timekeeper_id == bindparam("tk"), *same))
-    no_tk = (select(*cols).join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-             .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-             .where(InvoiceLine.timekeeper_id.is_(None), *same))
     found: list = []
-    for tk, keys in dup_keys.items():
-        params = {"days": sorted({d for d, _ in keys}), "totals": sorted({t for _, t in keys}), "new": new_ids}
-        rows = session.execute(by_tk, {**params, "tk": tk_ids[tk]}) if tk else session.execute(no_tk, params)
-        found += [r for r in rows if (r.work_date, r.total) in keys]
+    for with_tk, wanted_keys in keys.items():
+        wanted = values(column("k", InvoiceLine.timekeeper_id.type), column("d", InvoiceLine.work_date.type),
+                        column("t", InvoiceLine.line_type.type), column("u", InvoiceLine.units.type),
+                        column("a", InvoiceLine.total.type), name="wanted").data(sorted(wanted_keys)).cte("wanted")
+        same = and_(InvoiceLine.timekeeper_id == wanted.c.k if with_tk else InvoiceLine.timekeeper_id.is_(None),
+                    InvoiceLine.work_date == wanted.c.d, InvoiceLine.line_type == wanted.c.t,
+                    InvoiceLine.units == wanted.c.u, InvoiceLine.total == wanted.c.a)
+        stmt = (select(*cols).select_from(wanted).join(InvoiceLine, same)
+                .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+                .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
+                .where(Invoice.state != "withdrawn", Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids)))
+        found += session.execute(stmt).all()
     found.sort(key=lambda r: r[-1])
     lines = [EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
              for number, day, tk, units, total, desc, ltype, exp, _ in found]
@@ -261,6 +319,25 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
         lines.append(EarlierLine(number, ln.date, ln.timekeeper_id, units, total, ln.description, ln.line_type,
                                  ln.expense_code))
     return billed, History(lines, hours=hours)
+
+
+def _hours_sums(session: Session):
+    """(exact sum of the hours, number of decimals, which lines the sum can take) as SQL.
+
+    PostgreSQL adds numeric exactly. SQLite keeps each number as its shortest decimal text
+    (``core.db.Exact``): lines grouped by their number of decimals add up exactly as integers
+    once the point is dropped ("1.25" -> 125 hundredths). Texts of more than 15 characters are left
+    out of that sum (the caller adds them one value at a time), so it can never overflow.
+    """
+    from triad.invoices.models import InvoiceLine
+
+    units = InvoiceLine.units
+    if session.get_bind().dialect.name == "postgresql":
+        return func.sum(units), func.min_scale(units), literal(True)
+    text = cast(units, String)
+    point = func.instr(text, ".")
+    decimals = case((point == 0, 0), else_=func.length(text) - point)
+    return (func.sum(cast(func.replace(text, ".", ""), Integer)), decimals, func.length(text) <= 15)
 
 
 def _firm_history_bulk(session: Session, firm_id: int, items: list[ScreenItem], new_lines, tks: list[str],

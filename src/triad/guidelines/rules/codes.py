@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
 from pydantic import Field
 
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.frame import blank, expense, fee
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 
 class CodeRules(RuleSettings):
@@ -30,3 +32,19 @@ def codes(invoice, lines, ctx, s: CodeRules):
             yield Hit(ln, "fee line without a UTBMS activity code")
         if ln.is_expense and s.require_expense_code and not ln.expense_code:
             yield Hit(ln, "expense line without a UTBMS expense code")
+
+
+@prefilter("codes")
+def _codes_rows(frame, s: CodeRules, ctx):
+    m = pl.lit(False)
+    for col, banned in (("task", s.prohibited_tasks), ("act", s.prohibited_activities),
+                        ("exp", s.prohibited_expenses)):
+        if banned:
+            m = m | (~blank(col) & pl.col(col).is_in(banned).fill_null(False))
+    if s.require_task:
+        m = m | (fee() & blank("task"))
+    if s.require_activity:
+        m = m | (fee() & blank("act"))
+    if s.require_expense_code:
+        m = m | (expense() & blank("exp"))
+    return m

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.frame import above, blank, expense, group_sum_above, low_contains_any
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 from triad.ledes import utbms
 
 
@@ -55,3 +57,20 @@ def expense_caps(invoice, lines, ctx, s: Caps):
             over = spent[ln.expense_code] - max(limit, before)
             yield Hit(ln, f"{ln.expense_code} reaches {spent[ln.expense_code]:.2f} on this invoice; the cap is "
                           f"{limit:.2f} per invoice", -over)
+
+
+@prefilter("expense_not_allowed")
+def _not_allowed_rows(frame, s: NotAllowed, ctx):
+    return expense() & (pl.col("exp").is_in(s.codes).fill_null(False) | low_contains_any(k.lower() for k in s.keywords))
+
+
+@prefilter("expense_caps")
+def _caps_rows(frame, s: Caps, ctx):
+    # per unit: that line alone; per invoice: every line of the code once the invoice's positive
+    # amounts of that code could pass the cap (the running total can never exceed their sum)
+    m = pl.lit(False)
+    for code, cap in s.per_unit.items():
+        m = m | ((pl.col("exp") == code) & above("cost", cap))
+    for code, limit in s.per_invoice.items():
+        m = m | ((pl.col("exp") == code) & group_sum_above("total", limit, "inv", "exp", positive_only=True))
+    return expense() & ~blank("exp") & m.fill_null(False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import polars as pl
+
+from triad.guidelines.frame import key_text, micro
 from triad.guidelines.model import line_key
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 
 class Duplicates(RuleSettings):
@@ -29,3 +32,28 @@ def duplicate_lines(invoice, lines, ctx, s: Duplicates):
 def currency(invoice, lines, ctx, s):
     if ctx.engagement_currency and invoice.currency != ctx.engagement_currency:
         yield Hit(None, f"invoiced in {invoice.currency}; the engagement is billed in {ctx.engagement_currency}")
+
+
+@prefilter("duplicate_lines")
+def _duplicate_rows(frame, s: Duplicates, ctx):
+    # Two lines with the same key also share day, timekeeper, amount, type and expense code: only
+    # lines sharing those with another line of the invoice, or with an earlier invoice's line,
+    # can be duplicates (and only those can be the first of a pair).
+    key = key_text(pl.col("date"), pl.col("tk"), pl.col("total"), pl.col("type"), pl.col("exp"))
+    both = pl.col("type").is_in(["F", "E"])
+    # (a missing timekeeper or expense code is the same as an empty one, as in line_key)
+    same = pl.len().over("inv", "date", pl.col("tk").fill_null(""), "total", "type", pl.col("exp").fill_null(""))
+    within = frame.select((both & (same > 1)).alias("m")).to_series()
+    if not (s.against_history and ctx.history.has_lines):
+        return within
+    keys, numbers = [], []
+    for day, tk, total, line_type, expense_code, number in ctx.history.earlier_keys():
+        amount = micro(total)
+        if amount is None:  # an earlier amount the frame cannot hold: every line is a candidate
+            return frame.select(both.alias("m")).to_series()
+        keys.append(f"{day.isoformat()}\x1f{tk}\x1f{amount}\x1f{line_type}\x1f{expense_code}")
+        numbers.append(number)
+    earlier = pl.DataFrame({"key": keys, "earlier": numbers}, schema={"key": pl.String, "earlier": pl.String})
+    rows = (frame.select("row", "number", key.alias("key")).join(earlier, on="key", how="inner")
+            .filter(pl.col("earlier") != pl.col("number"))["row"])
+    return within | (frame.select(both.alias("b"))["b"] & frame["row"].is_in(rows.implode()))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.frame import fee, micro
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 
 def _m(d: Decimal) -> str:
@@ -42,13 +44,16 @@ class ApprovedRateSettings(RuleSettings):
 
 @rule("approved_rate", "Rate above the timekeeper's approved rate (rate increase not approved)", ApprovedRateSettings)
 def approved_rate(invoice, lines, ctx, s: ApprovedRateSettings):
+    by_tk = ctx.rates_by_timekeeper()
     for ln in lines:
-        if not ln.is_fee or ln.timekeeper_id is None:
+        if ln.line_type != "F" or ln.timekeeper_id is None:
             continue
-        rates = [r for r in ctx.approved_rates if r.timekeeper_id == ln.timekeeper_id and r.covers(ln.date)]
+        rates = by_tk.get(ln.timekeeper_id)
+        if rates:
+            rates = [r for r in rates if r.covers(ln.date)]
         if not rates:
             if s.require_approved_rate:
-                yield Hit(ln, f"no approved rate for {ln.timekeeper_id} on {ln.date}")
+                yield Hit(ln, f"no approved rate for {ln.timekeeper_id} on {ln.date.isoformat()}")
             continue
         approved = max(rates, key=lambda r: r.effective_from)
         if ln.unit_cost > approved.rate:
@@ -71,7 +76,79 @@ def new_timekeeper(invoice, lines, ctx, s):
     seen: set[str] = set()
     for ln in lines:
         tk = ln.timekeeper_id
-        if ln.is_fee and tk and tk not in ctx.known_timekeepers and tk not in seen:
+        if ln.line_type == "F" and tk and tk not in ctx.known_timekeepers and tk not in seen:
             seen.add(tk)
             who = ln.classification or "unclassified"
             yield Hit(ln, f"timekeeper {tk} ({who}) bills this matter for the first time")
+
+
+def _has_tk() -> pl.Expr:
+    return pl.col("tk").is_not_null()
+
+
+@prefilter("rate_cap")
+def _rate_cap_rows(frame, s: RateCap, ctx):
+    by_tk = {k: micro(v) for k, v in s.by_timekeeper.items()}
+    by_cls = {k: micro(v) for k, v in s.by_classification.items()}
+    tk_in = pl.col("tk").is_in(list(by_tk)).fill_null(False)
+    cls_in = pl.col("cls").is_in(list(by_cls)).fill_null(False)
+    if None in by_tk.values() or None in by_cls.values():
+        return fee() & (tk_in | cls_in)
+    tk_cap = pl.col("tk").replace_strict(by_tk, default=None, return_dtype=pl.Int64) if by_tk else pl.lit(None)
+    cls_cap = pl.col("cls").replace_strict(by_cls, default=None, return_dtype=pl.Int64) if by_cls else pl.lit(None)
+    cap = pl.when(tk_in).then(tk_cap).when(cls_in).then(cls_cap).otherwise(None)
+    return fee() & (tk_in | cls_in) & (pl.col("cost") > cap).fill_null(False)
+
+
+def _covered_span(rates) -> tuple | None:
+    """(first, last) day the rates cover without a gap (last None: open-ended), None if gaps."""
+    spans = sorted((r.effective_from, r.effective_to) for r in rates)
+    first, last = spans[0]
+    for start, end in spans[1:]:
+        if last is not None and start.toordinal() > last.toordinal() + 1:
+            return None
+        if last is not None and (end is None or end > last):
+            last = end
+    return first, last
+
+
+@prefilter("approved_rate")
+def _approved_rate_rows(frame, s: ApprovedRateSettings, ctx):
+    base = fee() & _has_tk()
+    by_tk: dict[str, list] = {}
+    for r in ctx.approved_rates:
+        by_tk.setdefault(r.timekeeper_id, []).append(r)
+    amounts = {tk: [micro(r.rate) for r in rs] for tk, rs in by_tk.items()}
+    if any(None in ms for ms in amounts.values()):
+        return base
+    lowest = {tk: min(ms) for tk, ms in amounts.items()}
+    has = pl.col("tk").is_in(list(by_tk)).fill_null(False)
+    over = (pl.col("cost") > pl.col("tk").replace_strict(lowest, default=None, return_dtype=pl.Int64)).fill_null(False)
+    if not s.require_approved_rate:
+        return base & has & over
+    # a timekeeper's line is also a candidate when its day may fall outside the approved rates
+    outside = pl.lit(False)
+    for tk, rs in by_tk.items():
+        span = _covered_span(rs)
+        day = pl.col("date")
+        if span is None:
+            gap = pl.lit(True)
+        else:
+            gap = day < span[0] if span[1] is None else (day < span[0]) | (day > span[1])
+        outside = outside | ((pl.col("tk") == tk) & gap)
+    return base & (~has | over | outside.fill_null(True))
+
+
+@prefilter("timekeeper_not_approved")
+def _not_approved_rows(frame, s, ctx):
+    if ctx.approved_timekeepers is None:
+        return pl.lit(False)
+    return fee() & _has_tk() & (pl.col("tk") != "") & ~pl.col("tk").is_in(list(ctx.approved_timekeepers))
+
+
+@prefilter("new_timekeeper")
+def _new_timekeeper_rows(frame, s, ctx):
+    # the first line of each timekeeper new to the matter, per invoice
+    new = fee() & _has_tk() & (pl.col("tk") != "") & ~pl.col("tk").is_in(list(ctx.known_timekeepers))
+    first = pl.when(new).then(pl.concat_str([pl.col("inv").cast(pl.String), pl.col("tk")], separator="\x1f"))
+    return new & first.is_first_distinct()

@@ -7,10 +7,12 @@ import re
 from collections import defaultdict
 from decimal import Decimal
 
+import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.frame import fee, low_contains_any, micro
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 LAWYERS = ["PARTNR", "OFCNSL", "ASSOC"]
 
@@ -111,3 +113,36 @@ def travel_time(invoice, lines, ctx, s: Travel):
         if ln.total > allowed:
             yield Hit(ln, f"travel billed at {ln.total:.2f}; {s.allowed_share:%} of the rate allows {allowed:.2f}",
                       allowed - ln.total)
+
+
+@prefilter("block_billing")
+def _block_rows(frame, s: BlockBilling, ctx):
+    # without a separator a description is one task
+    m = micro(s.min_units)
+    long_enough = pl.lit(True) if m is None else pl.col("units") >= m
+    if s.max_tasks < 1 or "" in s.separators:
+        return fee() & long_enough
+    if not s.separators:
+        return pl.lit(False)
+    return fee() & long_enough & pl.col("desc").str.contains_any(list(s.separators))
+
+
+@prefilter("vague_description")
+def _vague_rows(frame, s: Vague, ctx):
+    few_words = pl.col("low").str.count_matches(r"[a-z0-9]+") < s.min_words
+    return fee() & (~pl.col("ascii") | few_words | low_contains_any(s.phrases))
+
+
+@prefilter("clerical_work")
+def _clerical_rows(frame, s: Clerical, ctx):
+    return fee() & pl.col("cls").is_in(s.classifications).fill_null(False) & low_contains_any(s.keywords)
+
+
+@prefilter("internal_conference")
+def _conference_rows(frame, s: Conferences, ctx):
+    return fee() & low_contains_any(s.keywords)
+
+
+@prefilter("travel_time")
+def _travel_rows(frame, s: Travel, ctx):
+    return fee() & low_contains_any(s.keywords)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+import polars as pl
+
 from triad.core.schemas import AmountIn
-from triad.guidelines.registry import Hit, RuleSettings, rule
+from triad.guidelines.frame import above, below, fee, group_sum_above, key_text, micro
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 
 class Increment(RuleSettings):
@@ -58,3 +61,32 @@ def daily_hours(invoice, lines, ctx, s: DailyHours):
             also = f" ({before} h of it on earlier invoices)" if before else ""
             yield Hit(ln, f"{ln.timekeeper_id} billed {totals[key] + before} h on {ln.date}{also}; at most "
                           f"{s.max_hours} h a day are allowed")
+
+
+@prefilter("billing_increment")
+def _increment_rows(frame, s: Increment, ctx):
+    step = micro(s.increment)
+    if not step:  # not exact here, or zero (the rule then fails on every fee line, as it should)
+        return fee()
+    return fee() & (pl.col("units") % step != 0)
+
+
+@prefilter("units_per_entry")
+def _units_rows(frame, s: UnitsPerEntry, ctx):
+    m = pl.lit(False)
+    if s.min_units is not None:
+        m = m | below("units", s.min_units)
+    if s.max_units is not None:
+        m = m | above("units", s.max_units)
+    return fee() & m
+
+
+@prefilter("daily_hours")
+def _daily_rows(frame, s: DailyHours, ctx):
+    # every line of a (timekeeper, day) whose hours may pass the limit, or that has earlier hours
+    mine = fee() & pl.col("tk").is_not_null() & (pl.col("tk") != "")
+    group = group_sum_above("units", s.max_hours, "inv", "tk", "date")
+    if ctx.history.has_hours:
+        keys = [f"{tk}\x1f{day.isoformat()}" for tk, day in ctx.history.hour_keys()]
+        group = group | key_text(pl.col("tk"), pl.col("date")).is_in(keys)
+    return mine & group

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from triad.guidelines.registry import Hit, RuleSettings, rule
+import polars as pl
+
+from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 
 class Window(RuleSettings):
@@ -28,3 +30,9 @@ def submission_window(invoice, lines, ctx, s: Window):
     month = ctx.fiscal_year_start_month
     if s.single_fiscal_year and _fiscal_year(start, month) != _fiscal_year(end, month):
         yield Hit(None, f"the billing period {start}–{end} spans two fiscal years")
+
+
+@prefilter("submission_window")
+def _window_rows(frame, s: Window, ctx):
+    # the rule is run for every invoice (its period checks need no line); lines only when late
+    return (pl.col("inv_date") - pl.col("date")).dt.total_days() > s.max_days_after_work

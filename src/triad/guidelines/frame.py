@@ -1,0 +1,158 @@
+"""Invoice lines as one polars frame, for the rules' vectorised pre-filters.
+
+A pre-filter (``registry.prefilter``) names the rows of this frame on which its rule could
+possibly report something; ``runner.evaluate_many`` then runs the rule's own Python code on those
+rows only, so the rule still decides every finding, its text, facts and adjustment. A pre-filter
+may name too many rows, never too few (tests/unit/test_guideline_prefilter.py compares both paths).
+
+Columns, one row per invoice line, in invoice order then line order:
+
+- ``row`` (position in the batch), ``inv`` (position of the invoice in the batch), ``inv_date``
+- ``type``, ``date``, ``tk``, ``cls``, ``task``, ``act``, ``exp``, ``desc`` as on the line
+- ``units``, ``cost``, ``total``: exact amounts in millionths (Int64), null when the amount has
+  more digits than that or is not a plain number; an invoice with such a line (``odd``) is
+  screened line by line, every rule on every line
+- ``ascii``: the description is plain ASCII, so polars' lower case is Python's; ``low`` is that
+  lower case. Text pre-filters treat every non-ASCII description as a candidate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from decimal import Decimal, localcontext
+
+import polars as pl
+
+from triad.guidelines.model import InvoiceView, LineView
+
+SCALE = 6
+_PLAIN = r"^-?[0-9]{1,12}(\.[0-9]{0,6})?$"
+
+
+def micro(value) -> int | None:
+    """``value`` in exact millionths, or None when the frame cannot hold it exactly."""
+    if value is None:
+        return None
+    try:
+        d = Decimal(value)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    if not d.is_finite():
+        return None
+    with localcontext() as c:
+        c.prec = 60
+        scaled = d.scaleb(SCALE)
+        if scaled != scaled.to_integral_value() or abs(scaled) >= 10 ** 18:
+            return None
+        return int(scaled)
+
+
+def _exact(col: str) -> pl.Expr:
+    s = pl.col(col)
+    parts = s.str.split_exact(".", 1)
+    digits = parts.struct.field("field_0") + parts.struct.field("field_1").fill_null("").str.pad_end(SCALE, "0")
+    return pl.when(s.str.contains(_PLAIN)).then(digits.cast(pl.Int64, strict=False)).otherwise(None).alias(col)
+
+
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
+def _days(days: list) -> pl.Series:
+    """Dates as a polars Date column (through day numbers: much faster than converting dates)."""
+    try:
+        return pl.Series([d.toordinal() - _EPOCH for d in days], dtype=pl.Int32).cast(pl.Date)
+    except (AttributeError, TypeError):  # a missing or odd date: let polars convert (None stays null)
+        return pl.Series(days, dtype=pl.Date, strict=False)
+
+
+def lines_frame(invoices: Sequence[InvoiceView]) -> tuple[pl.DataFrame, list[LineView]]:
+    """One frame of every line of ``invoices`` and the lines in the same order."""
+    lines = [ln for inv in invoices for ln in inv.lines]
+    counts = [len(inv.lines) for inv in invoices]
+    inv_idx = pl.Series("inv", range(len(invoices)), dtype=pl.UInt32)
+    inv_dates = pl.Series("inv_date", [inv.invoice_date for inv in invoices], dtype=pl.Date)
+    numbers = pl.Series("number", [inv.invoice_number for inv in invoices], dtype=pl.String)
+    repeat = pl.Series("n", counts, dtype=pl.UInt32)
+    frame = pl.DataFrame({
+        "inv": inv_idx.repeat_by(repeat).explode() if lines else pl.Series("inv", [], dtype=pl.UInt32),
+        "type": pl.Series([ln.line_type for ln in lines], dtype=pl.String),
+        "date": _days([ln.date for ln in lines]),
+        "units": pl.Series([str(ln.units) for ln in lines], dtype=pl.String),
+        "cost": pl.Series([str(ln.unit_cost) for ln in lines], dtype=pl.String),
+        "total": pl.Series([str(ln.total) for ln in lines], dtype=pl.String),
+        "tk": pl.Series([ln.timekeeper_id for ln in lines], dtype=pl.String),
+        "cls": pl.Series([ln.classification for ln in lines], dtype=pl.String),
+        "task": pl.Series([ln.task_code for ln in lines], dtype=pl.String),
+        "act": pl.Series([ln.activity_code for ln in lines], dtype=pl.String),
+        "exp": pl.Series([ln.expense_code for ln in lines], dtype=pl.String),
+        "desc": pl.Series([ln.description for ln in lines], dtype=pl.String),
+    })
+    frame = frame.with_columns(_exact("units"), _exact("cost"), _exact("total"),
+                               pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+                               pl.lit(inv_dates).gather(pl.col("inv")).alias("inv_date") if lines
+                               else pl.lit(None, dtype=pl.Date).alias("inv_date"),
+                               pl.lit(numbers).gather(pl.col("inv")).alias("number") if lines
+                               else pl.lit(None, dtype=pl.String).alias("number"),
+                               pl.col("desc").str.contains(r"^[\x00-\x7F]*$").fill_null(False).alias("ascii"),
+                               pl.col("desc").str.to_lowercase().alias("low"))
+    odd = (pl.col("units").is_null() | pl.col("cost").is_null() | pl.col("total").is_null()
+           | pl.col("date").is_null() | pl.col("desc").is_null() | pl.col("type").is_null())
+    frame = frame.with_columns(odd.any().over("inv").alias("odd"))
+    return frame, lines
+
+
+def fee() -> pl.Expr:
+    return pl.col("type") == "F"
+
+
+def expense() -> pl.Expr:
+    return pl.col("type") == "E"
+
+
+def blank(col: str) -> pl.Expr:
+    """Python's ``not value`` for a code: None or empty."""
+    return pl.col(col).is_null() | (pl.col(col) == "")
+
+
+def low_contains_any(words: Iterable[str]) -> pl.Expr:
+    """Rows whose lower-cased description could contain one of ``words`` (exactly for ASCII
+    descriptions; every non-ASCII description is a candidate)."""
+    words = list(words)
+    if not words:
+        return pl.lit(False)
+    if any(w == "" for w in words):
+        return pl.lit(True)
+    return ~pl.col("ascii") | pl.col("low").str.contains_any(words)
+
+
+def above(col: str, amount) -> pl.Expr:
+    """Rows where ``col`` > ``amount`` exactly (every row when ``amount`` is not exact here)."""
+    m = micro(amount)
+    return pl.lit(True) if m is None else pl.col(col) > m
+
+
+def below(col: str, amount) -> pl.Expr:
+    """Rows where ``col`` < ``amount`` exactly (every row when ``amount`` is not exact here)."""
+    m = micro(amount)
+    return pl.lit(True) if m is None else pl.col(col) < m
+
+
+def group_sum_above(col: str, amount, *by: str, positive_only: bool = False) -> pl.Expr:
+    """Rows of groups whose sum of ``col`` (its positive values only, if asked) may exceed
+    ``amount``; summed as floats with a margin far above their rounding error."""
+    m = micro(amount)
+    if m is None:
+        return pl.lit(True)
+    v = pl.col(col).cast(pl.Float64)
+    if positive_only:
+        v = pl.when(v > 0).then(v).otherwise(0.0)
+    return v.sum().over(*by) > float(m) - abs(float(m)) * 1e-9 - 1.0
+
+
+def key_text(*parts: pl.Expr) -> pl.Expr:
+    return pl.concat_str([p.cast(pl.String).fill_null("") for p in parts], separator="\x1f")
+
+
+def day_text(day: dt.date) -> str:
+    return day.isoformat()
