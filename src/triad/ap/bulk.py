@@ -23,7 +23,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     session.flush()  # pending ORM changes first, so the order of writes stays what the code says
     conn = session.connection()
     dialect = conn.dialect
-    procs = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
+    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
     if any(procs):
         rows = (tuple(v if p is None or v is None else p(v) for p, v in zip(procs, row, strict=True))
                 for row in rows)
@@ -48,6 +48,24 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     finally:
         cur.close()
     return len(rows)
+
+
+def _memo(proc: Any) -> Any:
+    """A bind processor that converts each distinct value once (timestamps, currencies and amounts
+    repeat across a batch); values that cannot be dict keys are converted every time."""
+    if proc is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            out = seen[value] = proc(value)
+            return out
+        except TypeError:  # unhashable
+            return proc(value)
+    return convert
 
 
 def raw(column: Any) -> Any:
