@@ -84,6 +84,7 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
         return done
 
     units: dict[str, Decimal] = {}
+    accounts: dict[tuple[str, str, str], list[str]] = {}  # (matter, cost centre, GL account) -> their cells
     batch = neutralise(batch_id)
     rows: list[list[str]] = []
     for inv in invoices:
@@ -97,8 +98,11 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
             rows.append([*base, str(len(inv.allocations))])
             continue
         for n, a in enumerate(inv.allocations, start=1):
-            rows.append([*base, str(n), cell(a.matter_number), cell(a.cost_center), cell(a.gl_account),
-                         neutralise(format(a.amount.quantize(unit), "f"))])
+            key = (a.matter_number, a.cost_center, a.gl_account)
+            where = accounts.get(key)
+            if where is None:
+                where = accounts[key] = [neutralise(x) for x in key]
+            rows.append([*base, str(n), *where, neutralise(format(a.amount.quantize(unit), "f"))])
         if len(rows) >= 10_000:
             w.writerows(rows)
             rows.clear()
@@ -236,8 +240,11 @@ class Feed:
 MAX_AMOUNT_DIGITS = 18  # ISO 20022 amounts: 18 digits in all
 
 
+_AMOUNT = re.compile(r"\d{1,15}(\.\d{1,5})?")
+
+
 def _money(raw: str, ccy: str | None) -> Decimal:
-    if not re.fullmatch(r"\d{1,15}(\.\d{1,5})?", raw.strip()):
+    if not _AMOUNT.fullmatch(raw.strip()):
         raise ValueError(f"{raw!r} is not a positive amount with at most 15 digits before the point")
     value = Decimal(raw.strip())
     if value <= 0:

@@ -166,14 +166,14 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
     cands = []
     for row in conn.execute(select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id,
                                    Invoice.firm_id, Invoice.currency).where(approved)
-                            .order_by(Invoice.invoice_date, Invoice.id)):
+                            .order_by(Invoice.invoice_date, Invoice.id)).all():
         c = by_id[row[0]] = _Ready(*row)
         cands.append(c)
     zero = Decimal(0)
     for iid, line_no, matter_id, decision, approved_total, total in conn.execute(
             select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
                    bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
-            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)):
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)).all():
         c = by_id.get(iid)
         if c is None:  # approved since the first query: it waits for the next export
             continue
@@ -199,7 +199,7 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
             select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
                    InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
             .join(Invoice, Invoice.id == InvoiceAllocation.invoice_id).where(approved)
-            .order_by(InvoiceAllocation.id)):
+            .order_by(InvoiceAllocation.id)).all():
         c = mine.get(iid)
         if c is not None:
             c.allocations.append((matter_id, cc_id, gl_id, Decimal(amount)))
@@ -286,7 +286,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     credits: dict[int, Decimal] = {}
     for inv_id, amt in session.connection().execute(
             select(InvoiceCredit.invoice_id, bulk.raw(InvoiceCredit.amount))
-            .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)):
+            .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)).all():
         credits[inv_id] = credits.get(inv_id, Decimal(0)) + Decimal(amt)
     units: dict[str, Decimal] = {}
     for inv in invoices:
