@@ -17,9 +17,9 @@ from tests.factories import world as factories
 from tests.integration.test_vendor_master import activate
 from triad.ap import formats
 from triad.ap.models import ApBatch, ApBatchItem, ApRoute, Payment, SyncRun
-from triad.ap.service import add_credit, export, import_payments, reopen
+from triad.ap.service import add_credit, audit_of_invoice, export, import_payments, reopen
 from triad.audit.models import AuditEvent
-from triad.audit.service import Actor
+from triad.audit.service import Actor, verify
 from triad.core.errors import Conflict, ValidationFailed
 from triad.invoices.approvals import approve
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine
@@ -130,9 +130,18 @@ def test_overpayment_is_flagged_and_reversal_steps_back(db, w):
     rev = import_payments(session=db, data=_feed(f"{inv.id},2026-11-03,950.00,USD,,PAY-9,reversed"),
                           filename="r.csv", actor=ACTOR)
     assert rev.status == "applied" and inv.state == "sent_to_ap"
-    events = db.scalars(sa.select(AuditEvent.action).where(AuditEvent.entity_type == "invoice",
-                                                           AuditEvent.entity_id == str(inv.id))).all()
-    assert events.count("payment.paid") == 1 and events.count("payment.reversed") == 1
+    # one audit event per imported file (decision 0023); the invoice's trail finds each, with its own part
+    trail = [(ev.action, part) for ev, part in audit_of_invoice(session=db, invoice_id=inv.id)
+             if ev.action == "ap.payments_imported"]
+    assert [(p["status"], p["before"]["state"], Decimal(p["before"]["paid"]), p["after"]["state"],
+             Decimal(p["after"]["paid"])) for _, (p,) in trail] == [
+        ("paid", "sent_to_ap", Decimal(0), "paid", Decimal("950.00")),
+        ("reversed", "paid", Decimal("950.00"), "sent_to_ap", Decimal(0))]
+    exported = [part for ev, part in audit_of_invoice(session=db, invoice_id=inv.id)
+                if ev.action == "ap.batch_exported"]
+    assert exported == [[{"invoice_id": inv.id, "invoice_number": inv.invoice_number, "currency": "USD",
+                          "amount": "900.00", "idempotency_key": exported[0][0]["idempotency_key"]}]]
+    assert verify(db).ok
 
 
 def test_bad_rows_are_all_listed_and_nothing_changes_unless_partial(db, w):

@@ -130,8 +130,14 @@ def _ready_for(db, w, rel: str) -> dict:
     """Put firm B's invoice where the action applies (line decisions while in review, and so on); vendor
     actions each need their own state. Returns ids of rows the action works on (a held change, a hit)."""
     if not rel.startswith("/vendors"):
+        from triad.vendors.models import ScreeningHit
+
         db.expire(w.b.invoice)  # an earlier request may have moved it behind this session's back
         w.b.invoice.state = ACTION_STATE.get(rel, "submitted")
+        # the open sanctions hits made for vendor actions below would (rightly) stop B's payment export
+        db.execute(sa.update(ScreeningHit).where(ScreeningHit.vendor_id == w.b.firm.vendor_id,
+                                                 ScreeningHit.status == "open")
+                   .values(status="cleared", reason="matrix: made for a vendor action"))
         db.commit()
         return {}
     from triad.vendors.models import SanctionsList, ScreeningHit, Vendor, VendorConflict, VendorPendingChange

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +23,8 @@ def export_cmd(
 ) -> None:
     """Export every approved invoice ready for ROUTE as one batch; each invoice is marked sent to AP
     in the same transaction, so it is never exported twice. Exit 0 on success (also when nothing is
-    ready), 1 when the export is refused, 2 on a usage or file error."""
+    ready), 1 when the export is refused, 2 on a usage or file error (nothing exported), 3 when the
+    batch was exported but its file could not be given its name (download it by batch id)."""
     from rich.console import Console
 
     from triad.ap.service import export
@@ -38,18 +40,18 @@ def export_cmd(
         err.print(f"[red]error[/red] {out} exists; choose a new file name (exports are never overwritten)")
         raise typer.Exit(2)
     tmp = out.with_name(out.name + ".part") if out is not None else None
+    written = False
     try:
         with db.transaction() as session:
             result = export(session=session, route_name=route, fmt=fmt, actor=Actor("cli"), dry_run=dry_run)
             if tmp is not None and not dry_run and result.invoices:
-                # written before the commit: a failure to write rolls the export back
-                tmp.write_bytes(result.content)
-        if tmp is not None and tmp.exists():
-            tmp.rename(out)  # only once the export is committed does the file get its name
+                # written (and flushed to disk) before the commit: a failure to write rolls the export back
+                _write_synced(tmp, result.content)
+                written = True
     except TriadError as exc:
         _discard(tmp)
         _fail(err, exc, as_json)
-    except OSError as exc:
+    except OSError as exc:  # raised before the commit: the export was rolled back
         _discard(tmp)
         err.print(f"[red]error[/red] cannot write {out}: {exc.strerror or exc}; nothing was exported")
         raise typer.Exit(2) from None
@@ -57,6 +59,12 @@ def export_cmd(
         _discard(tmp)
         raise
     body = result.as_dict()
+    if written:
+        try:
+            tmp.rename(out)  # only once the export is committed does the file get its name
+        except OSError as exc:
+            _discard(tmp)
+            _placed_nowhere(err, result, out, exc, as_json)
     if as_json:
         sys.stdout.write(json.dumps(body, ensure_ascii=False) + "\n")
     elif not result.invoices:
@@ -68,6 +76,28 @@ def export_cmd(
                         + ("" if dry_run else f" to {out}, batch {result.batch_id}, sha256 {result.sha256[:12]}…"))
         for i in result.invoices:
             Console().print(f"  {i['invoice_number']}: {i['amount']} {i['currency']}  key {i['idempotency_key']}")
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    with path.open("wb") as fh:
+        fh.write(content)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _placed_nowhere(err, result, out: Path, exc: OSError, as_json: bool) -> None:
+    """The batch is committed but its file could not be given its name: say so, and where to get it
+    (never "nothing was exported", which would invite a second export). Exit 3."""
+    where = f"/api/v1/ap/batches/{result.batch_id}/file"
+    message = (f"batch {result.batch_id} was exported ({len(result.invoices)} invoice(s) are now sent to AP), but "
+               f"the file could not be written to {out}: {exc.strerror or exc}. Do not export again: download the "
+               f"batch file (sha256 {result.sha256}) from {where} or the AP page (/ap/batches/{result.batch_id}/file)")
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict() | {"file": where, "file_error": message}, ensure_ascii=False)
+                         + "\n")
+    else:
+        err.print(f"[yellow]exported, file not written[/yellow] {message}")
+    raise typer.Exit(3)
 
 
 def _discard(tmp: Path | None) -> None:

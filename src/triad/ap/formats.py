@@ -67,24 +67,46 @@ def _amount(value: Decimal, ccy: str) -> str:
 
 def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "single",
               columns: dict[str, str] | None = None) -> bytes:
-    """One row per invoice (``single``) or per allocation (``multi``); ``columns`` renames headers."""
+    """One row per invoice (``single``) or per allocation (``multi``); ``columns`` renames headers.
+
+    Written row by row with the cells each invoice shares made once, and names (matters, cost centres,
+    GL accounts) neutralised once each: the same bytes as cell-by-cell, at bulk-export speed."""
     names = SINGLE_COLUMNS if layout == "single" else MULTI_COLUMNS
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow([neutralise((columns or {}).get(c, c)) for c in names])
+    seen: dict[str, str] = {}
+
+    def cell(text: str) -> str:  # repeated names (vendors, matters, cost centres...) neutralised once
+        done = seen.get(text)
+        if done is None:
+            done = seen[text] = neutralise(text)
+        return done
+
+    units: dict[str, Decimal] = {}
+    accounts: dict[tuple[str, str, str], list[str]] = {}  # (matter, cost centre, GL account) -> their cells
+    batch = neutralise(batch_id)
+    rows: list[list[str]] = []
     for inv in invoices:
-        base = {"batch_id": batch_id, "idempotency_key": inv.idempotency_key, "invoice_id": str(inv.invoice_id),
-                "invoice_number": inv.invoice_number, "invoice_date": inv.invoice_date.isoformat(),
-                "vendor_id": str(inv.vendor_id), "vendor_name": inv.vendor_name, "firm_name": inv.firm_name,
-                "business_unit": inv.business_unit, "currency": inv.currency,
-                "amount": _amount(inv.amount, inv.currency), "allocation_count": str(len(inv.allocations))}
+        unit = units.get(inv.currency)
+        if unit is None:
+            unit = units[inv.currency] = Decimal(1).scaleb(-minor_units(inv.currency))
+        base = [batch, neutralise(inv.idempotency_key), str(inv.invoice_id), neutralise(inv.invoice_number),
+                inv.invoice_date.isoformat(), str(inv.vendor_id), cell(inv.vendor_name), cell(inv.firm_name),
+                cell(inv.business_unit), cell(inv.currency), neutralise(format(inv.amount.quantize(unit), "f"))]
         if layout == "single":
-            w.writerow([neutralise(base[c]) for c in names])
+            rows.append([*base, str(len(inv.allocations))])
             continue
         for n, a in enumerate(inv.allocations, start=1):
-            row = base | {"allocation_no": str(n), "matter_number": a.matter_number, "cost_center": a.cost_center,
-                          "gl_account": a.gl_account, "allocation_amount": _amount(a.amount, inv.currency)}
-            w.writerow([neutralise(row[c]) for c in names])
+            key = (a.matter_number, a.cost_center, a.gl_account)
+            where = accounts.get(key)
+            if where is None:
+                where = accounts[key] = [neutralise(x) for x in key]
+            rows.append([*base, str(n), *where, neutralise(format(a.amount.quantize(unit), "f"))])
+        if len(rows) >= 10_000:
+            w.writerows(rows)
+            rows.clear()
+    w.writerows(rows)
     return out.getvalue().encode("utf-8")
 
 
@@ -218,8 +240,11 @@ class Feed:
 MAX_AMOUNT_DIGITS = 18  # ISO 20022 amounts: 18 digits in all
 
 
+_AMOUNT = re.compile(r"\d{1,15}(\.\d{1,5})?")
+
+
 def _money(raw: str, ccy: str | None) -> Decimal:
-    if not re.fullmatch(r"\d{1,15}(\.\d{1,5})?", raw.strip()):
+    if not _AMOUNT.fullmatch(raw.strip()):
         raise ValueError(f"{raw!r} is not a positive amount with at most 15 digits before the point")
     value = Decimal(raw.strip())
     if value <= 0:

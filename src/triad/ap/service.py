@@ -10,19 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from triad.ap import formats
+from triad.ap import bulk, formats
 from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, InvoiceCredit, Payment, SyncRun
-from triad.audit.service import Actor, record, record_many
+from triad.audit.service import Actor, record
 from triad.core.db import utcnow
 from triad.core.errors import Conflict, NotFound, ValidationFailed
-from triad.core.money import Money, allocate, quantize
+from triad.core.money import Money, allocate, minor_units, quantize
 from triad.files.models import StoredFile
 from triad.invoices.approvals import approved_amount
 from triad.invoices.models import Invoice, InvoiceAllocation, InvoiceLine, InvoiceStateChange
@@ -153,28 +153,39 @@ class _Ready:
 
 
 def _ready(session: Session, route: ApRoute) -> list[_Ready]:
-    """``ready_invoices`` in a handful of queries: approved invoices whose first matching route is
-    ``route``, oldest first, with their approved amount, business unit and allocations (by id)."""
+    """``ready_invoices`` in a handful of set-based queries (decision 0023): approved invoices whose
+    first matching route is ``route``, oldest first, with their approved amount, business unit and
+    allocations (by id). Amounts are read as the driver gives them and made exact here."""
     from triad.org.models import BusinessUnit
 
     routes = active_routes(session)
-    cands = [_Ready(*row) for row in session.execute(
-        select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id, Invoice.firm_id,
-               Invoice.currency).where(Invoice.state == State.approved).order_by(Invoice.invoice_date, Invoice.id))]
-    by_id = {c.id: c for c in cands}
-    for chunk in _chunks(by_id):
-        for iid, line_no, matter_id, decision, approved_total, total in session.execute(
-                select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
-                       InvoiceLine.approved_total, InvoiceLine.total).where(InvoiceLine.invoice_id.in_(chunk))):
-            c = by_id[iid]
-            c.approved += approved_total if decision else total
-            if c.first_line is None or line_no < c.first_line[0]:
-                c.first_line = (line_no, matter_id)
+    session.flush()
+    conn = session.connection()
+    approved = Invoice.state == State.approved
+    by_id: dict[int, _Ready] = {}
+    cands = []
+    for row in conn.execute(select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id,
+                                   Invoice.firm_id, Invoice.currency).where(approved)
+                            .order_by(Invoice.invoice_date, Invoice.id)).all():
+        c = by_id[row[0]] = _Ready(*row)
+        cands.append(c)
+    zero = Decimal(0)
+    for iid, line_no, matter_id, decision, approved_total, total in conn.execute(
+            select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
+                   bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)).all():
+        c = by_id.get(iid)
+        if c is None:  # approved since the first query: it waits for the next export
+            continue
+        amount = approved_total if decision else total
+        c.approved += Decimal(amount) if amount is not None else zero
+        if c.first_line is None or line_no < c.first_line[0]:
+            c.first_line = (line_no, matter_id)
     matter_ids = {c.first_line[1] for c in cands if c.first_line}
     matter_bu: dict[int, int] = {}
     for chunk in _chunks(matter_ids):
-        matter_bu.update(session.execute(select(Matter.id, Matter.business_unit_id).where(Matter.id.in_(chunk))).all())
-    units = {row[0]: _Unit(*row) for row in session.execute(
+        matter_bu.update(conn.execute(select(Matter.id, Matter.business_unit_id).where(Matter.id.in_(chunk))).all())
+    units = {row[0]: _Unit(*row) for row in conn.execute(
         select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.legal_entity)
         .where(BusinessUnit.id.in_(set(matter_bu.values()))))} if matter_bu else {}
     ready = []
@@ -184,12 +195,14 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
         if r is not None and r.id == route.id:
             ready.append(c)
     mine = {c.id: c for c in ready}
-    for chunk in _chunks(mine):
-        for iid, matter_id, cc_id, gl_id, amount in session.execute(
-                select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
-                       InvoiceAllocation.gl_account_id, InvoiceAllocation.amount)
-                .where(InvoiceAllocation.invoice_id.in_(chunk)).order_by(InvoiceAllocation.id)):
-            mine[iid].allocations.append((matter_id, cc_id, gl_id, amount))
+    for iid, matter_id, cc_id, gl_id, amount in conn.execute(
+            select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
+                   InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
+            .join(Invoice, Invoice.id == InvoiceAllocation.invoice_id).where(approved)
+            .order_by(InvoiceAllocation.id)).all():
+        c = mine.get(iid)
+        if c is not None:
+            c.allocations.append((matter_id, cc_id, gl_id, Decimal(amount)))
     return ready
 
 
@@ -208,6 +221,29 @@ def _names(session: Session, id_col: Any, name_col: Any, ids: set[int]) -> dict[
     out: dict[int, Any] = {}
     for chunk in _chunks(ids):
         out.update(session.execute(select(id_col, name_col).where(id_col.in_(chunk))).all())
+    return out
+
+
+def _vendor_blocks(session: Session, vendors: dict[int, Any]) -> dict[int, list[str]]:
+    """Why a vendor is not paid now, if it is not: suspended or deactivated, or an open (uncleared)
+    sanctions screening hit (vendor master, ``triad.vendors.screening``)."""
+    from triad.vendors.models import ScreeningHit
+
+    out: dict[int, list[str]] = {}
+    for vid, v in vendors.items():
+        if v.status in ("suspended", "deactivated"):
+            out.setdefault(vid, []).append(f"vendor {vid} is {v.status}: it is not paid")
+    hits: dict[int, list[str]] = {}
+    for chunk in _chunks(vendors):
+        for vid, source, name in session.execute(
+                select(ScreeningHit.vendor_id, ScreeningHit.list_source, ScreeningHit.entry_name)
+                .where(ScreeningHit.vendor_id.in_(chunk), ScreeningHit.status == "open").order_by(ScreeningHit.id)):
+            hits.setdefault(vid, []).append(f"{name} ({source})")
+    for vid in vendors:
+        if hits.get(vid) or vendors[vid].screening_status == "hit":
+            named = "; ".join(hits.get(vid, [])) or "see the vendor's screening"
+            out.setdefault(vid, []).append(f"vendor {vid} has an open sanctions screening hit ({named}): it is not "
+                                           "paid until a reviewer clears it")
     return out
 
 
@@ -237,6 +273,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     vendors = {v.id: v for v in session.scalars(select(Vendor).where(Vendor.id.in_({i.vendor_id for i in invoices}))
                                                 .options(selectinload(Vendor.bank_accounts)))}
     banks = {vid: _bank(v) for vid, v in vendors.items()}
+    unpaid = _vendor_blocks(session, vendors)
     seq = (session.scalar(select(func.max(ApBatch.id))) or 0) + 1
     batch_ref = f"TRIAD-B{seq:07d}"
     rows: list[formats.ExportInvoice] = []
@@ -247,41 +284,50 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     gl_accounts = _names(session, GLAccount.id, GLAccount.number, {a[2] for a in allocs})
     firms = _names(session, LawFirm.id, LawFirm.name, {i.firm_id for i in invoices})
     credits: dict[int, Decimal] = {}
-    for chunk in _chunks([i.id for i in invoices]):
-        for inv_id, amt in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
-                                           .where(InvoiceCredit.invoice_id.in_(chunk))):
-            credits[inv_id] = credits.get(inv_id, Decimal(0)) + amt
+    for inv_id, amt in session.connection().execute(
+            select(InvoiceCredit.invoice_id, bulk.raw(InvoiceCredit.amount))
+            .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)).all():
+        credits[inv_id] = credits.get(inv_id, Decimal(0)) + Decimal(amt)
+    units: dict[str, Decimal] = {}
     for inv in invoices:
-        due = quantize(inv.approved - credits.get(inv.id, Decimal(0)), inv.currency)
-        allocated = sum((a[3] for a in inv.allocations), Decimal(0))
-        if vendors[inv.vendor_id].status in ("suspended", "deactivated"):
-            errors.append({"invoice": inv.invoice_number, "field": "vendor",
-                           "message": f"vendor {inv.vendor_id} is {vendors[inv.vendor_id].status}: it is not paid"})
+        ccy = inv.currency
+        unit = units.get(ccy) or units.setdefault(ccy, Decimal(1).scaleb(-minor_units(ccy)))
+        credited = credits.get(inv.id)
+        approved = inv.approved.quantize(unit, rounding=ROUND_HALF_UP)
+        due = approved if credited is None else quantize(inv.approved - credited, ccy)
+        if due <= 0:  # nothing to pay (credited in full, or approved at zero): left out, never holding up the route
+            result.skipped.append({"invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                                   "reason": "nothing is due: credits cover the approved amount" if credited
+                                   else "nothing is due: the approved amount is zero"})
+            continue
+        amounts = [a[3] for a in inv.allocations]
+        allocated = sum(amounts, Decimal(0))
+        for why in unpaid.get(inv.vendor_id, ()):
+            errors.append({"invoice": inv.invoice_number, "field": "vendor", "message": why})
         if not inv.allocations:
             errors.append({"invoice": inv.invoice_number, "field": "allocations", "message": "no cost allocation"})
-        elif allocated != quantize(inv.approved, inv.currency):
+        elif allocated != approved:
             errors.append({"invoice": inv.invoice_number, "field": "allocations",
                            "message": f"allocations add up to {allocated}, the approved amount is {inv.approved}"})
         bank = banks[inv.vendor_id]
         if fmt == "pain001" and not (bank.get("iban") or (bank.get("account_number") and bank.get("routing_number"))):
             errors.append({"invoice": inv.invoice_number, "field": "bank",
                            "message": f"vendor {inv.vendor_id} has no approved bank account to pay by transfer"})
-        if due <= 0:  # credited in full: nothing to pay, and it must not hold up the rest of the route
-            result.skipped.append({"invoice_id": inv.id, "invoice_number": inv.invoice_number,
-                                   "reason": "nothing is due: credits cover the approved amount"})
-            continue
         if errors:
             continue  # the batch is refused: only the list of problems matters now
-        # the allocation as approved; credits reduce every share in proportion, still adding up exactly
-        shares = ([m.amount for m in allocate(Money.of(due, inv.currency), [a[3] for a in inv.allocations])]
-                  if inv.allocations and allocated > 0 and due > 0 else [Decimal(0)] * len(inv.allocations))
+        # the allocation as approved; credits reduce every share in proportion, still adding up exactly.
+        # Nothing credited and whole minor units: the shares are the amounts themselves (what allocate gives).
+        if due == allocated and all(a == a.quantize(unit) for a in amounts):
+            shares = amounts
+        else:
+            shares = [m.amount for m in allocate(Money.of(due, ccy), amounts)]
         rows.append(formats.ExportInvoice(
             idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
             invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendors[inv.vendor_id].legal_name,
-            firm_name=firms[inv.firm_id], currency=inv.currency, amount=due,
+            firm_name=firms[inv.firm_id], currency=ccy, amount=due,
             business_unit=inv.bu.code if inv.bu else "", bank=bank, allocations=[formats.ExportAllocation(
-                matter_number=matters[a[0]], cost_center=cost_centers[a[1]], gl_account=gl_accounts[a[2]],
-                amount=part) for a, part in zip(inv.allocations, shares, strict=True)]))
+                matters[a[0]], cost_centers[a[1]], gl_accounts[a[2]], part)
+                for a, part in zip(inv.allocations, shares, strict=True)]))
     if errors:
         raise ValidationFailed(f"{len(errors)} invoice(s) cannot be exported on route {route.name}; nothing was "
                                "exported", errors=errors)
@@ -315,11 +361,12 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         return result
     # mark them sent; a concurrent export that took one first makes this one refuse, whole
     ids = [r.invoice_id for r in rows]
+    session.flush()
+    conn = session.connection()
     moved = 0
     for chunk in _chunks(ids):
-        moved += session.execute(update(Invoice).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
-                                 .values(state=State.sent_to_ap)
-                                 .execution_options(synchronize_session=False)).rowcount
+        moved += conn.execute(update(Invoice.__table__).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
+                              .values(state=State.sent_to_ap, updated_at=now)).rowcount
     if moved != len(ids):
         raise Conflict("another export or a state change took some of these invoices at the same time; nothing "
                        "was exported, run the export again")
@@ -333,12 +380,14 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
                     totals=result.totals, created_by=actor.label)
     session.add(batch)
     session.flush()
-    session.execute(insert(ApBatchItem.__table__), [
-        {"batch_id": batch.id, "invoice_id": r.invoice_id, "idempotency_key": r.idempotency_key, "amount": r.amount,
-         "currency": r.currency} for r in rows])
-    session.execute(insert(InvoiceStateChange.__table__), [
-        {"invoice_id": i, "from_state": State.approved, "to_state": State.sent_to_ap, "actor": actor.label,
-         "actor_id": actor.user_id, "reason": f"AP batch {batch_ref}", "at": now} for i in ids])
+    bulk.insert_rows(session, ApBatchItem.__table__,
+                     ("batch_id", "invoice_id", "idempotency_key", "amount", "currency"),
+                     ((batch.id, r.invoice_id, r.idempotency_key, r.amount, r.currency) for r in rows))
+    # each invoice's state history shows its move, written in bulk
+    why = f"AP batch {batch_ref}"
+    bulk.insert_rows(session, InvoiceStateChange.__table__,
+                     ("invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at"),
+                     ((i, "approved", "sent_to_ap", actor.label, actor.user_id, why, now) for i in ids))
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
@@ -609,7 +658,7 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
     payments: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
     reopened: dict[int, dict[str, Any]] = {}  # batch item id -> its re-opening
-    events: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []  # the audit: every invoice's before and after, in one event per file
     for e, inv in todo:
         before_paid = paid[inv.id]
         before = {"state": inv.state, "paid": format(before_paid, "f")}
@@ -650,21 +699,28 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
         res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
                             "status": e.status, "amount": format(e.amount, "f") if e.amount is not None else None,
                             "state": inv.state})
-        events.append({"action": f"payment.{e.status}", "entity_type": "invoice", "entity_id": inv.id,
-                       "before": before, "after": {**after, "entry_ref": e.entry_ref, "run_id": run.id,
-                                                   "amount": e.amount, "currency": e.currency}})
-    session.execute(insert(Payment.__table__), payments)
+        entries.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
+                        "entry_ref": e.entry_ref, "status": e.status, "amount": e.amount, "currency": e.currency,
+                        "before": before, "after": after})
+    bulk.insert_rows(session, Payment.__table__, _PAYMENT_COLUMNS, (tuple(p[c] for c in _PAYMENT_COLUMNS)
+                                                                    for p in payments))
+    conn = session.connection()
     if reopened:
         t = ApBatchItem.__table__
-        session.execute(update(t).where(t.c.id == bindparam("item_id"))
-                        .values(reopened_at=bindparam("at"), reopened_by=bindparam("by"),
-                                reopen_reason=bindparam("why")), list(reopened.values()))
+        conn.execute(update(t).where(t.c.id == bindparam("item_id"))
+                     .values(reopened_at=bindparam("at"), reopened_by=bindparam("by"),
+                             reopen_reason=bindparam("why")), list(reopened.values()))
     if moves:
-        session.execute(insert(InvoiceStateChange.__table__), moves)
+        bulk.insert_rows(session, InvoiceStateChange.__table__, _MOVE_COLUMNS,
+                         (tuple(m[c] for c in _MOVE_COLUMNS) for m in moves))
         final = {m["invoice_id"]: m["to_state"] for m in moves}
+        by_state: dict[str, list[int]] = {}
+        for iid, st in final.items():
+            by_state.setdefault(st, []).append(iid)
         t = Invoice.__table__
-        session.execute(update(t).where(t.c.id == bindparam("iid")).values(state=bindparam("st"), updated_at=now),
-                        [{"iid": iid, "st": st} for iid, st in final.items()])
+        for st, iids in by_state.items():  # one UPDATE ... WHERE id IN (...) per new state and chunk
+            for chunk in _chunks(iids):
+                conn.execute(update(t).where(t.c.id.in_(chunk)).values(state=st, updated_at=now))
         # objects the caller already holds see the new state; re-opened batch items are read again
         for obj in list(session.identity_map.values()):
             if isinstance(obj, Invoice) and obj.id in final:
@@ -672,7 +728,44 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
                 session.expire(obj, ["updated_at"])
             elif isinstance(obj, ApBatchItem) and obj.id in reopened:
                 session.expire(obj, ["reopened_at", "reopened_by", "reopen_reason"])
-    record_many(session, actor=actor, events=events)
+    # one hash-chained event for the file, naming every invoice it changed with its state and paid amount
+    # before and after (decision 0023); ``audit_of_invoice`` finds it from the invoice
+    record(session, actor=actor, action="ap.payments_imported", entity_type="sync_run", entity_id=run.id,
+           after={"file": run.filename, "sha256": run.sha256, "message_id": run.message_id, "format": run.format,
+                  "entries": entries})
+
+
+_PAYMENT_COLUMNS = ("invoice_id", "paid_on", "amount", "currency", "fx_rate", "reference", "status", "entry_ref",
+                    "run_id", "source_line", "created_at", "updated_at")
+_MOVE_COLUMNS = ("invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at")
+
+
+def audit_of_invoice(*, session: Session, invoice_id: int) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """The audit events that concern an invoice in the AP cycle, oldest first: its own (credits,
+    re-opening...) and the export batches and payment imports that name it (decision 0023), each with
+    the part about this invoice (for an event of its own, its before and after)."""
+    from triad.audit.models import AuditEvent
+
+    runs = [str(r) for r in session.scalars(select(Payment.run_id).where(Payment.invoice_id == invoice_id).distinct())
+            if r is not None]
+    batches = [str(b) for b in session.scalars(select(ApBatchItem.batch_id)
+                                               .where(ApBatchItem.invoice_id == invoice_id).distinct())]
+    cond = (AuditEvent.entity_type == "invoice") & (AuditEvent.entity_id == str(invoice_id))
+    if runs:
+        cond |= (AuditEvent.action == "ap.payments_imported") & AuditEvent.entity_id.in_(runs)
+    if batches:
+        cond |= (AuditEvent.action == "ap.batch_exported") & AuditEvent.entity_id.in_(batches)
+    out = []
+    for ev in session.scalars(select(AuditEvent).where(cond).order_by(AuditEvent.seq)):
+        if ev.action == "ap.payments_imported":
+            part = [x for x in ev.after["entries"] if x["invoice_id"] == invoice_id]
+        elif ev.action == "ap.batch_exported":
+            part = [x for x in ev.after["invoices"] if x["invoice_id"] == invoice_id]
+        else:
+            part = [{"before": ev.before, "after": ev.after}]
+        if part:
+            out.append((ev, part))
+    return out
 
 
 def _move(check_move: Any, moves: list[dict[str, Any]], inv: _Target, to: State, actor: Actor, at: dt.datetime,

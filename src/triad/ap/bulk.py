@@ -1,0 +1,74 @@
+"""Bulk reads and writes for the AP file cycle (decision 0023), in the caller's transaction.
+
+Exports and imports move tens of thousands of rows at once. SQLAlchemy's per-row parameter and result
+processing costs more than the database work here, so these helpers hand rows to the driver directly:
+``COPY ... FROM STDIN`` on PostgreSQL (psycopg 3), one prepared ``executemany`` on SQLite. Values are
+converted with the columns' own SQLAlchemy bind processors first, so what is stored is exactly what
+an ORM insert would store (exact decimals as text on SQLite, UTC timestamps, and so on). Columns with
+a Python-side default (``created_at``...) must be given: the database does not know those defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert, type_coerce
+from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
+
+
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    """Insert ``rows`` (tuples in the order of ``columns``) into ``table``; returns how many."""
+    session.flush()  # pending ORM changes first, so the order of writes stays what the code says
+    conn = session.connection()
+    dialect = conn.dialect
+    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
+    if any(procs):
+        rows = (tuple(v if p is None or v is None else p(v) for p, v in zip(procs, row, strict=True))
+                for row in rows)
+    raw = conn.connection.driver_connection
+    quote = dialect.identifier_preparer
+    count = 0
+    if dialect.name == "postgresql":
+        # names come from the table's metadata (table.c[name] above), quoted by the dialect
+        copy_sql = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in columns)}) "  # noqa: S608
+                    "FROM STDIN")
+        with raw.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+                count += 1
+        return count
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    order = [list(columns).index(name) for name in compiled.positiontup]  # the statement's own column order
+    rows = list(rows) if order == sorted(order) else [tuple(row[i] for i in order) for row in rows]
+    cur = raw.cursor()
+    try:
+        cur.executemany(str(compiled), rows)
+    finally:
+        cur.close()
+    return len(rows)
+
+
+def _memo(proc: Any) -> Any:
+    """A bind processor that converts each distinct value once (timestamps, currencies and amounts
+    repeat across a batch); values that cannot be dict keys are converted every time."""
+    if proc is None:
+        return None
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            out = seen[value] = proc(value)
+            return out
+        except TypeError:  # unhashable
+            return proc(value)
+    return convert
+
+
+def raw(column: Any) -> Any:
+    """A column read as the driver gives it, without SQLAlchemy's result processing (an exact amount
+    is text on SQLite and a Decimal on PostgreSQL: pass it through ``Decimal`` either way)."""
+    return type_coerce(column, NullType()).label(column.key)
