@@ -62,10 +62,12 @@ def create_app(session_factory: sessionmaker[Session] | None = None) -> FastAPI:
     app.state.session_factory = session_factory or db.session_factory()
     app.include_router(api_router())
 
+    from triad.web.ap_pages import router as ap_pages
     from triad.web.routes import router as web_router
     from triad.web.vendor_pages import router as vendor_pages
 
     app.include_router(vendor_pages)
+    app.include_router(ap_pages)
     app.include_router(web_router)
     static = Path(__file__).parent / "web" / "static"
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -2,12 +2,66 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
 
+from triad.ap.formats import MULTI_COLUMNS
 from triad.core.schemas import AmountIn, CurrencyCode, ReadSchema, Schema
 
 
-class ApRouteCreate(Schema):
+def _columns(value: dict[str, str] | None) -> dict[str, str] | None:
+    """Header renames for the CSV export: only columns the export writes, each to a distinct, non-empty name."""
+    if value is None:
+        return None
+    unknown = sorted(k for k in value if k not in MULTI_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}; the export writes {', '.join(MULTI_COLUMNS)}")
+    out = {k: v.strip() for k, v in value.items()}
+    if any(not v or len(v) > 60 for v in out.values()):
+        raise ValueError("every renamed header needs 1 to 60 characters")
+    headers = [out.get(c, c) for c in MULTI_COLUMNS]
+    if len(set(headers)) != len(headers):
+        raise ValueError("two columns would get the same header")
+    return out
+
+
+def _iban(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return IBAN(value).compact
+    except SchwiftyException as exc:
+        raise ValueError(f"not a valid IBAN: {exc}") from None
+
+
+def _bic(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return str(BIC(value))
+    except SchwiftyException as exc:
+        raise ValueError(f"not a valid BIC: {exc}") from None
+
+
+class _RouteChecks(Schema):
+    @field_validator("csv_columns", check_fields=False)
+    @classmethod
+    def _check_columns(cls, v):
+        return _columns(v)
+
+    @field_validator("debtor_iban", check_fields=False)
+    @classmethod
+    def _check_iban(cls, v):
+        return _iban(v)
+
+    @field_validator("debtor_bic", check_fields=False)
+    @classmethod
+    def _check_bic(cls, v):
+        return _bic(v)
+
+
+class ApRouteCreate(_RouteChecks):
     name: str = Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9._-]+$")
     priority: int = Field(default=100, ge=0, le=100000)
     ap_system: str = Field(min_length=1, max_length=60)
@@ -22,7 +76,7 @@ class ApRouteCreate(Schema):
     is_active: bool = True
 
 
-class ApRouteUpdate(Schema):
+class ApRouteUpdate(_RouteChecks):
     priority: int | None = Field(default=None, ge=0, le=100000)
     ap_system: str | None = Field(default=None, min_length=1, max_length=60)
     business_unit_id: int | None = None
