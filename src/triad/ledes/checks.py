@@ -61,6 +61,9 @@ class RowCheck:
     # window checks: an aggregate over one invoice, True when the check may fire on its lines (a
     # cheap screen; the check itself runs only when some invoice passes it)
     screen: pl.Expr | None = None
+    # the check looks at this column's value only (and never fires on null): it is run once per
+    # distinct value of the column, and the lines holding a failing value are then picked out
+    column: str | None = None
 
 
 class Collector:
@@ -160,29 +163,33 @@ def _field_checks(fields: list[Field], ascii_only: bool = False) -> list[RowChec
         if f.kind == "date":
             out.append(RowCheck("LEDES-022", f.name, f.col, c.is_not_null() & (
                 ~c.str.contains(DATE) | c.str.to_date("%Y%m%d", strict=False).is_null()),
-                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a real calendar date"))
+                lambda r, f=f: f"{f.name} {r[f.col]!r} is not a real calendar date", column=f.col))
         elif f.kind == "num":
-            odd = pl.col(f"_odd_{f.col}") if f.col in _arith_cols(True) else _not_plain(f.col)
-            out.append(RowCheck("LEDES-023", f.name, f.col, odd,
+            # the amounts of the line arithmetic are read by the shared helpers anyway (``_odd_*``)
+            helper = f.col in _arith_cols(True)
+            out.append(RowCheck("LEDES-023", f.name, f.col, pl.col(f"_odd_{f.col}") if helper else _not_plain(f.col),
                                 lambda r, f=f: f"{f.name} {r[f.col]!r} is not a plain number (digits 0-9, one "
                                                "'.', optional sign; at most 22 digits before the point and 6 "
-                                               "after)"))
+                                               "after)", column=None if helper else f.col))
         elif f.kind == "int":
             out.append(RowCheck("LEDES-025", f.name, f.col, c.is_not_null() & (
                 ~c.str.contains(r"^[0-9]{1,9}$") | (c.str.strip_chars_start("0") == "")),
-                lambda r, f=f: f"{f.name} {r[f.col]!r} must be a positive whole number of at most 9 digits"))
+                lambda r, f=f: f"{f.name} {r[f.col]!r} must be a positive whole number of at most 9 digits",
+                column=f.col))
         elif f.kind == "type":
             out.append(RowCheck("LEDES-024", f.name, f.col,
                                 c.is_not_null() & ~c.str.to_uppercase().is_in(LINE_TYPES),
-                                lambda r, f=f: f"{f.name} {r[f.col]!r} must be F, E, IF or IE"))
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} must be F, E, IF or IE", column=f.col))
         elif f.kind == "currency":
             out.append(RowCheck("LEDES-060", f.name, f.col,
                                 c.is_not_null() & ~c.str.to_uppercase().is_in(_currencies()),
-                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 4217 currency code"))
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 4217 currency code",
+                                column=f.col))
         elif f.kind == "country":
             out.append(RowCheck("LEDES-063", f.name, f.col,
                                 c.is_not_null() & ~c.str.to_uppercase().is_in(_countries()),
-                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 3166 country code"))
+                                lambda r, f=f: f"{f.name} {r[f.col]!r} is not an ISO 3166 country code",
+                                column=f.col))
     return out
 
 
@@ -205,23 +212,27 @@ def _line_checks(fields: list[Field], is_98bi: bool, present: set[str]) -> list[
         RowCheck("LEDES-040", "LINE_ITEM_TASK_CODE", "line_item_task_code",
                  task.is_not_null() & ~task.is_in(list(utbms.TASK_SET)),
                  lambda r: f"{r['line_item_task_code']!r} is not a UTBMS task code (litigation, counseling, "
-                           "project or bankruptcy code set)"),
+                           "project or bankruptcy code set)", column="line_item_task_code"),
         RowCheck("LEDES-041", "LINE_ITEM_ACTIVITY_CODE", "line_item_activity_code",
                  act.is_not_null() & ~act.is_in(list(utbms.ACTIVITIES)),
-                 lambda r: f"{r['line_item_activity_code']!r} is not a UTBMS activity code (A101–A111)"),
+                 lambda r: f"{r['line_item_activity_code']!r} is not a UTBMS activity code (A101–A111)",
+                 column="line_item_activity_code"),
         RowCheck("LEDES-042", "LINE_ITEM_EXPENSE_CODE", "line_item_expense_code",
                  exp.is_not_null() & ~exp.is_in(list(utbms.EXPENSES)),
-                 lambda r: f"{r['line_item_expense_code']!r} is not a UTBMS expense code (E101–E124)"),
+                 lambda r: f"{r['line_item_expense_code']!r} is not a UTBMS expense code (E101–E124)",
+                 column="line_item_expense_code"),
         RowCheck("LEDES-044", "LINE_ITEM_EXPENSE_CODE", "line_item_expense_code", fee & exp.is_not_null(),
                  lambda r: "a fee line (F) carries an expense code; fee lines take task and activity codes"),
         RowCheck("LEDES-044", "LINE_ITEM_ACTIVITY_CODE", "line_item_activity_code", (typ == "E") & act.is_not_null(),
                  lambda r: "an expense line (E) carries an activity code; expense lines take an expense code"),
         RowCheck("LEDES-050", "TIMEKEEPER_CLASSIFICATION", "timekeeper_classification",
                  cls.is_not_null() & ~cls.is_in(TK_CLASSIFICATIONS),
-                 lambda r: f"{r['timekeeper_classification']!r} is not one of {', '.join(TK_CLASSIFICATIONS)}"),
+                 lambda r: f"{r['timekeeper_classification']!r} is not one of {', '.join(TK_CLASSIFICATIONS)}",
+                 column="timekeeper_classification"),
         RowCheck("LEDES-051", "TIMEKEEPER_NAME", "timekeeper_name",
                  pl.col("timekeeper_name").is_not_null() & ~pl.col("timekeeper_name").str.contains(NAME),
-                 lambda r: f"{r['timekeeper_name']!r} should be written \"Last, First\""),
+                 lambda r: f"{r['timekeeper_name']!r} should be written \"Last, First\"",
+                 column="timekeeper_name"),
         RowCheck("LEDES-006", None, None,
                  pl.any_horizontal([pl.col(f.col).str.contains(r"[^\x00-\x7F]") for f in fields if f.kind == "str"]),
                  lambda r: "the record contains non-ASCII characters; some e-billing systems reject them"),
@@ -408,17 +419,45 @@ def _run(frame: pl.DataFrame, row_checks: list[RowCheck], c: Collector, helpers:
     """Run the checks; returns the ``outputs`` columns, computed in the same pass."""
     if frame.height == 0 or not (row_checks or outputs):
         return None
+    # checks of one column's value run on its distinct values (each repeats on many lines)
+    by_value = {i: rc for i, rc in enumerate(row_checks) if rc.column is not None}
+    by_line = [i for i in range(len(row_checks)) if i not in by_value]
     # lazily, so that sub-expressions shared by several checks are computed once
     flags = frame.lazy().with_columns(*helpers).select(
-        *[rc.expr.fill_null(False).alias(f"c{i}") for i, rc in enumerate(row_checks)], *outputs).collect()
-    fired = flags.select(pl.col(f"c{i}").any() for i in range(len(row_checks))).row(0) if row_checks else ()
+        *[row_checks[i].expr.fill_null(False).alias(f"c{i}") for i in by_line], *outputs).collect()
+    fired = dict(zip(by_line, flags.select(pl.col(f"c{i}").any() for i in by_line).row(0) if by_line else (),
+                     strict=True))
+    bad_values = _failing_values(frame, by_value)
     for i, rc in enumerate(row_checks):
-        if not fired[i]:
+        if i in by_value:
+            bad = bad_values.get(i)
+            if bad is None:
+                continue
+            mask = pl.col(rc.column).is_in(bad.implode())
+        elif fired[i]:
+            mask = flags.get_column(f"c{i}")
+        else:
             continue
         # extra columns may be window expressions, so compute them before filtering
-        rows = (frame.with_columns(*rc.extra) if rc.extra else frame).filter(flags.get_column(f"c{i}"))
+        rows = (frame.with_columns(*rc.extra) if rc.extra else frame).filter(mask)
         c.emit(rows, rc.code, rc.field, rc.value, rc.message, rc.confirm)
     return flags.select(*[o.meta.output_name() for o in outputs])
+
+
+def _failing_values(frame: pl.DataFrame, checks: dict[int, RowCheck]) -> dict[int, pl.Series]:
+    """For each check of one column's value (``RowCheck.column``), the distinct values it fails on;
+    checks that fail on no value are left out."""
+    if not checks:
+        return {}
+    cols = list(dict.fromkeys(rc.column for rc in checks.values()))
+    # every column's distinct values, in one frame (shorter columns padded with nulls, on which
+    # these checks never fire)
+    uniq = frame.lazy().select(pl.col(c).unique().implode() for c in cols).collect()
+    values = pl.concat([pl.DataFrame(s.explode()) for s in uniq.iter_columns()], how="diagonal")
+    flags = values.lazy().select(*[rc.expr.fill_null(False).alias(f"c{i}") for i, rc in checks.items()]).collect()
+    fired = flags.select(pl.col(f"c{i}").any() for i in checks).row(0)
+    return {i: values.get_column(rc.column).filter(flags.get_column(f"c{i}"))
+            for (i, rc), hit in zip(checks.items(), fired, strict=True) if hit}
 
 
 def check_lines(frame: pl.DataFrame, c: Collector, *, fmt: str, ascii_only: bool = False,
