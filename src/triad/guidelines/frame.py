@@ -154,5 +154,12 @@ def key_text(*parts: pl.Expr) -> pl.Expr:
     return pl.concat_str([p.cast(pl.String).fill_null("") for p in parts], separator="\x1f")
 
 
+def iso_day(col: str) -> pl.Expr:
+    """``date.isoformat()`` of a Date column; null outside years 1000-9999 (where the two could differ)."""
+    d = pl.col(col)
+    plain = (d >= dt.date(1000, 1, 1)) & (d <= dt.date(9999, 12, 31))
+    return pl.when(plain).then(d.dt.strftime("%Y-%m-%d")).otherwise(None)
+
+
 def day_text(day: dt.date) -> str:
     return day.isoformat()
