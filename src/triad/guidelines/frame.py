@@ -94,7 +94,8 @@ def lines_frame(invoices: Sequence[InvoiceView]) -> tuple[pl.DataFrame, list[Lin
                                else pl.lit(None, dtype=pl.Date).alias("inv_date"),
                                pl.lit(numbers).gather(pl.col("inv")).alias("number") if lines
                                else pl.lit(None, dtype=pl.String).alias("number"),
-                               pl.col("desc").str.contains(r"^[\x00-\x7F]*$").fill_null(False).alias("ascii"),
+                               (pl.col("desc").str.len_bytes() == pl.col("desc").str.len_chars())
+                               .fill_null(False).alias("ascii"),
                                pl.col("desc").str.to_lowercase().alias("low"))
     odd = (pl.col("units").is_null() | pl.col("cost").is_null() | pl.col("total").is_null()
            | pl.col("date").is_null() | pl.col("desc").is_null() | pl.col("type").is_null())
