@@ -94,7 +94,8 @@ def lines_frame(invoices: Sequence[InvoiceView]) -> tuple[pl.DataFrame, list[Lin
                                else pl.lit(None, dtype=pl.Date).alias("inv_date"),
                                pl.lit(numbers).gather(pl.col("inv")).alias("number") if lines
                                else pl.lit(None, dtype=pl.String).alias("number"),
-                               pl.col("desc").str.contains(r"^[\x00-\x7F]*$").fill_null(False).alias("ascii"),
+                               (pl.col("desc").str.len_bytes() == pl.col("desc").str.len_chars())
+                               .fill_null(False).alias("ascii"),
                                pl.col("desc").str.to_lowercase().alias("low"))
     odd = (pl.col("units").is_null() | pl.col("cost").is_null() | pl.col("total").is_null()
            | pl.col("date").is_null() | pl.col("desc").is_null() | pl.col("type").is_null())
@@ -152,6 +153,13 @@ def group_sum_above(col: str, amount, *by: str, positive_only: bool = False) -> 
 
 def key_text(*parts: pl.Expr) -> pl.Expr:
     return pl.concat_str([p.cast(pl.String).fill_null("") for p in parts], separator="\x1f")
+
+
+def iso_day(col: str) -> pl.Expr:
+    """``date.isoformat()`` of a Date column; null outside years 1000-9999 (where the two could differ)."""
+    d = pl.col(col)
+    plain = (d >= dt.date(1000, 1, 1)) & (d <= dt.date(9999, 12, 31))
+    return pl.when(plain).then(d.dt.strftime("%Y-%m-%d")).otherwise(None)
 
 
 def day_text(day: dt.date) -> str:

@@ -10,6 +10,13 @@ returns a boolean polars expression (or Series) over the lines frame (``guidelin
 is true on every line the rule could report on, and on every line the rule needs to see to decide
 them (a whole group, for rules that add lines up). ``runner.evaluate_many`` runs the rule on those
 lines only; a line-scope rule with no candidate line in an invoice is not run for it.
+
+A line-scope rule whose findings on some lines follow from those lines alone may also register a
+bulk form (``@bulk(rule_id)``): ``fn(frame, settings, context)`` returns ``(decided, message)``,
+two polars expressions: ``decided`` is true on lines where the rule reports exactly one finding,
+with no adjustment, that depends on that line only, and ``message`` is that finding's text. The
+batch runner builds those findings from the frame's columns and runs the rule's code on the other
+candidate lines only (``None`` instead of the pair: no line is decided so).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class RuleSpec:
     fn: RuleFn
     scope: str  # "lines" or "invoice"
     prefilter: Callable | None = None  # (frame, settings, context) -> boolean pl.Expr or pl.Series
+    bulk: Callable | None = None  # (frame, settings, context) -> (decided, message) pl.Expr pair or None
 
 
 REGISTRY: dict[str, RuleSpec] = {}
@@ -73,7 +81,20 @@ def prefilter(rule_id: str):
 
     def register(fn: Callable) -> Callable:
         spec = REGISTRY[rule_id]
-        REGISTRY[rule_id] = RuleSpec(spec.id, spec.title, spec.settings, spec.fn, spec.scope, fn)
+        REGISTRY[rule_id] = RuleSpec(spec.id, spec.title, spec.settings, spec.fn, spec.scope, fn, spec.bulk)
+        return fn
+
+    return register
+
+
+def bulk(rule_id: str):
+    """Register the bulk form of an already registered line-scope rule (see the module's text)."""
+
+    def register(fn: Callable) -> Callable:
+        spec = REGISTRY[rule_id]
+        if spec.scope != "lines":
+            raise ValueError(f"rule {rule_id}: only line-scope rules have a bulk form")
+        REGISTRY[rule_id] = RuleSpec(spec.id, spec.title, spec.settings, spec.fn, spec.scope, spec.prefilter, fn)
         return fn
 
     return register

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Sequence
+from decimal import Decimal
 from operator import itemgetter
 
 from triad.guidelines.model import Context, Finding, InvoiceView, LineView, Version
@@ -58,23 +59,66 @@ def evaluate(invoice: InvoiceView, context: Context, versions: Sequence[Version]
 
 
 _new = object.__new__
+_set = object.__setattr__
+_ZERO = Decimal(0)
 
 
 def _finding_rows(spec, version: Version, settings, hits, rank: int = 0) -> list[tuple[tuple, Finding]]:
     """The hits as findings. A batch makes hundreds of thousands of them: the frozen dataclass's
-    own __init__ (one object.__setattr__ per field) was a fifth of the batch's time, so the fields
-    are set directly; the objects are the same (tests compare them with ``evaluate``'s)."""
-    fixed = {"rule": spec.id, "severity": settings.severity, "action": settings.action,
-             "guideline_version": version.label, "clause": settings.clause or None}
+    own __init__ (one object.__setattr__ per field) was a fifth of the batch's time, so each
+    finding gets its attribute dict in one go; the objects are the same (tests compare them with
+    ``evaluate``'s)."""
+    rule, severity, action, label, clause = (spec.id, settings.severity, settings.action, version.label,
+                                             settings.clause or None)
     out = []
-    rule = spec.id
     for line, message, adjustment in hits:
         f = _new(Finding)
         line_no = line.line_no if line else None
-        f.__dict__.update(fixed, message=message, line_no=line_no, source_line=line.source_line if line else None,
-                          adjustment=adjustment)
+        _set(f, "__dict__", {"rule": rule, "severity": severity, "message": message, "line_no": line_no,
+                             "source_line": line.source_line if line else None, "adjustment": adjustment,
+                             "action": action, "guideline_version": label, "clause": clause})
         out.append(((line_no is None, line_no or 0, rule, rank), f))  # with its place in evaluate()'s order
     return out
+
+
+def _bulk_findings(spec, version: Version, settings, lines: list[LineView], rows: list[int],
+                   messages: list[str]) -> list[tuple[int, tuple, Finding]]:
+    """Findings of a rule's bulk form: one per decided row, its message from the frame, no
+    adjustment; each with the row it is on (for its invoice and its place in the order)."""
+    rule, severity, action, label, clause = (spec.id, settings.severity, settings.action, version.label,
+                                             settings.clause or None)
+    out = []
+    for r, message in zip(rows, messages, strict=True):
+        line = lines[r]
+        f = _new(Finding)
+        line_no = line.line_no
+        _set(f, "__dict__", {"rule": rule, "severity": severity, "message": message, "line_no": line_no,
+                             "source_line": line.source_line, "adjustment": _ZERO, "action": action,
+                             "guideline_version": label, "clause": clause})
+        out.append((r, (line_no is None, line_no or 0, rule), f))
+    return out
+
+
+def _decide(sub, spec, settings, context: Context, mask):
+    """The rows of ``sub`` (among the candidates ``mask``, never of an odd invoice) that the rule's
+    bulk form decides, and their messages; None when it decides none or fails (the rule's own code
+    then sees every candidate)."""
+    import polars as pl
+
+    try:
+        got = spec.bulk(sub, settings, context)
+        if got is None:
+            return None
+        decided, message = got
+        d = sub.select((decided.fill_null(False) & ~pl.col("odd")).alias("d"))["d"] & mask
+        if not d.any():
+            return None
+        messages = sub.filter(d).select(message.alias("msg"))["msg"]
+        if messages.null_count():
+            return None
+        return d, messages.to_list()
+    except Exception:  # noqa: BLE001 - a bulk form's bug must never change a finding: the rule decides
+        return None
 
 
 def _masks(sub, wanted: list[tuple[int, object, object]], context: Context) -> dict[int, object]:
@@ -152,8 +196,10 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
     frame = frame.with_columns(line_v_col.alias("lv"),
                                pl.lit(pl.Series(inv_v, dtype=pl.Int32)).gather(pl.col("inv")).alias("iv"))
     starts = [0]
-    for inv in invoices:
+    row_inv: list[int] = []
+    for i, inv in enumerate(invoices):
         starts.append(starts[-1] + len(inv.lines))
+        row_inv += [i] * len(inv.lines)
     line_versions = sorted(set(line_v) - {-1})
     # the order in which each invoice meets its versions (only needed when there are several)
     rank: list[dict[int, int]] | None = None
@@ -190,6 +236,17 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
             sub_inv = sub["inv"].to_numpy()
             for k, (spec, settings) in enumerate(todo):
                 whole = k not in masks
+                pending: dict[int, list] = {}
+                if not whole and spec.bulk is not None and scope == "lines":
+                    got = _decide(sub, spec, settings, context, masks[k])
+                    if got is not None:
+                        d, messages = got
+                        d_rows = sub_rows[d.to_numpy()].tolist()
+                        for r, key, f in _bulk_findings(spec, version, settings, lines, d_rows, messages):
+                            i = row_inv[r]
+                            rk = rank[i].get(vi, 0) if rank is not None else 0
+                            pending.setdefault(i, []).append(((*key, rk), f))
+                        masks[k] = masks[k] & ~d
                 if not whole:
                     m = masks[k].to_numpy()
                     rows, invs = sub_rows[m], sub_inv[m]
@@ -217,6 +274,7 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                     try:
                         hits = list(spec.fn(inv, cand, context, settings))
                     except Exception as exc:  # a rule's bug must not stop the others
+                        pending.pop(i, None)  # as evaluate(): the failure alone, no finding of the rule
                         out[i].append(((True, 0, spec.id, r), Finding(
                             rule=spec.id, severity="warning", guideline_version=version.label,
                             clause=settings.clause,
@@ -224,6 +282,8 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                     else:
                         if hits:
                             out[i] += _finding_rows(spec, version, settings, hits, r)
+                for i, found in pending.items():
+                    out[i] += found
     result = []
     first = itemgetter(0)
     for found in out:

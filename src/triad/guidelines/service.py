@@ -15,18 +15,15 @@ from decimal import Decimal
 from sqlalchemy import (
     Integer,
     String,
-    and_,
     bindparam,
     case,
     cast,
-    column,
     exists,
     func,
     insert,
     literal,
     or_,
     select,
-    values,
 )
 from sqlalchemy.orm import Session
 
@@ -293,22 +290,18 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
         if ln.line_type in ("F", "E") and (ln.timekeeper_id in tk_ids or not ln.timekeeper_id):
             tk = tk_ids[ln.timekeeper_id] if ln.timekeeper_id else None
             keys[tk is not None].add((tk or 0, ln.date, ln.line_type, ln.units, ln.total))
-    cols = (Invoice.invoice_number, InvoiceLine.work_date, Timekeeper.tk_id, InvoiceLine.units, InvoiceLine.total,
-            InvoiceLine.description, InvoiceLine.line_type, InvoiceLine.expense_code, InvoiceLine.id)
-    found: list = []
+    found: dict[int, tuple] = {}
     for with_tk, wanted_keys in keys.items():
-        wanted = values(column("k", InvoiceLine.timekeeper_id.type), column("d", InvoiceLine.work_date.type),
-                        column("t", InvoiceLine.line_type.type), column("u", InvoiceLine.units.type),
-                        column("a", InvoiceLine.total.type), name="wanted").data(sorted(wanted_keys)).cte("wanted")
-        same = and_(InvoiceLine.timekeeper_id == wanted.c.k if with_tk else InvoiceLine.timekeeper_id.is_(None),
-                    InvoiceLine.work_date == wanted.c.d, InvoiceLine.line_type == wanted.c.t,
-                    InvoiceLine.units == wanted.c.u, InvoiceLine.total == wanted.c.a)
-        stmt = (select(*cols).select_from(wanted).join(InvoiceLine, same)
-                .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-                .outerjoin(Timekeeper, Timekeeper.id == InvoiceLine.timekeeper_id)
-                .where(Invoice.state != "withdrawn", Invoice.firm_id == firm_id, Invoice.id.not_in(new_ids)))
-        found += session.execute(stmt).all()
-    found.sort(key=lambda r: r[-1])
+        ordered = sorted(wanted_keys)
+        for at in range(0, len(ordered), _KEYS_PER_LOOKUP):
+            chunk = ordered[at:at + _KEYS_PER_LOOKUP]
+            chunk += [chunk[0]] * (_KEYS_PER_LOOKUP - len(chunk))  # padded: one statement shape, one compilation
+            params = {"firm": firm_id, "new": new_ids}
+            for n, (k, d, t, u, a) in enumerate(chunk):
+                params.update({f"k{n}": k, f"d{n}": d, f"t{n}": t, f"u{n}": u, f"a{n}": a})
+            for row in session.execute(_duplicate_lookup(with_tk), params):
+                found[row[-1]] = row  # a padded key finds its lines again: once each
+    found = [found[i] for i in sorted(found)]
     lines = [EarlierLine(number, day, tk, units, total, desc or "", ltype, exp)
              for number, day, tk, units, total, desc, ltype, exp, _ in found]
     # the batch's own lines, as stored (they are history for the batch's other invoices)
@@ -319,6 +312,47 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
         lines.append(EarlierLine(number, ln.date, ln.timekeeper_id, units, total, ln.description, ln.line_type,
                                  ln.expense_code))
     return billed, History(lines, hours=hours)
+
+
+_KEYS_PER_LOOKUP = 64
+_LOOKUPS: dict[bool, object] = {}
+
+
+def _duplicate_lookup(with_tk: bool):
+    """Earlier lines of firm ``:firm`` (not withdrawn, not among ``:new``) with the same (timekeeper,
+    day, type, hours, amount) as one of ``_KEYS_PER_LOOKUP`` keys ``k0, d0, t0, u0, a0`` ... (without
+    a timekeeper: its ``k`` is ignored): a VALUES table joined to the lines, one index seek per key.
+    A plain text statement with typed bound parameters, built once per process: SQLAlchemy caches
+    its compilation (a ``values()`` construct is compiled again at every execution, and that was
+    the largest cost of a submission)."""
+    stmt = _LOOKUPS.get(with_tk)
+    if stmt is not None:
+        return stmt
+    from sqlalchemy import text
+
+    from triad.firms.models import Timekeeper
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    L, i, t = InvoiceLine.__table__, Invoice.__table__, Timekeeper.__table__
+    key_cols = (L.c.timekeeper_id, L.c.work_date, L.c.line_type, L.c.units, L.c.total)
+    rows = ", ".join("(" + ", ".join(f":{c}{n}" for c in "kdtua") + ")" for n in range(_KEYS_PER_LOOKUP))
+    same = " AND ".join([f"l.{L.c.timekeeper_id.name} = w.k" if with_tk else f"l.{L.c.timekeeper_id.name} IS NULL",
+                         *(f"l.{col.name} = w.{c}" for c, col in zip("dtua", key_cols[1:], strict=True))])
+    sql = (f"WITH w (k, d, t, u, a) AS (VALUES {rows}) "  # noqa: S608 - names from our own tables, values bound
+           f"SELECT i.{i.c.invoice_number.name}, l.{L.c.work_date.name}, tk.{t.c.tk_id.name}, l.{L.c.units.name}, "
+           f"l.{L.c.total.name}, l.{L.c.description.name}, l.{L.c.line_type.name}, l.{L.c.expense_code.name}, "
+           f"l.{L.c.id.name} FROM w JOIN {L.name} l ON {same} JOIN {i.name} i ON i.{i.c.id.name} = "
+           f"l.{L.c.invoice_id.name} LEFT OUTER JOIN {t.name} tk ON tk.{t.c.id.name} = l.{L.c.timekeeper_id.name} "
+           f"WHERE i.{i.c.state.name} != 'withdrawn' AND i.{i.c.firm_id.name} = :firm "
+           f"AND i.{i.c.id.name} NOT IN :new")
+    params = [bindparam("firm", type_=i.c.firm_id.type), bindparam("new", expanding=True, type_=i.c.id.type)]
+    for n in range(_KEYS_PER_LOOKUP):
+        params += [bindparam(f"{c}{n}", type_=col.type) for c, col in zip("kdtua", key_cols, strict=True)]
+    stmt = text(sql).bindparams(*params).columns(
+        i.c.invoice_number, L.c.work_date, t.c.tk_id, L.c.units, L.c.total, L.c.description, L.c.line_type,
+        L.c.expense_code, L.c.id)
+    _LOOKUPS[with_tk] = stmt
+    return stmt
 
 
 def _hours_sums(session: Session):

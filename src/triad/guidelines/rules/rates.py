@@ -8,8 +8,8 @@ import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.frame import fee, micro
-from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
+from triad.guidelines.frame import fee, iso_day, micro
+from triad.guidelines.registry import Hit, RuleSettings, bulk, prefilter, rule
 
 
 def _m(d: Decimal) -> str:
@@ -152,3 +152,23 @@ def _new_timekeeper_rows(frame, s, ctx):
     new = fee() & _has_tk() & (pl.col("tk") != "") & ~pl.col("tk").is_in(list(ctx.known_timekeepers))
     first = pl.when(new).then(pl.concat_str([pl.col("inv").cast(pl.String), pl.col("tk")], separator="\x1f"))
     return new & first.is_first_distinct()
+
+
+@bulk("approved_rate")
+def _approved_rate_bulk(frame, s: ApprovedRateSettings, ctx):
+    # a fee line of a timekeeper with no approved rate at all: "no approved rate", from the line alone
+    if not s.require_approved_rate:
+        return None
+    tks = list(ctx.rates_by_timekeeper())
+    day = iso_day("date")
+    decided = fee() & _has_tk() & ~pl.col("tk").is_in(tks) & day.is_not_null()
+    return decided, pl.concat_str([pl.lit("no approved rate for "), pl.col("tk"), pl.lit(" on "), day])
+
+
+@bulk("new_timekeeper")
+def _new_timekeeper_bulk(frame, s, ctx):
+    # the pre-filter's lines are exactly the first line of each new timekeeper in the invoice
+    who = pl.when(pl.col("cls").is_null() | (pl.col("cls") == "")).then(pl.lit("unclassified")).otherwise(pl.col("cls"))
+    message = pl.concat_str([pl.lit("timekeeper "), pl.col("tk"), pl.lit(" ("), who,
+                             pl.lit(") bills this matter for the first time")])
+    return _new_timekeeper_rows(frame, s, ctx), message
