@@ -10,7 +10,7 @@ from tests.factories import world as factories
 from tests.integration.test_vendor_master import _ready, activate
 from triad.audit.models import AuditEvent
 from triad.audit.service import Actor, verify
-from triad.vendors import sync
+from triad.vendors import service, sync
 from triad.vendors.models import Vendor, VendorDuplicate, VendorPendingChange
 
 PROC = Actor("cli:procurement")
@@ -45,8 +45,16 @@ def test_many_new_vendors_get_their_own_rows_and_one_event_each(db, w):
             f"Vendor {i:04d} Quillfeather Ltd", _ein(i), str(880000 + i), f"{i} Elm St")
         assert v.status == "draft" and v.tax_ids[0].validated_on is not None
     events = db.scalars(sa.select(AuditEvent).where(AuditEvent.seq > before).order_by(AuditEvent.seq)).all()
-    assert [e.action for e in events] == ["vendor.created"] * n + ["vendor_import.applied"]
-    assert [int(e.entity_id) for e in events[:n]] == [o.vendor_id for o in report.outcomes]
+    assert [e.action for e in events] == ["vendor_import.applied"]  # one event for the file, naming every vendor
+    named = events[0].after["vendors"]
+    assert [(x["vendor_id"], x["action"], x["after"]["legal_name"], x["after"]["line"]) for x in named] == [
+        (o.vendor_id, "vendor.created", f"Vendor {i:04d} Quillfeather Ltd", i + 2)
+        for i, o in enumerate(report.outcomes)]
+    # each vendor's history finds the import event and its own part of it
+    for i in (0, 9, 10, n - 1):
+        history = service.audit_of_vendor(session=db, vendor_id=report.outcomes[i].vendor_id)
+        assert [(ev.seq, part["after"]["legal_name"]) for ev, part in history] == [
+            (events[0].seq, f"Vendor {i:04d} Quillfeather Ltd")]
     assert verify(db).ok
     again = _import(db, "\n".join(lines) + "\n")
     assert again.unchanged == n and again.created == again.updated == 0
@@ -66,12 +74,16 @@ def test_an_update_is_audited_with_before_and_after_and_voids_the_review(db, w):
     assert (v.legal_name, v.bank_accounts[0].account_key, v.addresses[0].city) == (
         "Charlie Counsel Group LLP", "026009593:44445555", "Austin")
     assert (v.legal_review, v.screening_status, v.name_key) == ("none", "not_screened", "charlie counsel group")
-    ev = db.scalar(sa.select(AuditEvent).where(AuditEvent.action == "vendor.updated",
-                                               AuditEvent.entity_id == str(v.id)).order_by(AuditEvent.seq.desc()))
-    assert ev.before["legal_name"] == "Charlie Counsel LLP"
-    assert ev.before["bank_accounts"][0]["account_key"] == old_bank
-    assert ev.after["changed"]["legal_name"] == "Charlie Counsel Group LLP"
-    assert ev.after["notes"] == ["legal review voided: reviewed data changed", "screening voided: names changed"]
+    history = service.audit_of_vendor(session=db, vendor_id=v.id)
+    ev, part = history[-1]  # the import, newest: its entry for this vendor
+    assert (ev.action, ev.after["file"]) == ("vendor_import.applied", "proc.csv")
+    assert [x["vendor_id"] for x in ev.after["vendors"]] == [v.id]
+    assert part["before"]["legal_name"] == "Charlie Counsel LLP"
+    assert part["before"]["bank_accounts"][0]["account_key"] == old_bank
+    assert part["after"]["changed"]["legal_name"] == "Charlie Counsel Group LLP"
+    assert part["after"]["notes"] == ["legal review voided: reviewed data changed", "screening voided: names changed"]
+    assert [e.action for e, _ in history[:-1]] == [e.action for e in db.scalars(sa.select(AuditEvent).where(
+        AuditEvent.entity_type == "vendor", AuditEvent.entity_id == str(v.id)).order_by(AuditEvent.seq))]
     assert verify(db).ok
 
 

@@ -448,3 +448,29 @@ def get_vendor(session: Session, vendor_id: int) -> Vendor:
         raise NotFound(f"no vendor with id {vendor_id}")
     return vendor
 
+
+
+def audit_of_vendor(*, session: Session, vendor_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """A vendor's audit history, oldest first: its own events and the procurement imports that created or
+    changed it (one event per file names every vendor, decision 0024), each with its before and after.
+
+    Returns (event, {"before": ..., "after": ...}) pairs; for an import, the part about this vendor.
+    """
+    from sqlalchemy import Text, cast, or_
+
+    from triad.audit.models import AuditEvent
+
+    own = (AuditEvent.entity_type == "vendor") & (AuditEvent.entity_id == str(vendor_id))
+    # the import event's JSON text names the vendor as "vendor_id":N (keys sorted, compact: core.db.json_dumps);
+    # the text match only narrows the rows read, the entries are checked below
+    text = cast(AuditEvent.after, Text)
+    named = (AuditEvent.action == "vendor_import.applied") & or_(
+        text.like(f'%"vendor_id":{vendor_id}}}%'), text.like(f'%"vendor_id": {vendor_id}}}%'))
+    out = []
+    for ev in session.scalars(select(AuditEvent).where(own | named).order_by(AuditEvent.seq)):
+        if ev.action == "vendor_import.applied":
+            out += [(ev, {"before": x["before"], "after": x["after"]}) for x in (ev.after or {}).get("vendors", [])
+                    if x["vendor_id"] == vendor_id]
+        else:
+            out.append((ev, {"before": ev.before, "after": ev.after}))
+    return out

@@ -561,8 +561,8 @@ def _load_state(session: Session, plan: list) -> _State:
 
 def _apply(session: Session, plan: list, report: ImportReport, source: str, filename: str, actor: Actor) -> None:
     """Compare every row with what Triad holds (read once), then write only the differences in bulk (Core
-    executemany), with one audit event per created or changed vendor (record_many). A bank or tax change to
-    an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes)."""
+    executemany), with one audit event for the file naming every created or changed vendor. A bank or tax change
+    to an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes)."""
     session.flush()
     state = _load_state(session, plan)
     open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
@@ -608,14 +608,17 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     w.run(session)
     report.duplicates = flag_duplicates(session, sorted(w.dedupe_ids), {o.vendor_id for o, _, _ in new_rows})
     report.duplicates_flagged = len(report.duplicates)
-    record_many(session, actor=actor, events=events)
     if events or report.conflicts or report.duplicates_flagged:
+        # one hash-chained event for the file, naming every vendor it created or changed with its before and
+        # after (decision 0024, round 2); ``service.audit_of_vendor`` finds it from the vendor
         record(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import", entity_id=None,
                after={"file": filename, "source": source, "rows": report.rows, "created": report.created,
                       "updated": report.updated, "unchanged": report.unchanged,
                       "held_for_approval": report.held_for_approval, "conflicts": report.conflicts,
                       "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
-                          {e["line"] for e in report.errors})})
+                          {e["line"] for e in report.errors}),
+                      "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
+                                   "after": e["after"]} for e in events]})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
 
 
@@ -749,10 +752,7 @@ def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor,
                "status": VendorStatus.draft.value, "risk_tier": "medium", "screening_status": "not_screened",
                "name_key": r.name_key, "onboarding_pathway": pathway, "requested_by_id": actor.user_id,
                "legal_review": "none", "created_at": now, "updated_at": now} for _, r, _ in new_rows]
-    stmt = insert(Vendor.__table__).returning(Vendor.__table__.c.id, sort_by_parameter_order=True)
-    ids: list[int] = []
-    for k in range(0, len(values), 5000):
-        ids += session.execute(stmt, values[k:k + 5000]).scalars().all()
+    ids = _insert_ids(session, values)
     for (out, r, event), vid in zip(new_rows, ids, strict=True):
         out.vendor_id = event["entity_id"] = vid
         w.dedupe_ids.add(vid)
@@ -766,6 +766,32 @@ def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor,
             w.children(vid, "contacts", [r.contact])
         for bu in r.business_units or []:
             w.inserts["business_units"].append({"vendor_id": vid, "business_unit_id": bu})
+
+
+def _insert_ids(session: Session, values: list[dict]) -> list[int]:
+    """Insert vendor rows; their ids in row order.
+
+    PostgreSQL: multi-row ``INSERT ... RETURNING`` (``sort_by_parameter_order``). SQLite runs that one row at a
+    time, so there the rows go in with a plain ``executemany`` and the ids are read back: SQLite has one writer,
+    and from the first inserted row this transaction holds the write lock until it ends, so the new rows are
+    the highest ids, in insertion order. Their names are checked against the values, so a surprise (another
+    writer, a reused id) is an error, never a wrong id."""
+    vt = Vendor.__table__
+    if session.get_bind().dialect.name != "sqlite":
+        stmt = insert(vt).returning(vt.c.id, sort_by_parameter_order=True)
+        ids: list[int] = []
+        for k in range(0, len(values), 5000):
+            ids += session.execute(stmt, values[k:k + 5000]).scalars().all()
+        return ids
+    for k in range(0, len(values), 5000):
+        session.execute(insert(vt), values[k:k + 5000])
+    got = session.execute(select(vt.c.id, vt.c.legal_name, vt.c.name_key).order_by(vt.c.id.desc())
+                          .limit(len(values))).all()
+    got.reverse()
+    if len(got) != len(values) or any((n, k) != (v["legal_name"], v["name_key"])
+                                      for (_, n, k), v in zip(got, values, strict=False)):
+        raise RuntimeError("vendor import: the inserted vendors are not the newest rows; nothing was applied")
+    return [i for i, _, _ in got]
 
 
 def _bank_in(bank: dict) -> dict:
