@@ -643,7 +643,12 @@ def audit(request: Request, session: DbSession, page: PageNo = 1):
         return _login_redirect(request)
     _need(pu, Perm.audit_read)
     params = PageParams(page=page, size=50)
-    rows, total = paginate(session, select(AuditEvent).order_by(AuditEvent.seq.desc()), params)
+    from sqlalchemy.orm import defer
+
+    # the list shows no payloads: an import's event can list 100,000 records, so they are not loaded here
+    query = (select(AuditEvent).options(defer(AuditEvent.before), defer(AuditEvent.after))
+             .order_by(AuditEvent.seq.desc()))
+    rows, total = paginate(session, query, params)
     return render(request, "audit.html", pu, rows=rows, total=total, page=page,
                   pages=max(1, -(-total // 50)), q="")
 
