@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -96,23 +96,30 @@ class _Hours:
 
     def __init__(self):
         self.total = Decimal(0)
-        self.exponents: Counter[int] = Counter()
-        self.by_invoice: dict[str | None, tuple[Decimal, Counter[int]]] = {}
+        self.exponents: dict[int, int] = {}  # exponent -> number of terms with it
+        self.by_invoice: dict[str | None, list] = {}  # number -> [hours, {exponent: terms}]
 
     def add(self, number: str | None, units: Decimal) -> None:
         exp = units.as_tuple().exponent
         self.total += units
-        self.exponents[exp] += 1
-        own, own_exps = self.by_invoice.get(number) or (Decimal(0), Counter())
-        own_exps[exp] += 1
-        self.by_invoice[number] = (own + units, own_exps)
+        exps = self.exponents
+        exps[exp] = exps.get(exp, 0) + 1
+        own = self.by_invoice.get(number)
+        if own is None:
+            self.by_invoice[number] = [units, {exp: 1}]
+        else:
+            own[0] += units
+            own[1][exp] = own[1].get(exp, 0) + 1
 
     def without(self, number: str) -> Decimal:
         total, exps = self.total, self.exponents
-        if number in self.by_invoice:
-            own, own_exps = self.by_invoice[number]
-            total, exps = total - own, exps - own_exps
-        return total.quantize(Decimal(1).scaleb(min([0, *exps])))
+        own = self.by_invoice.get(number)
+        if own is not None:
+            total = total - own[0]
+            live = [e for e, n in exps.items() if n > own[1].get(e, 0)]
+        else:
+            live = list(exps)
+        return total.quantize(Decimal(1).scaleb(min([0, *live])))
 
 
 class History:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 import polars as pl
 
@@ -19,7 +20,9 @@ def _d(v: str | None) -> Decimal | None:
         return None
 
 
+@lru_cache(maxsize=8192)
 def _date(v: str | None) -> dt.date | None:
+    """A LEDES date (YYYYMMDD); cached because an invoice repeats a few dates on every line."""
     if v is None:
         return None
     try:
