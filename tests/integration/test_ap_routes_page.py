@@ -55,7 +55,7 @@ def test_finance_adds_a_route_and_changes_it(client, db, w):
     db.expire_all()
     assert (route.priority, route.is_active, route.csv_columns) == (500, False, {})
     events = db.scalars(sa.select(AuditEvent).where(AuditEvent.entity_type == "ap_route",
-                                                    AuditEvent.entity_id == route.id)
+                                                    AuditEvent.entity_id == str(route.id))
                         .order_by(AuditEvent.seq)).all()
     assert [e.action for e in events] == ["ap_route.created", "ap_route.updated"]
     assert events[1].before["priority"] == 10 and events[1].after["priority"] == 500
