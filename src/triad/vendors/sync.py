@@ -612,11 +612,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         # one hash-chained event for the file, naming every vendor it created or changed with its before and
         # after (decision 0024, round 2); ``service.audit_of_vendor`` finds it from the vendor
         record(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import", entity_id=None,
-               after={"file": filename, "source": source, "rows": report.rows, "created": report.created,
-                      "updated": report.updated, "unchanged": report.unchanged,
-                      "held_for_approval": report.held_for_approval, "conflicts": report.conflicts,
-                      "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
-                          {e["line"] for e in report.errors}),
+               after=_summary(report, filename, source) | {
                       "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
                                    "after": e["after"]} for e in events]})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
@@ -679,12 +675,16 @@ def _apply_legal(session: Session, plan: list, report: ImportReport, source: str
     record_many(session, actor=actor, events=events)
     if events or report.conflicts or report.duplicates_flagged:
         record(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import", entity_id=None,
-               after={"file": filename, "source": source, "rows": report.rows, "created": report.created,
-                      "updated": report.updated, "unchanged": report.unchanged,
-                      "held_for_approval": report.held_for_approval, "conflicts": report.conflicts,
-                      "duplicates_flagged": report.duplicates_flagged, "refused_rows": len(
-                          {e["line"] for e in report.errors})})
+               after=_summary(report, filename, source))
     session.expire_all()
+
+
+def _summary(report: ImportReport, filename: str, source: str) -> dict:
+    """The counts of the ``vendor_import.applied`` event (both paths)."""
+    return {"file": filename, "source": source, "rows": report.rows, "created": report.created,
+            "updated": report.updated, "unchanged": report.unchanged, "held_for_approval": report.held_for_approval,
+            "conflicts": report.conflicts, "duplicates_flagged": report.duplicates_flagged,
+            "refused_rows": len({e["line"] for e in report.errors})}
 
 
 def _create(session: Session, r: _Row, source: str, actor: Actor, events: list) -> RowOutcome:
