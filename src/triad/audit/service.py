@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, inspect, select, update
+from sqlalchemy import JSON, Text, cast, insert, inspect, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from triad.audit.models import GENESIS, AuditEvent, AuditHead
@@ -131,6 +131,56 @@ def record(
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
     session.flush()
     return event
+
+
+def compute_hash_dumped(prev_hash: str, *, seq: int, at: str, actor: str, actor_id: int | None, action: str,
+                        entity_type: str, entity_id: str | None, before_text: str, after_text: str,
+                        reason: str | None) -> str:
+    """``compute_hash`` for ``before`` and ``after`` given as their ``json_dumps`` text (``at`` as ``_timestamp``
+    text): the payload is the same text (keys sorted, compact), built around the two texts instead of
+    serialising them again. tests/unit/test_audit_dumped.py holds it equal to ``compute_hash``."""
+    fields = {"action": json_dumps(action), "actor": json_dumps(actor), "actor_id": json_dumps(actor_id),
+              "after": after_text, "at": json_dumps(at), "before": before_text, "entity_id": json_dumps(entity_id),
+              "entity_type": json_dumps(entity_type), "reason": json_dumps(reason), "seq": json_dumps(seq)}
+    payload = "{" + ",".join(f"{json_dumps(k)}:{v}" for k, v in sorted(fields.items())) + "}"
+    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+
+
+def record_large(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,
+                 after: dict[str, Any], reason: str | None = None) -> int:
+    """``record`` for one large event (an import file naming every record it changed), serialised once.
+
+    ``after`` is turned into JSON text once; that text is both hashed (``compute_hash_dumped``) and stored
+    (bypassing the column's own serialiser), so the stored event and its hash are exactly what ``record``
+    would write: ``record`` stores ``json.loads(json_dumps(after))``, whose text is the same for data with
+    string keys (the only kind an event holds). No ORM object is created. Returns the event's ``seq``.
+    """
+    row = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    seq, prev_hash = row
+    at = utcnow()
+    after_text = json_dumps(after)
+    eid = None if entity_id is None else str(entity_id)
+    digest = compute_hash_dumped(prev_hash, seq=seq, at=_timestamp(at), actor=actor.label, actor_id=actor.user_id,
+                                 action=action, entity_type=entity_type, entity_id=eid, before_text="null",
+                                 after_text=after_text, reason=reason)
+    session.execute(insert(AuditEvent.__table__).values(
+        seq=seq, at=at, actor=actor.label, actor_id=actor.user_id, action=action, entity_type=entity_type,
+        entity_id=eid, before=None, after=_json_text(session, after_text), reason=reason, prev_hash=prev_hash,
+        hash=digest))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
+    return seq
+
+
+def _json_text(session: Session, text: str) -> Any:
+    """A bound JSON text stored as it is: PostgreSQL casts it to the json column's type (which keeps the text);
+    SQLite stores the text (a CAST there would apply numeric affinity)."""
+    bound = type_coerce(text, Text)
+    return cast(bound, JSON) if session.get_bind().dialect.name == "postgresql" else bound
 
 
 def record_many(session: Session, *, actor: Actor, events: list[dict[str, Any]]) -> int:

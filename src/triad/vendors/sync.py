@@ -23,9 +23,11 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
-from triad.audit.service import Actor, record, record_many
+from triad.ap.bulk import insert_rows
+from triad.audit.service import Actor, record, record_large, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.schemas import _country, _currency
@@ -611,10 +613,10 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     if events or report.conflicts or report.duplicates_flagged:
         # one hash-chained event for the file, naming every vendor it created or changed with its before and
         # after (decision 0024, round 2); ``service.audit_of_vendor`` finds it from the vendor
-        record(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import", entity_id=None,
-               after=_summary(report, filename, source) | {
-                      "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
-                                   "after": e["after"]} for e in events]})
+        record_large(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import",
+                     after=_summary(report, filename, source) | {
+                         "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
+                                      "after": e["after"]} for e in events]})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
 
 
@@ -736,19 +738,33 @@ class _Writes:
             ids = self.replace[key]
             for k in range(0, len(ids), _CHUNK):
                 session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-            rows = self.inserts[key]
-            for k in range(0, len(rows), 5000):
-                session.execute(insert(table), rows[k:k + 5000])
-        rows = [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts]
-        for k in range(0, len(rows), 5000):
-            session.execute(insert(VendorConflict.__table__), rows[k:k + 5000])
+            _insert_dicts(session, table, self.inserts[key])
+        _insert_dicts(session, VendorConflict.__table__,
+                      [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts])
+
+
+def _insert_dicts(session: Session, table, rows: list[dict]) -> None:
+    """Insert dict rows through the driver (``ap.bulk.insert_rows``: one ``executemany`` on SQLite, ``COPY`` on
+    PostgreSQL), grouped by their keys. A group that leaves out a column with a Python-side default goes
+    through a Core insert instead, which applies the default (the driver path does not know it)."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for cols, items in groups.items():
+        if any(c.default is not None and c.name not in cols for c in table.c):
+            for k in range(0, len(items), 5000):
+                session.execute(insert(table), items[k:k + 5000])
+        else:
+            insert_rows(session, table, cols, [tuple(row.values()) for row in items])
 
 
 def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor, w: _Writes) -> None:
     """Create the new vendors as drafts in one multi-row insert (ids in row order), then their child rows."""
     now = utcnow()
     pathway = "procurement" if source == "procurement" else "legal"
-    values = [{"legal_name": r.legal_name, "other_names": r.other_names or [], "country": r.country,
+    # other_names as a tuple: the same JSON text as a list, and hashable, so the bulk insert serialises the
+    # common empty value once rather than once per row
+    values = [{"legal_name": r.legal_name, "other_names": tuple(r.other_names or ()), "country": r.country,
                "status": VendorStatus.draft.value, "risk_tier": "medium", "screening_status": "not_screened",
                "name_key": r.name_key, "onboarding_pathway": pathway, "requested_by_id": actor.user_id,
                "legal_review": "none", "created_at": now, "updated_at": now} for _, r, _ in new_rows]
@@ -771,20 +787,20 @@ def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor,
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
     """Insert vendor rows; their ids in row order.
 
-    PostgreSQL: multi-row ``INSERT ... RETURNING`` (``sort_by_parameter_order``). SQLite runs that one row at a
-    time, so there the rows go in with a plain ``executemany`` and the ids are read back: SQLite has one writer,
-    and from the first inserted row this transaction holds the write lock until it ends, so the new rows are
-    the highest ids, in insertion order. Their names are checked against the values, so a surprise (another
-    writer, a reused id) is an error, never a wrong id."""
+    PostgreSQL: the ids are taken from the table's sequence first (``nextval`` once per row, in one query), then
+    the rows go in with ``COPY`` carrying those ids. SQLite: the rows go in with one driver ``executemany`` and
+    the ids are read back: SQLite has one writer, and from the first inserted row this transaction holds the
+    write lock until it ends, so the new rows are the highest ids, in insertion order. Their names are checked
+    against the values, so a surprise (another writer, a reused id) is an error, never a wrong id."""
     vt = Vendor.__table__
+    cols = list(values[0])
     if session.get_bind().dialect.name != "sqlite":
-        stmt = insert(vt).returning(vt.c.id, sort_by_parameter_order=True)
-        ids: list[int] = []
-        for k in range(0, len(values), 5000):
-            ids += session.execute(stmt, values[k:k + 5000]).scalars().all()
+        ids = list(session.execute(sql_text(
+            "SELECT nextval(pg_get_serial_sequence('vendor', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(values)}).scalars())
+        insert_rows(session, vt, ["id", *cols], [(i, *v.values()) for i, v in zip(ids, values, strict=True)])
         return ids
-    for k in range(0, len(values), 5000):
-        session.execute(insert(vt), values[k:k + 5000])
+    insert_rows(session, vt, cols, [tuple(v.values()) for v in values])
     got = session.execute(select(vt.c.id, vt.c.legal_name, vt.c.name_key).order_by(vt.c.id.desc())
                           .limit(len(values))).all()
     got.reverse()
@@ -1007,8 +1023,7 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
                      "score": Decimal(str(round(score, 1))) if score is not None else None})
         out.append({"vendor_id": b, "other_vendor_id": a, "reason": reason,
                     "score": round(score, 1) if score is not None else None})
-    for k in range(0, len(rows), 5000):
-        session.execute(insert(dt_), rows[k:k + 5000])
+    _insert_dicts(session, dt_, rows)
     return out
 
 
