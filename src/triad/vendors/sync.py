@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
-from triad.ap.bulk import insert_rows
+from triad.ap.bulk import insert_rows, raw
 from triad.audit.service import Actor, record, record_large, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
@@ -436,7 +436,7 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
     if not keys:
         return []
     if len(keys) > _SCAN_ABOVE:
-        return [(i, k) for i, k in session.execute(select(id_col, key_col)) if k in keys]
+        return [(i, k) for i, k in session.execute(select(id_col, key_col)).all() if k in keys]
     out: list[tuple[Any, Any]] = []
     ks = list(keys)
     for k in range(0, len(ks), _CHUNK):
@@ -506,7 +506,7 @@ def _by_vendor(session: Session, table, ids: list[int], idset: set[int]) -> dict
     names = [c.name for c in table.c if c.name not in _SKIP]
     stmt = select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
     if len(ids) > _SCAN_ABOVE:
-        result = [r for r in session.execute(stmt) if r[0] in idset]
+        result = [r for r in session.execute(stmt).all() if r[0] in idset]
     else:
         result = []
         for k in range(0, len(ids), _CHUNK):
@@ -533,9 +533,10 @@ def _load_state(session: Session, plan: list) -> _State:
     idset = set(ids)
     vt = Vendor.__table__
     vendors: dict[int, dict] = {}
-    stmt = select(*[vt.c[c] for c in _VENDOR_COLS])
+    # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
+    stmt = select(*[raw(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     if len(ids) > _SCAN_ABOVE:
-        rows = [r for r in session.execute(stmt) if r[0] in idset]
+        rows = [r for r in session.execute(stmt).all() if r[0] in idset]
     else:
         rows = []
         for k in range(0, len(ids), _CHUNK):
@@ -833,8 +834,11 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         changes["legal_name"], before["legal_name"] = r.legal_name, v["legal_name"]
     if r.country != v["country"]:
         changes["country"], before["country"] = r.country, v["country"]
-    if r.other_names is not None and r.other_names != list(v["other_names"] or []):
-        changes["other_names"], before["other_names"] = r.other_names, list(v["other_names"] or [])
+    if r.other_names is not None:
+        if isinstance(v["other_names"], str):
+            v["other_names"] = json.loads(v["other_names"])
+        if r.other_names != list(v["other_names"] or []):
+            changes["other_names"], before["other_names"] = r.other_names, list(v["other_names"] or [])
     if r.tax and not any(t["value"] == r.tax["value"] for t in taxes) and \
             r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
         changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
