@@ -26,14 +26,15 @@ from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
-from triad.ap.bulk import insert_rows, raw
+from triad.ap.bulk import insert_rows
+from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_large, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.schemas import _country, _currency
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
-from triad.vendors import dedupe, legal_sync, service, validation
+from triad.vendors import dedupe, legal_sync, service, validation, vector_checks
 from triad.vendors.csv_cells import export_cell, import_cells
 from triad.vendors.models import (
     ScreeningStatus,
@@ -256,7 +257,9 @@ class _Checks:
 
 
 def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, int],
-               checks: _Checks | None = None) -> tuple[_Row | None, list]:
+               checks: _Checks | None = None, pre: tuple | None = None) -> tuple[_Row | None, list]:
+    """One row checked; ``pre``: its country, tax ID, bank account and address already checked column-wise
+    (``vector_checks.precheck``), so only the rest is checked here."""
     checks = checks or _Checks(bu_codes)
     errors: list[dict] = []
 
@@ -270,59 +273,63 @@ def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, in
             bad(fld_map.get(str(loc), next(iter(fld_map.values()))), msg)
 
     name = raw.get("legal_name", "")
-    if not name:
+    if pre is not None:
+        country, tax, bank, address = pre
+    elif not name:
         bad("legal_name", "required")
     elif len(name) > 300:
         bad("legal_name", "at most 300 characters")
-    country = raw.get("country", "").upper()
-    checked_country = checks.country(country)
-    if checked_country is None:
-        try:
-            _country(country)
-        except ValueError as exc:
-            bad("country", str(exc))
-    else:
-        country = checked_country
-    tax = bank = address = contact = None
-    if raw.get("tax_id"):
-        tax = checks.tax(raw.get("tax_scheme") or "", raw["tax_id"], raw.get("tax_country") or country)
-        if tax is None:
+    contact = None
+    if pre is None:
+        country = raw.get("country", "").upper()
+        checked_country = checks.country(country)
+        if checked_country is None:
             try:
-                tax = TaxIdIn(scheme=raw.get("tax_scheme") or "", value=raw["tax_id"],
-                              country=raw.get("tax_country") or country).model_dump()
-            except ValidationError as exc:
-                pydantic({"scheme": "tax_scheme", "value": "tax_id", "country": "tax_country", "None": "tax_id"},
-                         exc)
-    bank_cols = ("iban", "bic", "routing_number", "account_number")
-    if any(raw.get(c) for c in bank_cols):
-        bank = checks.bank(raw.get("bank_holder") or name or "?", raw.get("iban") or None, raw.get("bic") or None,
-                           raw.get("routing_number") or None, raw.get("account_number") or None,
-                           raw.get("bank_currency") or "")
-        if bank is None:
-            try:
-                bank = BankAccountIn(holder_name=raw.get("bank_holder") or name or "?",
-                                     iban=raw.get("iban") or None, bic=raw.get("bic") or None,
-                                     routing_number=raw.get("routing_number") or None,
-                                     account_number=raw.get("account_number") or None,
-                                     currency=raw.get("bank_currency") or "").model_dump()
-            except ValidationError as exc:
-                for e in exc.errors():
-                    msg = e["msg"].removeprefix("Value error, ")
-                    loc = str(e["loc"][0]) if e["loc"] else ""
-                    fld = msg.split(":", 1)[0] if msg.split(":", 1)[0] in bank_cols else (
-                        "bank_currency" if loc == "currency" else "bank_holder" if loc == "holder_name" else "iban")
-                    bad(fld, msg)
-    if raw.get("address_line1"):
-        address = checks.address(raw["address_line1"], raw.get("address_city") or "",
-                                 raw.get("address_postal_code") or None, raw.get("address_country") or country)
-        if address is None:
-            try:
-                address = AddressIn(line1=raw["address_line1"], city=raw.get("address_city") or "",
-                                    postal_code=raw.get("address_postal_code") or None,
-                                    country=raw.get("address_country") or country).model_dump()
-            except ValidationError as exc:
-                pydantic({"line1": "address_line1", "city": "address_city", "postal_code": "address_postal_code",
-                          "country": "address_country"}, exc)
+                _country(country)
+            except ValueError as exc:
+                bad("country", str(exc))
+        else:
+            country = checked_country
+        tax = bank = address = None
+        if raw.get("tax_id"):
+            tax = checks.tax(raw.get("tax_scheme") or "", raw["tax_id"], raw.get("tax_country") or country)
+            if tax is None:
+                try:
+                    tax = TaxIdIn(scheme=raw.get("tax_scheme") or "", value=raw["tax_id"],
+                                  country=raw.get("tax_country") or country).model_dump()
+                except ValidationError as exc:
+                    pydantic({"scheme": "tax_scheme", "value": "tax_id", "country": "tax_country", "None": "tax_id"},
+                             exc)
+        bank_cols = ("iban", "bic", "routing_number", "account_number")
+        if any(raw.get(c) for c in bank_cols):
+            bank = checks.bank(raw.get("bank_holder") or name or "?", raw.get("iban") or None, raw.get("bic") or None,
+                               raw.get("routing_number") or None, raw.get("account_number") or None,
+                               raw.get("bank_currency") or "")
+            if bank is None:
+                try:
+                    bank = BankAccountIn(holder_name=raw.get("bank_holder") or name or "?",
+                                         iban=raw.get("iban") or None, bic=raw.get("bic") or None,
+                                         routing_number=raw.get("routing_number") or None,
+                                         account_number=raw.get("account_number") or None,
+                                         currency=raw.get("bank_currency") or "").model_dump()
+                except ValidationError as exc:
+                    for e in exc.errors():
+                        msg = e["msg"].removeprefix("Value error, ")
+                        loc = str(e["loc"][0]) if e["loc"] else ""
+                        fld = msg.split(":", 1)[0] if msg.split(":", 1)[0] in bank_cols else (
+                            "bank_currency" if loc == "currency" else "bank_holder" if loc == "holder_name" else "iban")
+                        bad(fld, msg)
+        if raw.get("address_line1"):
+            address = checks.address(raw["address_line1"], raw.get("address_city") or "",
+                                     raw.get("address_postal_code") or None, raw.get("address_country") or country)
+            if address is None:
+                try:
+                    address = AddressIn(line1=raw["address_line1"], city=raw.get("address_city") or "",
+                                        postal_code=raw.get("address_postal_code") or None,
+                                        country=raw.get("address_country") or country).model_dump()
+                except ValidationError as exc:
+                    pydantic({"line1": "address_line1", "city": "address_city", "postal_code": "address_postal_code",
+                              "country": "address_country"}, exc)
     if raw.get("contact_name"):
         try:
             contact = ContactIn(name=raw["contact_name"], email=raw.get("contact_email") or None).model_dump()
@@ -396,8 +403,9 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
     report.rows = len(rows)
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
     checked: list[_Row] = []
-    for line, raw in rows:
-        row, errors = _check_row(line, raw, filename, checks.bu_codes, checks)
+    # the common shapes checked column-wise first; the rest (and every refusal) row by row
+    for (line, raw), pre in zip(rows, vector_checks.precheck(rows, checks), strict=True):
+        row, errors = _check_row(line, raw, filename, checks.bu_codes, checks, pre)
         report.errors += errors
         if row is not None:
             checked.append(row)
@@ -534,7 +542,7 @@ def _load_state(session: Session, plan: list) -> _State:
     vt = Vendor.__table__
     vendors: dict[int, dict] = {}
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
-    stmt = select(*[raw(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
+    stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     if len(ids) > _SCAN_ABOVE:
         rows = [r for r in session.execute(stmt).all() if r[0] in idset]
     else:
