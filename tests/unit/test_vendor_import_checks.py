@@ -4,6 +4,7 @@ for good input, and a refusal (then the schema's own message) for bad input."""
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -144,3 +145,11 @@ def test_column_wise_checks_accept_the_common_shape():
                     "account_key": "021000021:000123"},
                    {"kind": "remit_to", "line1": "1 Main St", "line2": None, "city": "Reno", "region": None,
                     "postal_code": None, "country": "US"})
+
+
+def test_tax_key_equals_dropping_every_non_alphanumeric():
+    rng = random.Random(5)
+    for _ in range(3000):
+        value = "".join(rng.choice("0123456789abcXYZ- ./é１") for _ in range(rng.randrange(14)))
+        assert validation.tax_key(value) == re.sub(r"[^0-9A-Za-z]", "", value).upper(), value
+    assert validation.tax_key(None) == ""

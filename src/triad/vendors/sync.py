@@ -723,8 +723,10 @@ class _Writes:
     conflicts: list[tuple[RowOutcome, dict]] = field(default_factory=list)
     dedupe_ids: set[int] = field(default_factory=set)  # vendors whose names or bank accounts are new
 
+    today: Any = field(default_factory=lambda: utcnow().date())
+
     def children(self, vid: int, key: str, rows: list[dict]) -> None:
-        today = utcnow().date()
+        today = self.today
         for row in rows:
             row = {**row, "vendor_id": vid}
             if key == "tax_ids":

@@ -99,7 +99,13 @@ def _bic(code: str) -> BIC:
 
 def tax_key(value: str | None) -> str:
     """What tax identifiers (and LEDES LAW_FIRM_IDs) are compared by: letters and digits, upper case."""
-    return re.sub(r"[^0-9A-Za-z]", "", value or "").upper()
+    plain = (value or "").replace("-", "")
+    if plain.isascii() and plain.isalnum():  # the usual stored forms (12-3456789, DE136695976): nothing else to drop
+        return plain.upper()
+    return _NOT_ALNUM.sub("", value or "").upper()
+
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
 
 def normalise_bank(account: dict) -> dict:
