@@ -59,19 +59,28 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
     reversed_forms = [s[::-1] for s in forms]
     for text in (forms, reversed_forms):
         order = sorted(range(len(forms)), key=text.__getitem__)
+        in_order = [text[f] for f in order]  # the forms in sorted order: windows are slices of it
+        wanted_at = [p for p, f in enumerate(order) if wanted[f]]  # sorted positions to score
+        k = 0
         for start in range(0, len(order), _BLOCK):
-            rows = [p for p in range(start, min(start + _BLOCK, len(order))) if wanted[order[p]]]
-            if not rows:
+            end = min(start + _BLOCK, len(order))
+            first = k
+            while k < len(wanted_at) and wanted_at[k] < end:
+                k += 1
+            if k == first:
                 continue
+            rows = np.array(wanted_at[first:k])
             # every pair within the window once: all names look forward; with ``new`` only the new ones are
             # scored, so they look both ways
-            lo, hi = max(0, start - window) if new is not None else start, min(len(order), start + _BLOCK + window)
-            scores = process.cdist([text[order[p]] for p in rows], [text[order[p]] for p in range(lo, hi)],
-                                   scorer=fuzz.ratio, score_cutoff=threshold, dtype=np.float64)
-            for a, b in zip(*scores.nonzero(), strict=True):
-                p, q = rows[a], lo + b
-                if p != q and abs(p - q) <= window:
-                    add(order[p], order[q], float(scores[a, b]))
+            lo, hi = max(0, start - window) if new is not None else start, min(len(order), end + window)
+            scores = process.cdist([in_order[p] for p in wanted_at[first:k]], in_order[lo:hi], scorer=fuzz.ratio,
+                                   score_cutoff=threshold, dtype=np.float64)
+            a_idx, b_idx = scores.nonzero()
+            p_pos, q_pos = rows[a_idx], lo + b_idx
+            keep = (p_pos != q_pos) & (np.abs(p_pos - q_pos) <= window)  # not itself, within the window
+            for a, b, p, q in zip(a_idx[keep].tolist(), b_idx[keep].tolist(), p_pos[keep].tolist(),
+                                  q_pos[keep].tolist(), strict=True):
+                add(order[p], order[q], float(scores[a, b]))
     return out
 
 
