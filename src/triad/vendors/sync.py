@@ -552,10 +552,14 @@ def _load_state(session: Session, plan: list) -> _State:
     for r in rows:
         vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
     children = {}
-    wanted = {"tax_ids": True, "bank_accounts": True, "addresses": any(r.address for r, _, _ in plan),
-              "contacts": any(r.contact for r, _, _ in plan)}
+    # a row matched by its tax ID cannot change that vendor's tax IDs (it holds that one): only vendors matched
+    # by name need theirs
+    tax_ids = sorted({vid for r, vid, how in plan if vid and how != "tax_id" and r.tax})
+    wanted = {"tax_ids": tax_ids, "bank_accounts": ids, "addresses": ids if any(r.address for r, _, _ in plan) else [],
+              "contacts": ids if any(r.contact for r, _, _ in plan) else []}
     for key, table in _CHILD_TABLES.items():
-        children[key] = _by_vendor(session, table, ids, idset) if wanted[key] and ids else {}
+        some = wanted[key]
+        children[key] = _by_vendor(session, table, some, set(some)) if some else {}
     bus: dict[int, list[int]] = {}
     if ids and any(r.business_units is not None for r, _, _ in plan):
         bt = VendorBusinessUnit.__table__
@@ -597,7 +601,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         else:
             v = state.vendors[vid]
             firms = state.firms.get(vid, [])
-            out = _diff_and_plan(session, v, r, source, actor, events, state, w)
+            out = _diff_and_plan(session, v, r, source, actor, events, state, w, how)
             out.matched_by = how
         if vid is not None:
             report.updated += out.action == "updated"
@@ -826,7 +830,7 @@ def _bank_in(bank: dict) -> dict:
 
 
 def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor, events: list, state: _State,
-                   w: _Writes) -> RowOutcome:
+                   w: _Writes, how: str | None = None) -> RowOutcome:
     """Compare a row with its vendor; plan the writes (``w``) and the audit event (``events``). The rules are
     ``service.update_vendor``'s: child lists are replaced whole; names, tax IDs or bank details changed before
     activation void a completed legal review; changed names void the screening result."""
@@ -849,7 +853,8 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
             v["other_names"] = json.loads(v["other_names"])
         if r.other_names != list(v["other_names"] or []):
             changes["other_names"], before["other_names"] = r.other_names, list(v["other_names"] or [])
-    if r.tax and not any(t["value"] == r.tax["value"] for t in taxes) and \
+    # matched by tax ID: the vendor holds this tax ID, so it is no change (and its tax IDs were not read)
+    if r.tax and how != "tax_id" and not any(t["value"] == r.tax["value"] for t in taxes) and \
             r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
         changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
     if r.bank and r.bank["account_key"] not in {b["account_key"] for b in banks}:
@@ -1008,10 +1013,17 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
         pairs[(a, b)] = ("similar_name", score)
     ba = VendorBankAccount.__table__
     # (account key, vendor id) pairs of the given vendors, then every vendor paid into one of those accounts
-    wanted_keys = {key for key, _ in _lookup(session, ba.c.vendor_id, ba.c.account_key, ids_wanted) if key}
     accounts: dict[str, set[int]] = {}
-    for vid, key in _lookup(session, ba.c.account_key, ba.c.vendor_id, wanted_keys):
-        accounts.setdefault(key, set()).add(vid)
+    if len(ids_wanted) > _SCAN_ABOVE:  # many vendors: one read of the whole (vendor, account) column pair
+        every = session.execute(select(ba.c.vendor_id, ba.c.account_key)).all()
+        wanted_keys = {key for vid, key in every if key and vid in ids_wanted}
+        for vid, key in every:
+            if key in wanted_keys:
+                accounts.setdefault(key, set()).add(vid)
+    else:
+        wanted_keys = {key for key, _ in _lookup(session, ba.c.vendor_id, ba.c.account_key, ids_wanted) if key}
+        for vid, key in _lookup(session, ba.c.account_key, ba.c.vendor_id, wanted_keys):
+            accounts.setdefault(key, set()).add(vid)
     for members in accounts.values():
         ms = sorted(members)
         for x in range(len(ms)):

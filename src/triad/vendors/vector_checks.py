@@ -14,6 +14,7 @@ holds its results equal to the row-by-row checks on seeded valid and invalid val
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -44,12 +45,26 @@ def _mapped(col: pl.Expr, values: pl.Series, fn: Any) -> pl.Expr:
     return col.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
+def _columns(dicts: list[dict[str, str]]) -> dict[str, Any]:
+    """The checked columns as lists ("" where a row has no such cell)."""
+    present = [c for c in _COLS if c in dicts[0]]
+    try:  # a CSV file: every row has the header's keys, so one pass of C-level item getting
+        values = list(map(itemgetter(*present), dicts)) if len(present) > 1 else None
+    except KeyError:
+        values = None
+    if values is None:
+        return {c: [r.get(c, "") for r in dicts] for c in _COLS}
+    out: dict[str, Any] = dict(zip(present, zip(*values, strict=True), strict=True))
+    missing = [""] * len(dicts)
+    return {c: list(out[c]) if c in out else missing for c in _COLS}
+
+
 def precheck(rows: list[tuple[int, dict[str, str]]], checks: Any) -> list[tuple | None]:
     """For each row, ``(country, tax, bank, address)`` as ``sync._check_row`` would build them, or None when
     the row must be checked row by row. ``checks``: the import's ``sync._Checks`` (country/currency caches)."""
     if not rows:
         return []
-    data = {c: [r.get(c, "") for _, r in rows] for c in _COLS}
+    data = _columns([r for _, r in rows])
     df = pl.DataFrame(data, schema=dict.fromkeys(_COLS, pl.String))
     c = pl.col
 
