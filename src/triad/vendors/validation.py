@@ -11,7 +11,7 @@ import unicodedata
 from functools import lru_cache
 
 from cleanco import basename as cleanco_basename
-from cleanco.clean import normalized, prepare_default_terms, strip_punct, strip_tail
+from cleanco.clean import normalized, prepare_default_terms, strip_punct, tail_removal_rexp
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 from stdnum import exceptions as stdnum_exc
@@ -183,10 +183,12 @@ def basename(name: str) -> str:
     follows the removed term). ASCII names skip the Unicode folding (it leaves them unchanged but for case);
     tests/unit/test_vendor_dedupe.py compares the two on generated and real-world names.
     """
-    name = strip_tail(name)
+    name = _strip_tail(name)
     nparts = name.split()
     nname = name.lower() if name.isascii() else normalized(name)
-    nnparts = [strip_punct(p) for p in nname.split()]
+    nnparts = strip_punct(nname).split()  # the same as per word unless a word is all punctuation:
+    if len(nnparts) != len(nparts):  # then per word, so the two lists stay aligned
+        nnparts = [strip_punct(p) for p in nname.split()]
     start = 0
     while nnparts:
         found = None
@@ -199,7 +201,13 @@ def basename(name: str) -> str:
         start, size = found[0] + 1, found[1]
         del nnparts[-size:]
         del nparts[-size:]
-    return strip_tail(" ".join(nparts))
+    return _strip_tail(" ".join(nparts))
+
+
+def _strip_tail(name: str) -> str:
+    """cleanco's ``strip_tail`` (trailing symbols other than the dot removed), with its compiled pattern."""
+    match = tail_removal_rexp.search(name)
+    return name if match is None else name[:match.start()]
 
 
 @lru_cache(maxsize=65536)
