@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -770,7 +771,15 @@ def _insert_dicts(session: Session, table, rows: list[dict]) -> None:
             for k in range(0, len(items), 5000):
                 session.execute(insert(table), items[k:k + 5000])
         else:
-            insert_rows(session, table, cols, [tuple(row.values()) for row in items])
+            ordered = _table_order(table, cols)
+            insert_rows(session, table, ordered, list(map(itemgetter(*ordered), items)) if len(ordered) > 1
+                        else [(row[ordered[0]],) for row in items])
+
+
+def _table_order(table, cols) -> list[str]:
+    """``cols`` in the table's column order: the order of the compiled INSERT, so the driver path takes the
+    tuples as they are instead of reordering every row."""
+    return [c.name for c in table.c if c.name in cols]
 
 
 def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor, w: _Writes) -> None:
@@ -808,14 +817,15 @@ def _insert_ids(session: Session, values: list[dict]) -> list[int]:
     write lock until it ends, so the new rows are the highest ids, in insertion order. Their names are checked
     against the values, so a surprise (another writer, a reused id) is an error, never a wrong id."""
     vt = Vendor.__table__
-    cols = list(values[0])
+    cols = _table_order(vt, values[0])
+    get = itemgetter(*cols)
     if session.get_bind().dialect.name != "sqlite":
         ids = list(session.execute(sql_text(
             "SELECT nextval(pg_get_serial_sequence('vendor', 'id')) FROM generate_series(1, :n)"),
             {"n": len(values)}).scalars())
-        insert_rows(session, vt, ["id", *cols], [(i, *v.values()) for i, v in zip(ids, values, strict=True)])
+        insert_rows(session, vt, ["id", *cols], [(i, *get(v)) for i, v in zip(ids, values, strict=True)])
         return ids
-    insert_rows(session, vt, cols, [tuple(v.values()) for v in values])
+    insert_rows(session, vt, cols, list(map(get, values)))
     got = session.execute(select(vt.c.id, vt.c.legal_name, vt.c.name_key).order_by(vt.c.id.desc())
                           .limit(len(values))).all()
     got.reverse()

@@ -2,9 +2,10 @@
 
 A procurement file is mostly rows of a few shapes: a US EIN, a US routing number with an account number, a
 remit-to address. This module decides, over whole columns at once, which rows are plainly valid in those
-shapes and gives their normalised values; every other row (another tax scheme, an IBAN or BIC, a contact, a
-business unit, anything odd or invalid) is left to ``sync._check_row``, which checks it value by value and
-gives the precise message (file, line, field, reason). Values that repeat (countries, currencies, routing
+shapes and gives their normalised values; every other row (another tax scheme, an IBAN or BIC, anything odd
+or invalid) is left to ``sync._check_row``, which checks it value by value and gives the precise message
+(file, line, field, reason). The other columns (names, contact, business units, legal fields) are checked by
+``sync._check_row`` for every row. Values that repeat (countries, currencies, routing
 numbers, EIN prefixes) are looked up once per distinct value with the same functions the row checks use
 (pycountry through ``core.schemas``, python-stdnum).
 
@@ -25,8 +26,6 @@ from triad.vendors import validation
 _COLS = ("legal_name", "country", "tax_scheme", "tax_id", "tax_country", "bank_holder", "iban", "bic",
          "routing_number", "account_number", "bank_currency", "address_line1", "address_city",
          "address_postal_code", "address_country")
-# Rows with any of these go row by row (their checks are per row anyway, or rare).
-_ROW_ONLY = ("contact_name", "contact_email", "business_units", "other_names", "vendor_id")
 # Leading or trailing white space as Python's str.strip sees it (Unicode White_Space plus \x1c-\x1f): such a
 # cell goes row by row, so the fast path never has to strip.
 _EDGE_SPACE = r"^[\s\x1c-\x1f]|[\s\x1c-\x1f]$"
@@ -103,15 +102,13 @@ def precheck(rows: list[tuple[int, dict[str, str]]], checks: Any) -> list[tuple 
     addr_ok = c("address_line1").str.len_chars().is_between(1, 200) & \
         c("address_city").str.len_chars().is_between(1, 100) & (c("address_postal_code").str.len_chars() <= 20) & \
         c("addr_cc").is_not_null()
-    fast = name_ok & c("cc").is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & (addr_none | addr_ok) & \
-        ~pl.any_horizontal(edge)
+    fast = name_ok & c("cc").is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & \
+        (addr_none | addr_ok) & ~pl.any_horizontal(edge)
     out = df.select(fast.fill_null(False).alias("fast"), "cc", "tax_id", "rtn", "account_number", "holder", "cur",
                     "address_line1", "address_city", "address_postal_code", "addr_cc")
-    row_only = [any(r.get(k) for k in _ROW_ONLY) for _, r in rows]
     result: list[tuple | None] = []
-    for ro, (ok, cc, tax_id, rtn, number, holder, cur, line1, city, postal, addr_cc) in zip(
-            row_only, out.iter_rows(), strict=True):
-        if not ok or ro:
+    for ok, cc, tax_id, rtn, number, holder, cur, line1, city, postal, addr_cc in out.iter_rows():
+        if not ok:
             result.append(None)
             continue
         tax = {"scheme": "us_ein", "value": f"{tax_id[:2]}-{tax_id[-7:]}", "country": "US"} if tax_id else None
