@@ -89,6 +89,19 @@ def compute_hash(prev_hash: str, *, seq: int, at: dt.datetime | str, actor: str,
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
+def _bump_head(session: Session, count: int) -> tuple[int, str]:
+    """Reserve ``count`` sequence numbers: the head row is bumped first (UPDATE ... RETURNING), which takes the
+    write lock on both SQLite and PostgreSQL, so concurrent writers queue up instead of forking the chain.
+    Returns the new last seq and the hash the next event links to."""
+    row = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + count)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    return row[0], row[1]
+
+
 def record(
     session: Session,
     *,
@@ -106,15 +119,7 @@ def record(
     lock on both SQLite and PostgreSQL, so concurrent writers queue up instead
     of forking the chain.
     """
-    row = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    ).one_or_none()
-    if row is None:
-        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
-    seq, prev_hash = row
+    seq, prev_hash = _bump_head(session, 1)
     at = utcnow()
     before_c, after_c = _canonical(before), _canonical(after)
     eid = None if entity_id is None else str(entity_id)
@@ -155,13 +160,7 @@ def record_large(session: Session, *, actor: Actor, action: str, entity_type: st
     would write: ``record`` stores ``json.loads(json_dumps(after))``, whose text is the same for data with
     string keys (the only kind an event holds). No ORM object is created. Returns the event's ``seq``.
     """
-    row = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    ).one_or_none()
-    if row is None:
-        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
-    seq, prev_hash = row
+    seq, prev_hash = _bump_head(session, 1)
     at = utcnow()
     after_text = json_dumps(after)
     eid = None if entity_id is None else str(entity_id)
@@ -191,13 +190,7 @@ def record_many(session: Session, *, actor: Actor, events: list[dict[str, Any]])
     """
     if not events:
         return 0
-    row = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + len(events))
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    ).one_or_none()
-    if row is None:
-        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
-    last_seq, prev_hash = row
+    last_seq, prev_hash = _bump_head(session, len(events))
     seq = last_seq - len(events)
     at = utcnow()
     at_text = _timestamp(at)
