@@ -990,7 +990,7 @@ def _legal_diffs(current: Any, r: _Row, source: str, firms: list) -> list[tuple[
 
     ``current``: the vendor's status, legal_review and risk_tier (a Vendor or a dict); ``firms``: its law
     firms' panel flags (bools or LawFirm rows)."""
-    if source != "procurement":
+    if source != "procurement" or not r.legal:  # most rows carry no legal field at all
         return []
     get = current.get if isinstance(current, dict) else lambda k: getattr(current, k)
     panel = [f if isinstance(f, bool) else f.panel_member for f in firms]
