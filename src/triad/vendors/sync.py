@@ -778,7 +778,11 @@ def _insert_dicts(session: Session, table, rows: list[dict]) -> None:
 
 def _table_order(table, cols) -> list[str]:
     """``cols`` in the table's column order: the order of the compiled INSERT, so the driver path takes the
-    tuples as they are instead of reordering every row."""
+    tuples as they are instead of reordering every row. A name that is not a column is an error (as in a Core
+    insert), never silently dropped."""
+    unknown = set(cols) - set(table.c.keys())
+    if unknown:
+        raise ValueError(f"{table.name}: no column(s) {', '.join(sorted(unknown))}")
     return [c.name for c in table.c if c.name in cols]
 
 
