@@ -208,3 +208,37 @@ def verify(session: Session) -> VerifyResult:
             f"event {expected_seq} onwards was removed",
         )
     return VerifyResult(True, checked)
+
+
+def record_json(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,
+                after_json: str, reason: str | None = None) -> None:
+    """``record`` for an event whose ``after`` the caller gives as canonical JSON text already (exactly
+    what ``json_dumps`` makes of it: sorted keys, no spaces, ASCII escapes), built once for a large
+    payload such as a whole AP batch or payment file (decision 0027). The event, its hash and the
+    chain are exactly what ``record(..., after=json.loads(after_json))`` writes, without serialising
+    the payload three times and parsing it once."""
+    from sqlalchemy import JSON, Text, bindparam, cast
+
+    row = session.execute(
+        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    seq, prev_hash = row
+    at = utcnow()
+    eid = None if entity_id is None else str(entity_id)
+    # the hashed payload is json_dumps of the whole event: made with a stand-in for ``after``, then the
+    # stand-in's JSON replaced by the given text (keys are sorted either way, so the bytes are the same)
+    stand_in = f"after-{hashlib.sha256(after_json.encode()).hexdigest()}"
+    payload = json_dumps({"seq": seq, "at": _timestamp(at), "actor": actor.label, "actor_id": actor.user_id,
+                          "action": action, "entity_type": entity_type, "entity_id": eid, "before": None,
+                          "after": stand_in, "reason": reason})
+    payload = payload.replace(f'"after":"{stand_in}"', f'"after":{after_json}', 1)
+    digest = hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+    text = bindparam("after_json", after_json, type_=Text)  # stored as given: no serialiser on the way
+    after_sql = cast(text, JSON) if session.get_bind().dialect.name == "postgresql" else text
+    session.execute(insert(AuditEvent.__table__).values(
+        seq=seq, at=at, actor=actor.label, actor_id=actor.user_id, action=action, entity_type=entity_type,
+        entity_id=eid, before=None, after=after_sql, reason=reason, prev_hash=prev_hash, hash=digest))
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
