@@ -26,8 +26,11 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     dialect = conn.dialect
     procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
     if any(procs):
-        rows = (tuple(v if p is None or v is None else p(v) for p, v in zip(procs, row, strict=True))
-                for row in rows)
+        # column by column (map and zip run in C): each converted column replaces the raw one
+        rows = list(rows)
+        cols = list(zip(*rows, strict=True)) or [() for _ in columns]
+        rows = list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)),
+                        strict=True))
     raw = conn.connection.driver_connection
     quote = dialect.identifier_preparer
     count = 0
@@ -56,7 +59,7 @@ def _memo(proc: Any) -> Any:
     repeat across a batch); values that cannot be dict keys are converted every time."""
     if proc is None:
         return None
-    seen: dict[Any, Any] = {}
+    seen: dict[Any, Any] = {None: None}  # NULL stays NULL
 
     def convert(value: Any) -> Any:
         try:

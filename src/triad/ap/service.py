@@ -494,21 +494,21 @@ def _match_all(session: Session, entries: list[formats.Entry], lock: bool = Fals
     if keys:
         for row in conn.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
                                        ApBatchItem.amount, ApBatchItem.reopened_at)
-                                .where(bulk.among(conn, ApBatchItem.idempotency_key, keys))):
+                                .where(bulk.among(conn, ApBatchItem.idempotency_key, keys))).all():
             items[row.idempotency_key] = row
     ids = {e.invoice_id for e in entries if not e.end_to_end_id and e.invoice_id is not None}
     ids |= {row.invoice_id for row in items.values()}
     by_id: dict[int, _Target] = {}
     if ids:
         stmt = select(*_TARGET_COLUMNS).where(bulk.among(conn, Invoice.id, ids))
-        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
+        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt).all():
             by_id[row[0]] = _Target(*row)
     pairs = {(e.invoice_number, e.vendor_id) for e in entries if not e.end_to_end_id and e.invoice_id is None}
     by_pair: dict[tuple[str | None, int | None], list[_Target]] = {}
     numbers = {n for n, v in pairs if n is not None and v is not None}
     if numbers:
         stmt = select(*_TARGET_COLUMNS).where(bulk.among(conn, Invoice.invoice_number, numbers)).order_by(Invoice.id)
-        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
+        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt).all():
             if (row[2], row[1]) in pairs:
                 inv = by_id.setdefault(row[0], _Target(*row))
                 by_pair.setdefault((row[2], row[1]), []).append(inv)
@@ -648,17 +648,17 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
     approved: dict[int, Decimal] = dict.fromkeys(invoices, zero)
     credits: dict[int, Decimal] = dict.fromkeys(invoices, zero)
     for iid, status, amount in conn.execute(select(Payment.invoice_id, Payment.status, bulk.raw(Payment.amount))
-                                            .where(bulk.among(conn, Payment.invoice_id, invoices))):
+                                            .where(bulk.among(conn, Payment.invoice_id, invoices))).all():
         if status == "paid":
             paid[iid] += _plain(Decimal(amount))
         elif status == "reversed":
             paid[iid] -= _plain(Decimal(amount))
     for iid, decision, approved_total, total in conn.execute(
             select(InvoiceLine.invoice_id, InvoiceLine.decision, bulk.raw(InvoiceLine.approved_total),
-                   bulk.raw(InvoiceLine.total)).where(bulk.among(conn, InvoiceLine.invoice_id, invoices))):
+                   bulk.raw(InvoiceLine.total)).where(bulk.among(conn, InvoiceLine.invoice_id, invoices))).all():
         approved[iid] += Decimal(approved_total if decision else total)
     for iid, amount in conn.execute(select(InvoiceCredit.invoice_id, bulk.raw(InvoiceCredit.amount))
-                                    .where(bulk.among(conn, InvoiceCredit.invoice_id, invoices))):
+                                    .where(bulk.among(conn, InvoiceCredit.invoice_id, invoices))).all():
         credits[iid] += Decimal(amount)
     now = utcnow()
     today = now.date()
@@ -668,6 +668,11 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
     legal: set[tuple[str, str]] = set()  # moves the state table was asked about already
     reopened: dict[int, dict[str, Any]] = {}  # batch item id -> its re-opening
     entries: list[str] = []  # the audit: every invoice's before and after, in one event per file
+
+    def plain(value: Decimal) -> str:
+        """format(value, "f"), a third of the cost: str() is the same text unless it chose an exponent."""
+        text = str(value)
+        return format(value, "f") if "E" in text else text
 
     def move(inv: _Target, to: State, reason: str) -> None:
         """A state move as ``invoices.service.transition`` makes it (same rules, same record)."""
@@ -707,10 +712,10 @@ def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], item
                 res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "overpaid",
                                   "message": f"paid {quantize(now_paid, inv.currency)} {inv.currency} against "
                                              f"{quantize(due, inv.currency)} due"})
-        amount = format(e.amount, "f") if e.amount is not None else None
+        amount = plain(e.amount) if e.amount is not None else None
         res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
                             "status": e.status, "amount": amount, "state": inv.state})
-        entries.append(_entry_json(e, inv, before_state, before_paid, paid[inv.id]))
+        entries.append(_entry_json(e, inv, before_state, plain(before_paid), plain(paid[inv.id])))
     bulk.insert_rows(session, Payment.__table__, _PAYMENT_COLUMNS, payments)
     if reopened:
         t = ApBatchItem.__table__
@@ -749,12 +754,12 @@ def _js(value: Any) -> str:
     return _ascii(str(value))
 
 
-def _entry_json(e: formats.Entry, inv: _Target, before_state: str, before_paid: Decimal, after_paid: Decimal) -> str:
+def _entry_json(e: formats.Entry, inv: _Target, before_state: str, before_paid: str, after_paid: str) -> str:
     """An entry of the import's audit event as canonical JSON (``json_dumps`` of the dict: keys sorted,
     no spaces), written directly: the same text, without building and sorting a dict per entry."""
-    return (f'{{"after":{{"paid":"{format(after_paid, "f")}","state":{_ascii(str(inv.state))}}},'
+    return (f'{{"after":{{"paid":"{after_paid}","state":{_ascii(str(inv.state))}}},'
             f'"amount":{_js(e.amount)},'
-            f'"before":{{"paid":"{format(before_paid, "f")}","state":{_ascii(str(before_state))}}},'
+            f'"before":{{"paid":"{before_paid}","state":{_ascii(str(before_state))}}},'
             f'"currency":{_js(e.currency)},"entry_ref":{_ascii(e.entry_ref)},"invoice_id":{inv.id},'
             f'"invoice_number":{_ascii(inv.invoice_number)},"line":{_js(e.line)},"status":{_ascii(e.status)}}}')
 
