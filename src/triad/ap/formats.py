@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from triad.core.money import CurrencyError, minor_units
 from triad.core.money import currency as iso_currency
@@ -24,8 +24,7 @@ from triad.core.money import currency as iso_currency
 # ---------------------------------------------------------------- export
 
 
-@dataclass
-class ExportAllocation:
+class ExportAllocation(NamedTuple):  # a tuple: an export makes one per allocation, hundreds of thousands
     matter_number: str
     cost_center: str
     gl_account: str
@@ -69,8 +68,8 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
               columns: dict[str, str] | None = None) -> bytes:
     """One row per invoice (``single``) or per allocation (``multi``); ``columns`` renames headers.
 
-    Written row by row with the cells each invoice shares made once, and names (matters, cost centres,
-    GL accounts) neutralised once each: the same bytes as cell-by-cell, at bulk-export speed."""
+    Written with the cells each invoice shares made once, and repeated texts (names, amounts)
+    neutralised and formatted once each: the same bytes as cell-by-cell, at bulk-export speed."""
     names = SINGLE_COLUMNS if layout == "single" else MULTI_COLUMNS
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
@@ -83,31 +82,44 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
             done = seen[text] = neutralise(text)
         return done
 
-    units: dict[str, Decimal] = {}
+    amounts: dict[str, dict[Decimal, str]] = {}  # currency -> amount -> its cell (equal values, equal text)
     accounts: dict[tuple[str, str, str], list[str]] = {}  # (matter, cost centre, GL account) -> their cells
     batch = neutralise(batch_id)
+    formula = _FORMULA
     rows: list[list[str]] = []
     for inv in invoices:
-        unit = units.get(inv.currency)
-        if unit is None:
-            unit = units[inv.currency] = Decimal(1).scaleb(-minor_units(inv.currency))
-        base = [batch, neutralise(inv.idempotency_key), str(inv.invoice_id), neutralise(inv.invoice_number),
+        texts = amounts.get(inv.currency)
+        if texts is None:
+            texts = amounts[inv.currency] = {}
+        key, number = inv.idempotency_key, inv.invoice_number
+        base = [batch, "'" + key if key.startswith(formula) else key, str(inv.invoice_id),
+                "'" + number if number.startswith(formula) else number,
                 inv.invoice_date.isoformat(), str(inv.vendor_id), cell(inv.vendor_name), cell(inv.firm_name),
-                cell(inv.business_unit), cell(inv.currency), neutralise(format(inv.amount.quantize(unit), "f"))]
+                cell(inv.business_unit), cell(inv.currency), _money_cell(texts, inv.amount, inv.currency)]
         if layout == "single":
             rows.append([*base, str(len(inv.allocations))])
             continue
         for n, a in enumerate(inv.allocations, start=1):
-            key = (a.matter_number, a.cost_center, a.gl_account)
-            where = accounts.get(key)
+            where = accounts.get(a[:3])
             if where is None:
-                where = accounts[key] = [neutralise(x) for x in key]
-            rows.append([*base, str(n), *where, neutralise(format(a.amount.quantize(unit), "f"))])
+                where = accounts[a[:3]] = [neutralise(x) for x in a[:3]]
+            amount = texts.get(a.amount)
+            if amount is None:
+                amount = _money_cell(texts, a.amount, inv.currency)
+            rows.append([*base, str(n), *where, amount])
         if len(rows) >= 10_000:
             w.writerows(rows)
             rows.clear()
     w.writerows(rows)
     return out.getvalue().encode("utf-8")
+
+
+def _money_cell(texts: dict[Decimal, str], value: Decimal, ccy: str) -> str:
+    """An amount's CSV cell (at the currency's minor units, neutralised), remembered in ``texts``."""
+    text = texts.get(value)
+    if text is None:
+        text = texts[value] = neutralise(format(value.quantize(Decimal(1).scaleb(-minor_units(ccy))), "f"))
+    return text
 
 
 def write_json(batch: dict[str, Any], invoices: list[ExportInvoice]) -> bytes:

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from json.encoder import encode_basestring_ascii as _ascii
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -364,10 +364,9 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     ids = [r.invoice_id for r in rows]
     session.flush()
     conn = session.connection()
-    moved = 0
-    for chunk in _chunks(ids):
-        moved += conn.execute(update(Invoice.__table__).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
-                              .values(state=State.sent_to_ap, updated_at=now)).rowcount
+    moved = conn.execute(update(Invoice.__table__).where(bulk.among(conn, Invoice.id, ids),
+                                                         Invoice.state == State.approved)
+                         .values(state=State.sent_to_ap, updated_at=now)).rowcount
     if moved != len(ids):
         raise Conflict("another export or a state change took some of these invoices at the same time; nothing "
                        "was exported, run the export again")
@@ -384,11 +383,17 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     bulk.insert_rows(session, ApBatchItem.__table__,
                      ("batch_id", "invoice_id", "idempotency_key", "amount", "currency"),
                      ((batch.id, r.invoice_id, r.idempotency_key, r.amount, r.currency) for r in rows))
-    # each invoice's state history shows its move, written in bulk
-    why = f"AP batch {batch_ref}"
-    bulk.insert_rows(session, InvoiceStateChange.__table__,
-                     ("invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at"),
-                     ((i, "approved", "sent_to_ap", actor.label, actor.user_id, why, now) for i in ids))
+    # each invoice's state history shows its move, derived from the batch's items in one statement
+    items, moves = ApBatchItem.__table__, InvoiceStateChange.__table__
+    same = [literal(v, moves.c[k].type) for k, v in (
+        ("from_state", str(State.approved)), ("to_state", str(State.sent_to_ap)), ("actor", actor.label),
+        ("actor_id", actor.user_id), ("reason", f"AP batch {batch_ref}"), ("at", now))]
+    if conn.dialect.name == "postgresql":  # a parameter in a select list needs its type said there
+        same = [cast(v, moves.c[k].type) for v, k in zip(same, ("from_state", "to_state", "actor", "actor_id",
+                                                               "reason", "at"), strict=True)]
+    conn.execute(insert(moves).from_select(
+        ["invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at"],
+        select(items.c.invoice_id, *same).where(items.c.batch_id == batch.id).order_by(items.c.id)))
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
@@ -399,9 +404,15 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         if isinstance(obj, Invoice) and obj.id in sent:
             session.expire(obj, ["state", "updated_at"])
     result.batch_id, result.run_id = batch.id, run.id
-    record(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
-           after={"route": route.name, "format": fmt, "sha256": result.sha256, "invoices": result.invoices,
-                  "totals": result.totals})
+    # one event for the batch, its JSON written once (decision 0027): the same text as json_dumps of
+    # {"route", "format", "sha256", "invoices", "totals"}, keys sorted
+    head = json_dumps({"format": fmt, "route": route.name, "sha256": result.sha256, "totals": result.totals})
+    listed = ",".join(f'{{"amount":{_ascii(i["amount"])},"currency":{_ascii(i["currency"])},'
+                      f'"idempotency_key":{_ascii(i["idempotency_key"])},"invoice_id":{i["invoice_id"]},'
+                      f'"invoice_number":{_ascii(i["invoice_number"])}}}' for i in result.invoices)
+    at = head.index(',"route":')
+    record_json(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
+                after_json=f'{head[:at]},"invoices":[{listed}]{head[at:]}')
     return result
 
 
