@@ -396,14 +396,14 @@ def _csv_entry(n: int, row: dict[str, str], problems: list) -> Entry | None:
         bad("status", f"{row.get('status')!r} is not one of paid, rejected, reversed")
     inv_id = vendor_id = None
     if row.get("invoice_id"):
-        if not row["invoice_id"].isdigit() or len(row["invoice_id"]) > 12:
+        if not (row["invoice_id"].isascii() and row["invoice_id"].isdigit()) or len(row["invoice_id"]) > 12:
             bad("invoice_id", f"{row['invoice_id']!r} is not an invoice id")
         else:
             inv_id = int(row["invoice_id"])
     elif not (row.get("invoice_number") and row.get("vendor_id")):
         bad("invoice_id", "give invoice_id, or invoice_number and vendor_id")
     if row.get("vendor_id"):
-        if not row["vendor_id"].isdigit() or len(row["vendor_id"]) > 12:
+        if not (row["vendor_id"].isascii() and row["vendor_id"].isdigit()) or len(row["vendor_id"]) > 12:
             bad("vendor_id", f"{row['vendor_id']!r} is not a vendor id")
         else:
             vendor_id = int(row["vendor_id"])
