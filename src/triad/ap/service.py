@@ -165,16 +165,20 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
     approved = Invoice.state == State.approved
     by_id: dict[int, _Ready] = {}
     cands = []
-    for row in conn.execute(select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id,
-                                   Invoice.firm_id, Invoice.currency).where(approved)
-                            .order_by(Invoice.invoice_date, Invoice.id)).all():
-        c = by_id[row[0]] = _Ready(*row)
+    days: dict[Any, dt.date] = {}  # SQLite gives dates as ISO text: each distinct one parsed once
+    for iid, number, day, vendor_id, firm_id, ccy in bulk.fetch(conn, select(
+            Invoice.id, Invoice.invoice_number, bulk.raw(Invoice.invoice_date), Invoice.vendor_id, Invoice.firm_id,
+            Invoice.currency).where(approved).order_by(Invoice.invoice_date, Invoice.id)):
+        date = days.get(day)
+        if date is None:
+            date = days[day] = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+        c = by_id[iid] = _Ready(iid, number, date, vendor_id, firm_id, ccy)
         cands.append(c)
     zero = Decimal(0)
-    for iid, line_no, matter_id, decision, approved_total, total in conn.execute(
-            select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
-                   bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
-            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)).all():
+    for iid, line_no, matter_id, decision, approved_total, total in bulk.fetch(conn, select(
+            InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, bulk.raw(InvoiceLine.decision),
+            bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)):
         c = by_id.get(iid)
         if c is None:  # approved since the first query: it waits for the next export
             continue
@@ -196,11 +200,11 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
         if r is not None and r.id == route.id:
             ready.append(c)
     mine = {c.id: c for c in ready}
-    for iid, matter_id, cc_id, gl_id, amount in conn.execute(
-            select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
-                   InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
+    for iid, matter_id, cc_id, gl_id, amount in bulk.fetch(conn, select(
+            InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
+            InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
             .join(Invoice, Invoice.id == InvoiceAllocation.invoice_id).where(approved)
-            .order_by(InvoiceAllocation.id)).all():
+            .order_by(InvoiceAllocation.id)):
         c = mine.get(iid)
         if c is not None:
             c.allocations.append((matter_id, cc_id, gl_id, Decimal(amount)))
@@ -248,6 +252,7 @@ def _vendor_blocks(session: Session, vendors: dict[int, Any]) -> dict[int, list[
     return out
 
 
+@bulk.without_cyclic_gc
 def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run: bool = False,
            execution_date: dt.date | None = None) -> ExportResult:
     """Export every invoice ready for ``route_name`` as one batch file, each invoice with its own
@@ -548,6 +553,7 @@ def _match_all(session: Session, entries: list[formats.Entry], lock: bool = Fals
     return out, items
 
 
+@bulk.without_cyclic_gc
 def import_payments(*, session: Session, data: bytes, filename: str, actor: Actor, dry_run: bool = False,
                     partial: bool = False) -> ImportResult:
     """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a
