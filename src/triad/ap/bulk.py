@@ -16,7 +16,22 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Integer, Table, Text, bindparam, func, insert, literal_column, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
 
@@ -89,11 +104,13 @@ def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
     ``column`` is an integer or a text column, ``values`` of its kind."""
     seq = list(values)
     if conn.dialect.name == "postgresql":
-        from sqlalchemy import any_
-        from sqlalchemy.dialects.postgresql import ARRAY
-
-        kind = Integer if isinstance(column.type, Integer) else Text
-        return column == any_(bindparam(None, seq, type_=ARRAY(kind)))
+        # one text parameter too (psycopg would adapt a list element by element): an array literal of
+        # the integers, or a JSON array of the texts
+        if isinstance(column.type, Integer):
+            ints = "{" + ",".join(map(str, map(int, seq))) + "}"
+            return column == any_(cast(bindparam(None, ints, type_=Text), ARRAY(BigInteger)))
+        texts = cast(bindparam(None, json.dumps(seq), type_=Text), JSON)
+        return column.in_(select(func.json_array_elements_text(texts)))
     arr = bindparam(None, json.dumps(seq), type_=Text)
     return column.in_(select(literal_column("value")).select_from(func.json_each(arr)))
 
