@@ -251,3 +251,20 @@ def test_export_and_import_fast_paths_keep_every_record(db, w):
     doc = json.loads(again.content)
     assert [i["invoice_id"] for i in doc["invoices"]] == [e.id] and doc["invoices"][0]["amount"] == "900.00"
     assert verify(db).ok
+
+
+def test_among_is_in_for_any_values(db, w):
+    """``bulk.among`` (one parameter) selects what ``IN (...)`` selects, whatever the texts hold."""
+    from triad.ap import bulk
+
+    numbers = ['a"b', "c\\d", "e,f", "{g}", "Ünï h", "NULL", "", " i ", "j'k"]
+    invs = [factories.invoice(db, w.a.firm, w.a.matter, w.a.timekeeper, w.cc, w.gl, "x") for _ in numbers]
+    for inv, number in zip(invs, numbers, strict=True):
+        inv.invoice_number = number
+    db.flush()
+    conn = db.connection()
+    for values in (numbers, numbers[::2] + ["absent"], ["absent"], []):
+        got = set(conn.execute(sa.select(Invoice.id).where(bulk.among(conn, Invoice.invoice_number, values))).scalars())
+        assert got == set(conn.execute(sa.select(Invoice.id).where(Invoice.invoice_number.in_(values))).scalars())
+    ids = [i.id for i in invs[1::2]] + [10**9]
+    assert set(conn.execute(sa.select(Invoice.id).where(bulk.among(conn, Invoice.id, ids))).scalars()) == set(ids[:-1])

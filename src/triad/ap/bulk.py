@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    JSON,
-    BigInteger,
     Integer,
     Table,
     Text,
@@ -104,13 +102,17 @@ def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
     ``column`` is an integer or a text column, ``values`` of its kind."""
     seq = list(values)
     if conn.dialect.name == "postgresql":
-        # one text parameter too (psycopg would adapt a list element by element): an array literal of
-        # the integers, or a JSON array of the texts
+        # one text parameter too (psycopg would adapt a list element by element), an array literal of
+        # the column's own type, so the planner can hash it (int4 = ANY(int8[]) would search it row by row)
         if isinstance(column.type, Integer):
-            ints = "{" + ",".join(map(str, map(int, seq))) + "}"
-            return column == any_(cast(bindparam(None, ints, type_=Text), ARRAY(BigInteger)))
-        texts = cast(bindparam(None, json.dumps(seq), type_=Text), JSON)
-        return column.in_(select(func.json_array_elements_text(texts)))
+            literal = "{" + ",".join(map(str, map(int, seq))) + "}"
+            kind: Any = column.type
+        else:
+            literal = "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in seq) + "}"
+            kind = Text
+        # untyped, so PostgreSQL reads the parameter as the array itself (a text cast to an array is
+        # a run-time conversion the planner cannot use: a search of the whole array for every row)
+        return column == any_(cast(bindparam(None, literal, type_=NullType()), ARRAY(kind)))
     arr = bindparam(None, json.dumps(seq), type_=Text)
     return column.in_(select(literal_column("value")).select_from(func.json_each(arr)))
 
