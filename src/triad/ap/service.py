@@ -295,6 +295,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)).all():
         credits[inv_id] = credits.get(inv_id, Decimal(0)) + Decimal(amt)
     units: dict[str, Decimal] = {}
+    vendor_names = {vid: v.legal_name for vid, v in vendors.items()}  # read once, not an ORM attribute per row
     for inv in invoices:
         ccy = inv.currency
         unit = units.get(ccy) or units.setdefault(ccy, Decimal(1).scaleb(-minor_units(ccy)))
@@ -329,7 +330,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             shares = [m.amount for m in allocate(Money.of(due, ccy), amounts)]
         rows.append(formats.ExportInvoice(
             idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
-            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendors[inv.vendor_id].legal_name,
+            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendor_names[inv.vendor_id],
             firm_name=firms[inv.firm_id], currency=ccy, amount=due,
             business_unit=inv.bu.code if inv.bu else "", bank=bank, allocations=[formats.ExportAllocation(
                 matters[a[0]], cost_centers[a[1]], gl_accounts[a[2]], part)
