@@ -89,6 +89,20 @@ def compute_hash(prev_hash: str, *, seq: int, at: dt.datetime | str, actor: str,
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
 
 
+def _bump_head(session: Session) -> tuple[int, str]:
+    """Take the next sequence number (UPDATE ... RETURNING, the chain's write lock); returns it and the
+    previous event's hash."""
+    row = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(last_seq=AuditHead.last_seq + 1)
+        .returning(AuditHead.last_seq, AuditHead.last_hash)
+    ).one_or_none()
+    if row is None:
+        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
+    return row[0], row[1]
+
+
 def record(
     session: Session,
     *,
@@ -106,15 +120,7 @@ def record(
     lock on both SQLite and PostgreSQL, so concurrent writers queue up instead
     of forking the chain.
     """
-    row = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    ).one_or_none()
-    if row is None:
-        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
-    seq, prev_hash = row
+    seq, prev_hash = _bump_head(session)
     at = utcnow()
     before_c, after_c = _canonical(before), _canonical(after)
     eid = None if entity_id is None else str(entity_id)
@@ -219,13 +225,7 @@ def record_json(session: Session, *, actor: Actor, action: str, entity_type: str
     the payload three times and parsing it once."""
     from sqlalchemy import JSON, Text, bindparam, cast
 
-    row = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(last_seq=AuditHead.last_seq + 1)
-        .returning(AuditHead.last_seq, AuditHead.last_hash)
-    ).one_or_none()
-    if row is None:
-        raise RuntimeError("audit_head is missing: run `triad db upgrade`")
-    seq, prev_hash = row
+    seq, prev_hash = _bump_head(session)
     at = utcnow()
     eid = None if entity_id is None else str(entity_id)
     # the hashed payload is json_dumps of the whole event: made with a stand-in for ``after``, then the
