@@ -391,15 +391,12 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
                      ((batch.id, r.invoice_id, r.idempotency_key, r.amount, r.currency) for r in rows))
     # each invoice's state history shows its move, derived from the batch's items in one statement
     items, moves = ApBatchItem.__table__, InvoiceStateChange.__table__
-    same = [literal(v, moves.c[k].type) for k, v in (
-        ("from_state", str(State.approved)), ("to_state", str(State.sent_to_ap)), ("actor", actor.label),
-        ("actor_id", actor.user_id), ("reason", f"AP batch {batch_ref}"), ("at", now))]
-    if conn.dialect.name == "postgresql":  # a parameter in a select list needs its type said there
-        same = [cast(v, moves.c[k].type) for v, k in zip(same, ("from_state", "to_state", "actor", "actor_id",
-                                                               "reason", "at"), strict=True)]
-    conn.execute(insert(moves).from_select(
-        ["invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at"],
-        select(items.c.invoice_id, *same).where(items.c.batch_id == batch.id).order_by(items.c.id)))
+    same = {"from_state": str(State.approved), "to_state": str(State.sent_to_ap), "actor": actor.label,
+            "actor_id": actor.user_id, "reason": f"AP batch {batch_ref}", "at": now}
+    typed = conn.dialect.name == "postgresql"  # there a parameter in a select list needs its type said
+    conn.execute(insert(moves).from_select(["invoice_id", *same], select(items.c.invoice_id, *(
+        cast(literal(v, moves.c[k].type), moves.c[k].type) if typed else literal(v, moves.c[k].type)
+        for k, v in same.items())).where(items.c.batch_id == batch.id).order_by(items.c.id)))
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
