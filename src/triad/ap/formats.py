@@ -16,7 +16,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from triad.core.money import CurrencyError, minor_units
 from triad.core.money import currency as iso_currency
@@ -24,8 +24,7 @@ from triad.core.money import currency as iso_currency
 # ---------------------------------------------------------------- export
 
 
-@dataclass
-class ExportAllocation:
+class ExportAllocation(NamedTuple):  # a tuple: an export makes one per allocation, hundreds of thousands
     matter_number: str
     cost_center: str
     gl_account: str
@@ -69,8 +68,8 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
               columns: dict[str, str] | None = None) -> bytes:
     """One row per invoice (``single``) or per allocation (``multi``); ``columns`` renames headers.
 
-    Written row by row with the cells each invoice shares made once, and names (matters, cost centres,
-    GL accounts) neutralised once each: the same bytes as cell-by-cell, at bulk-export speed."""
+    Written with the cells each invoice shares made once, and repeated texts (names, amounts)
+    neutralised and formatted once each: the same bytes as cell-by-cell, at bulk-export speed."""
     names = SINGLE_COLUMNS if layout == "single" else MULTI_COLUMNS
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
@@ -83,31 +82,44 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
             done = seen[text] = neutralise(text)
         return done
 
-    units: dict[str, Decimal] = {}
+    amounts: dict[str, dict[Decimal, str]] = {}  # currency -> amount -> its cell (equal values, equal text)
     accounts: dict[tuple[str, str, str], list[str]] = {}  # (matter, cost centre, GL account) -> their cells
     batch = neutralise(batch_id)
+    formula = _FORMULA
     rows: list[list[str]] = []
     for inv in invoices:
-        unit = units.get(inv.currency)
-        if unit is None:
-            unit = units[inv.currency] = Decimal(1).scaleb(-minor_units(inv.currency))
-        base = [batch, neutralise(inv.idempotency_key), str(inv.invoice_id), neutralise(inv.invoice_number),
+        texts = amounts.get(inv.currency)
+        if texts is None:
+            texts = amounts[inv.currency] = {}
+        key, number = inv.idempotency_key, inv.invoice_number
+        base = [batch, "'" + key if key.startswith(formula) else key, str(inv.invoice_id),
+                "'" + number if number.startswith(formula) else number,
                 inv.invoice_date.isoformat(), str(inv.vendor_id), cell(inv.vendor_name), cell(inv.firm_name),
-                cell(inv.business_unit), cell(inv.currency), neutralise(format(inv.amount.quantize(unit), "f"))]
+                cell(inv.business_unit), cell(inv.currency), _money_cell(texts, inv.amount, inv.currency)]
         if layout == "single":
             rows.append([*base, str(len(inv.allocations))])
             continue
         for n, a in enumerate(inv.allocations, start=1):
-            key = (a.matter_number, a.cost_center, a.gl_account)
-            where = accounts.get(key)
+            where = accounts.get(a[:3])
             if where is None:
-                where = accounts[key] = [neutralise(x) for x in key]
-            rows.append([*base, str(n), *where, neutralise(format(a.amount.quantize(unit), "f"))])
+                where = accounts[a[:3]] = [neutralise(x) for x in a[:3]]
+            amount = texts.get(a.amount)
+            if amount is None:
+                amount = _money_cell(texts, a.amount, inv.currency)
+            rows.append([*base, str(n), *where, amount])
         if len(rows) >= 10_000:
             w.writerows(rows)
             rows.clear()
     w.writerows(rows)
     return out.getvalue().encode("utf-8")
+
+
+def _money_cell(texts: dict[Decimal, str], value: Decimal, ccy: str) -> str:
+    """An amount's CSV cell (at the currency's minor units, neutralised), remembered in ``texts``."""
+    text = texts.get(value)
+    if text is None:
+        text = texts[value] = neutralise(format(value.quantize(Decimal(1).scaleb(-minor_units(ccy))), "f"))
+    return text
 
 
 def write_json(batch: dict[str, Any], invoices: list[ExportInvoice]) -> bytes:
@@ -280,16 +292,19 @@ def read_csv(data: bytes, filename: str) -> Feed:
     if missing:
         feed.problems.append({"line": 1, "field": None, "reason": f"missing column(s): {', '.join(missing)}"})
         return feed
+    quick = _QuickRow(header)
     try:
         for n, raw in enumerate(rows, start=2):
-            if not any(c.strip() for c in raw):
+            cells = [c.strip() for c in raw]
+            if not any(cells):
                 continue
-            if len(raw) != len(header):
+            if len(cells) != len(header):
                 feed.problems.append({"line": n, "field": None,
                                       "reason": f"{len(raw)} cells, the header has {len(header)}"})
                 continue
-            row = {h: c.strip() for h, c in zip(header, raw, strict=True)}
-            entry = _csv_entry(n, row, feed.problems)
+            entry = quick.entry(n, cells)
+            if entry is None:  # something is wrong with the row: the precise check names every problem
+                entry = _csv_entry(n, dict(zip(header, cells, strict=True)), feed.problems)
             if entry:
                 feed.entries.append(entry)
     except csv.Error as exc:
@@ -297,6 +312,77 @@ def read_csv(data: bytes, filename: str) -> Feed:
     if not feed.entries and not feed.problems:
         feed.problems.append({"line": 2, "field": None, "reason": "no payment rows after the header"})
     return feed
+
+
+class _QuickRow:
+    """The common case of ``_csv_entry`` without its per-row dict and checks (decision 0027): a row
+    whose every field passes gives the very ``Entry`` ``_csv_entry`` gives; anything else gives None
+    and the row goes through ``_csv_entry`` for its problems. Currencies, dates, amounts and rates
+    repeat across a feed, so each distinct text is checked once."""
+
+    def __init__(self, header: list[str]) -> None:
+        where = {h: i for i, h in enumerate(header)}  # the last of repeated names, as a dict of the row keeps
+        self.at = [where.get(f) for f in ("status", "invoice_id", "invoice_number", "vendor_id", "currency",
+                                          "payment_date", "amount", "exchange_rate", "payment_reference")]
+        self.currencies: dict[str, str | None] = {}
+        self.dates: dict[str, dt.date | None] = {}
+        self.amounts: dict[tuple[str, str], Decimal | None] = {}
+        self.rates: dict[str, Decimal | None] = {}
+
+    def entry(self, n: int, cells: list[str]) -> Entry | None:
+        status, inv, number, vendor, ccy, day, amount, rate, ref = (
+            "" if i is None else cells[i] for i in self.at)
+        status = CSV_STATUSES.get(status.lower())
+        if status is None or not ref or len(ref) > 100:
+            return None
+        inv_id = vendor_id = None
+        if inv:
+            if not (inv.isascii() and inv.isdigit()) or len(inv) > 12:
+                return None
+            inv_id = int(inv)
+        elif not (number and vendor):
+            return None
+        if vendor:
+            if not (vendor.isascii() and vendor.isdigit()) or len(vendor) > 12:
+                return None
+            vendor_id = int(vendor)
+        code = self.currencies.get(ccy, "")
+        if code == "":
+            try:
+                code = self.currencies[ccy] = iso_currency(ccy)
+            except CurrencyError:
+                code = self.currencies[ccy] = None
+        paid_on = self.dates.get(day, "")
+        if paid_on == "":
+            try:
+                paid_on = self.dates[day] = dt.date.fromisoformat(day)
+            except ValueError:
+                paid_on = self.dates[day] = None
+        value = self.amounts.get((amount, code), "")
+        if value == "":
+            try:
+                value = self.amounts[amount, code] = _money(amount, code)
+            except ValueError:
+                value = self.amounts[amount, code] = None
+        fx = None
+        if rate:
+            fx = self.rates.get(rate, "")
+            if fx == "":
+                try:
+                    fx = Decimal(rate)
+                    if not fx.is_finite() or fx <= 0 or len(rate) > 30:
+                        fx = None
+                except InvalidOperation:
+                    fx = None
+                self.rates[rate] = fx
+            if fx is None:
+                return None
+        if code is None or paid_on is None or value is None:
+            return None
+        who = f"id{inv_id}" if inv_id is not None else f"v{vendor_id}:{number}"
+        return Entry(line=n, status=status, entry_ref=f"csv:{who}:{ref}:{status}"[:200], invoice_id=inv_id,
+                     invoice_number=number or None, vendor_id=vendor_id, paid_on=paid_on, amount=value,
+                     currency=code, fx_rate=fx, reference=ref)
 
 
 def _csv_entry(n: int, row: dict[str, str], problems: list) -> Entry | None:
@@ -310,14 +396,14 @@ def _csv_entry(n: int, row: dict[str, str], problems: list) -> Entry | None:
         bad("status", f"{row.get('status')!r} is not one of paid, rejected, reversed")
     inv_id = vendor_id = None
     if row.get("invoice_id"):
-        if not row["invoice_id"].isdigit() or len(row["invoice_id"]) > 12:
+        if not (row["invoice_id"].isascii() and row["invoice_id"].isdigit()) or len(row["invoice_id"]) > 12:
             bad("invoice_id", f"{row['invoice_id']!r} is not an invoice id")
         else:
             inv_id = int(row["invoice_id"])
     elif not (row.get("invoice_number") and row.get("vendor_id")):
         bad("invoice_id", "give invoice_id, or invoice_number and vendor_id")
     if row.get("vendor_id"):
-        if not row["vendor_id"].isdigit() or len(row["vendor_id"]) > 12:
+        if not (row["vendor_id"].isascii() and row["vendor_id"].isdigit()) or len(row["vendor_id"]) > 12:
             bad("vendor_id", f"{row['vendor_id']!r} is not a vendor id")
         else:
             vendor_id = int(row["vendor_id"])

@@ -11,16 +11,17 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from json.encoder import encode_basestring_ascii as _ascii
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from triad.ap import bulk, formats
 from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, InvoiceCredit, Payment, SyncRun
-from triad.audit.service import Actor, record
-from triad.core.db import utcnow
+from triad.audit.service import Actor, record, record_json
+from triad.core.db import json_dumps, utcnow
 from triad.core.errors import Conflict, NotFound, ValidationFailed
 from triad.core.money import Money, allocate, minor_units, quantize
 from triad.files.models import StoredFile
@@ -164,16 +165,20 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
     approved = Invoice.state == State.approved
     by_id: dict[int, _Ready] = {}
     cands = []
-    for row in conn.execute(select(Invoice.id, Invoice.invoice_number, Invoice.invoice_date, Invoice.vendor_id,
-                                   Invoice.firm_id, Invoice.currency).where(approved)
-                            .order_by(Invoice.invoice_date, Invoice.id)).all():
-        c = by_id[row[0]] = _Ready(*row)
+    days: dict[Any, dt.date] = {}  # SQLite gives dates as ISO text: each distinct one parsed once
+    for iid, number, day, vendor_id, firm_id, ccy in bulk.fetch(conn, select(
+            Invoice.id, Invoice.invoice_number, bulk.raw(Invoice.invoice_date), Invoice.vendor_id, Invoice.firm_id,
+            Invoice.currency).where(approved).order_by(Invoice.invoice_date, Invoice.id)):
+        date = days.get(day)
+        if date is None:
+            date = days[day] = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
+        c = by_id[iid] = _Ready(iid, number, date, vendor_id, firm_id, ccy)
         cands.append(c)
     zero = Decimal(0)
-    for iid, line_no, matter_id, decision, approved_total, total in conn.execute(
-            select(InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, InvoiceLine.decision,
-                   bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
-            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)).all():
+    for iid, line_no, matter_id, decision, approved_total, total in bulk.fetch(conn, select(
+            InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, bulk.raw(InvoiceLine.decision),
+            bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
+            .join(Invoice, Invoice.id == InvoiceLine.invoice_id).where(approved)):
         c = by_id.get(iid)
         if c is None:  # approved since the first query: it waits for the next export
             continue
@@ -195,11 +200,11 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
         if r is not None and r.id == route.id:
             ready.append(c)
     mine = {c.id: c for c in ready}
-    for iid, matter_id, cc_id, gl_id, amount in conn.execute(
-            select(InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
-                   InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
+    for iid, matter_id, cc_id, gl_id, amount in bulk.fetch(conn, select(
+            InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
+            InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
             .join(Invoice, Invoice.id == InvoiceAllocation.invoice_id).where(approved)
-            .order_by(InvoiceAllocation.id)).all():
+            .order_by(InvoiceAllocation.id)):
         c = mine.get(iid)
         if c is not None:
             c.allocations.append((matter_id, cc_id, gl_id, Decimal(amount)))
@@ -247,6 +252,7 @@ def _vendor_blocks(session: Session, vendors: dict[int, Any]) -> dict[int, list[
     return out
 
 
+@bulk.without_cyclic_gc
 def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run: bool = False,
            execution_date: dt.date | None = None) -> ExportResult:
     """Export every invoice ready for ``route_name`` as one batch file, each invoice with its own
@@ -289,6 +295,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)).all():
         credits[inv_id] = credits.get(inv_id, Decimal(0)) + Decimal(amt)
     units: dict[str, Decimal] = {}
+    vendor_names = {vid: v.legal_name for vid, v in vendors.items()}  # read once, not an ORM attribute per row
     for inv in invoices:
         ccy = inv.currency
         unit = units.get(ccy) or units.setdefault(ccy, Decimal(1).scaleb(-minor_units(ccy)))
@@ -323,7 +330,7 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             shares = [m.amount for m in allocate(Money.of(due, ccy), amounts)]
         rows.append(formats.ExportInvoice(
             idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
-            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendors[inv.vendor_id].legal_name,
+            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendor_names[inv.vendor_id],
             firm_name=firms[inv.firm_id], currency=ccy, amount=due,
             business_unit=inv.bu.code if inv.bu else "", bank=bank, allocations=[formats.ExportAllocation(
                 matters[a[0]], cost_centers[a[1]], gl_accounts[a[2]], part)
@@ -363,10 +370,9 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     ids = [r.invoice_id for r in rows]
     session.flush()
     conn = session.connection()
-    moved = 0
-    for chunk in _chunks(ids):
-        moved += conn.execute(update(Invoice.__table__).where(Invoice.id.in_(chunk), Invoice.state == State.approved)
-                              .values(state=State.sent_to_ap, updated_at=now)).rowcount
+    moved = conn.execute(update(Invoice.__table__).where(bulk.among(conn, Invoice.id, ids),
+                                                         Invoice.state == State.approved)
+                         .values(state=State.sent_to_ap, updated_at=now)).rowcount
     if moved != len(ids):
         raise Conflict("another export or a state change took some of these invoices at the same time; nothing "
                        "was exported, run the export again")
@@ -383,11 +389,14 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     bulk.insert_rows(session, ApBatchItem.__table__,
                      ("batch_id", "invoice_id", "idempotency_key", "amount", "currency"),
                      ((batch.id, r.invoice_id, r.idempotency_key, r.amount, r.currency) for r in rows))
-    # each invoice's state history shows its move, written in bulk
-    why = f"AP batch {batch_ref}"
-    bulk.insert_rows(session, InvoiceStateChange.__table__,
-                     ("invoice_id", "from_state", "to_state", "actor", "actor_id", "reason", "at"),
-                     ((i, "approved", "sent_to_ap", actor.label, actor.user_id, why, now) for i in ids))
+    # each invoice's state history shows its move, derived from the batch's items in one statement
+    items, moves = ApBatchItem.__table__, InvoiceStateChange.__table__
+    same = {"from_state": str(State.approved), "to_state": str(State.sent_to_ap), "actor": actor.label,
+            "actor_id": actor.user_id, "reason": f"AP batch {batch_ref}", "at": now}
+    typed = conn.dialect.name == "postgresql"  # there a parameter in a select list needs its type said
+    conn.execute(insert(moves).from_select(["invoice_id", *same], select(items.c.invoice_id, *(
+        cast(literal(v, moves.c[k].type), moves.c[k].type) if typed else literal(v, moves.c[k].type)
+        for k, v in same.items())).where(items.c.batch_id == batch.id).order_by(items.c.id)))
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
@@ -398,9 +407,15 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         if isinstance(obj, Invoice) and obj.id in sent:
             session.expire(obj, ["state", "updated_at"])
     result.batch_id, result.run_id = batch.id, run.id
-    record(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
-           after={"route": route.name, "format": fmt, "sha256": result.sha256, "invoices": result.invoices,
-                  "totals": result.totals})
+    # one event for the batch, its JSON written once (decision 0027): the same text as json_dumps of
+    # {"route", "format", "sha256", "invoices", "totals"}, keys sorted
+    head = json_dumps({"format": fmt, "route": route.name, "sha256": result.sha256, "totals": result.totals})
+    listed = ",".join(f'{{"amount":{_ascii(i["amount"])},"currency":{_ascii(i["currency"])},'
+                      f'"idempotency_key":{_ascii(i["idempotency_key"])},"invoice_id":{i["invoice_id"]},'
+                      f'"invoice_number":{_ascii(i["invoice_number"])}}}' for i in result.invoices)
+    at = head.index(',"route":')
+    record_json(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
+                after_json=f'{head[:at]},"invoices":[{listed}]{head[at:]}')
     return result
 
 
@@ -486,26 +501,28 @@ def _match_all(session: Session, entries: list[formats.Entry], lock: bool = Fals
                ) -> tuple[list[tuple[_Target | None, str | None]], dict[str, Any]]:
     """Match every entry, in a few queries: invoice id first (or the export's end-to-end id), then
     invoice number + vendor. Returns (invoice or None, why) per entry, and the batch items by key."""
+    session.flush()
+    conn = session.connection()
     keys = {e.end_to_end_id for e in entries if e.end_to_end_id}
     items: dict[str, Any] = {}
-    for chunk in _chunks(keys):
-        for row in session.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
-                                          ApBatchItem.amount, ApBatchItem.reopened_at)
-                                   .where(ApBatchItem.idempotency_key.in_(chunk))):
+    if keys:
+        for row in conn.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
+                                       ApBatchItem.amount, ApBatchItem.reopened_at)
+                                .where(bulk.among(conn, ApBatchItem.idempotency_key, keys))).all():
             items[row.idempotency_key] = row
     ids = {e.invoice_id for e in entries if not e.end_to_end_id and e.invoice_id is not None}
     ids |= {row.invoice_id for row in items.values()}
     by_id: dict[int, _Target] = {}
-    for chunk in _chunks(ids):
-        stmt = select(*_TARGET_COLUMNS).where(Invoice.id.in_(chunk))
-        for row in session.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
+    if ids:
+        stmt = select(*_TARGET_COLUMNS).where(bulk.among(conn, Invoice.id, ids))
+        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt).all():
             by_id[row[0]] = _Target(*row)
     pairs = {(e.invoice_number, e.vendor_id) for e in entries if not e.end_to_end_id and e.invoice_id is None}
     by_pair: dict[tuple[str | None, int | None], list[_Target]] = {}
     numbers = {n for n, v in pairs if n is not None and v is not None}
-    for chunk in _chunks(numbers):
-        stmt = select(*_TARGET_COLUMNS).where(Invoice.invoice_number.in_(chunk)).order_by(Invoice.id)
-        for row in session.execute(stmt.with_for_update(of=Invoice) if lock else stmt):
+    if numbers:
+        stmt = select(*_TARGET_COLUMNS).where(bulk.among(conn, Invoice.invoice_number, numbers)).order_by(Invoice.id)
+        for row in conn.execute(stmt.with_for_update(of=Invoice) if lock else stmt).all():
             if (row[2], row[1]) in pairs:
                 inv = by_id.setdefault(row[0], _Target(*row))
                 by_pair.setdefault((row[2], row[1]), []).append(inv)
@@ -534,6 +551,7 @@ def _match_all(session: Session, entries: list[formats.Entry], lock: bool = Fals
     return out, items
 
 
+@bulk.without_cyclic_gc
 def import_payments(*, session: Session, data: bytes, filename: str, actor: Actor, dry_run: bool = False,
                     partial: bool = False) -> ImportResult:
     """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a
@@ -596,9 +614,9 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
     session.add(run)
     session.flush()
     res.run_id = run.id
-    done_refs: set[str] = set()
-    for chunk in _chunks({e.entry_ref for e, _ in plan}):
-        done_refs.update(session.scalars(select(Payment.entry_ref).where(Payment.entry_ref.in_(chunk))))
+    conn = session.connection()
+    done_refs: set[str] = set(conn.execute(select(Payment.entry_ref).where(
+        bulk.among(conn, Payment.entry_ref, {e.entry_ref for e, _ in plan}))).scalars())
     todo: list[tuple[formats.Entry, _Target]] = []
     for e, inv in plan:
         if e.entry_ref in done_refs:
@@ -621,118 +639,144 @@ def import_payments(*, session: Session, data: bytes, filename: str, actor: Acto
 
 def _apply_all(session: Session, todo: list[tuple[formats.Entry, _Target]], items: dict[str, Any], run: SyncRun,
                actor: Actor, res: ImportResult) -> None:
-    """Apply the entries in file order, each seeing the ones before it, and write the lot in bulk."""
+    """Apply the entries in file order, each seeing the ones before it, and write the lot in bulk.
+
+    Reads are one query each (``bulk.among``), amounts as the driver gives them; rows to write are
+    tuples handed to the driver; the audit event's JSON is written once, entry by entry (decision 0027)."""
     from triad.core.db import _plain
     from triad.invoices.service import check_move
 
     if not todo:
         return
-    csv_rejected = [inv.id for e, inv in todo if e.status == "rejected" and not e.end_to_end_id]
+    conn = session.connection()
+    csv_rejected = {inv.id for e, inv in todo if e.status == "rejected" and not e.end_to_end_id}
     open_items: dict[int, Any] = {}
-    for chunk in _chunks(csv_rejected):
-        for row in session.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
-                                          ApBatchItem.amount, ApBatchItem.reopened_at)
-                                   .where(ApBatchItem.invoice_id.in_(chunk), ApBatchItem.reopened_at.is_(None))):
+    if csv_rejected:
+        for row in conn.execute(select(ApBatchItem.id, ApBatchItem.invoice_id, ApBatchItem.idempotency_key,
+                                       ApBatchItem.amount, ApBatchItem.reopened_at)
+                                .where(bulk.among(conn, ApBatchItem.invoice_id, csv_rejected),
+                                       ApBatchItem.reopened_at.is_(None))):
             open_items[row.invoice_id] = row
     invoices = {inv.id: inv for _, inv in todo}
     zero = Decimal(0)
     paid: dict[int, Decimal] = dict.fromkeys(invoices, zero)  # paid less reversed, as stored
     approved: dict[int, Decimal] = dict.fromkeys(invoices, zero)
     credits: dict[int, Decimal] = dict.fromkeys(invoices, zero)
-    for chunk in _chunks(invoices):
-        for iid, status, amount in session.execute(select(Payment.invoice_id, Payment.status, Payment.amount)
-                                                   .where(Payment.invoice_id.in_(chunk))):
-            if status == "paid":
-                paid[iid] += amount
-            elif status == "reversed":
-                paid[iid] -= amount
-        for iid, decision, approved_total, total in session.execute(
-                select(InvoiceLine.invoice_id, InvoiceLine.decision, InvoiceLine.approved_total, InvoiceLine.total)
-                .where(InvoiceLine.invoice_id.in_(chunk))):
-            approved[iid] += approved_total if decision else total
-        for iid, amount in session.execute(select(InvoiceCredit.invoice_id, InvoiceCredit.amount)
-                                           .where(InvoiceCredit.invoice_id.in_(chunk))):
-            credits[iid] += amount
+    for iid, status, amount in conn.execute(select(Payment.invoice_id, Payment.status, bulk.raw(Payment.amount))
+                                            .where(bulk.among(conn, Payment.invoice_id, invoices))).all():
+        if status == "paid":
+            paid[iid] += _plain(Decimal(amount))
+        elif status == "reversed":
+            paid[iid] -= _plain(Decimal(amount))
+    for iid, decision, approved_total, total in conn.execute(
+            select(InvoiceLine.invoice_id, InvoiceLine.decision, bulk.raw(InvoiceLine.approved_total),
+                   bulk.raw(InvoiceLine.total)).where(bulk.among(conn, InvoiceLine.invoice_id, invoices))).all():
+        approved[iid] += Decimal(approved_total if decision else total)
+    for iid, amount in conn.execute(select(InvoiceCredit.invoice_id, bulk.raw(InvoiceCredit.amount))
+                                    .where(bulk.among(conn, InvoiceCredit.invoice_id, invoices))).all():
+        credits[iid] += Decimal(amount)
     now = utcnow()
     today = now.date()
-    payments: list[dict[str, Any]] = []
-    moves: list[dict[str, Any]] = []
+    payments: list[tuple[Any, ...]] = []  # in the order of _PAYMENT_COLUMNS
+    moves: list[tuple[Any, ...]] = []  # in the order of _MOVE_COLUMNS
+    final: dict[int, str] = {}  # invoice -> its last new state
+    legal: set[tuple[str, str]] = set()  # moves the state table was asked about already
     reopened: dict[int, dict[str, Any]] = {}  # batch item id -> its re-opening
-    entries: list[dict[str, Any]] = []  # the audit: every invoice's before and after, in one event per file
+    entries: list[str] = []  # the audit: every invoice's before and after, in one event per file
+
+    def plain(value: Decimal) -> str:
+        """format(value, "f"), a third of the cost: str() is the same text unless it chose an exponent."""
+        text = str(value)
+        return format(value, "f") if "E" in text else text
+
+    def move(inv: _Target, to: State, reason: str) -> None:
+        """A state move as ``invoices.service.transition`` makes it (same rules, same record)."""
+        if (inv.state, to) not in legal:
+            check_move(inv.invoice_number, inv.state, to)
+            legal.add((inv.state, to))
+        moves.append((inv.id, str(inv.state), str(to), actor.label, actor.user_id, reason, now))
+        inv.state = final[inv.id] = to
+
     for e, inv in todo:
         before_paid = paid[inv.id]
-        before = {"state": inv.state, "paid": format(before_paid, "f")}
+        before_state = inv.state
         line = e.line if isinstance(e.line, int) else None
         if e.status == "rejected":
             # the transfer rejected: the one named by its end-to-end id, or (CSV) the invoice's open export
             item = items.get(e.end_to_end_id) if e.end_to_end_id else open_items.get(inv.id)
-            payments.append({"invoice_id": inv.id, "paid_on": today, "amount": item.amount if item else zero,
-                             "currency": inv.currency, "fx_rate": None, "reference": e.reference[:100],
-                             "status": "rejected", "entry_ref": e.entry_ref, "run_id": run.id, "source_line": line,
-                             "created_at": now, "updated_at": now})
+            payments.append((inv.id, today, item.amount if item else zero, inv.currency, None, e.reference[:100],
+                             "rejected", e.entry_ref, run.id, line, now, now))
             live = item is not None and item.reopened_at is None and item.id not in reopened
             if inv.state == State.sent_to_ap and live:
                 reopened[item.id] = {"item_id": item.id, "at": now, "by": actor.label, "why": f"bank: {e.reason}"}
-                _move(check_move, moves, inv, State.approved, actor, now,
-                      f"transfer rejected by the bank ({e.reason}); export it again once fixed")
+                move(inv, State.approved, f"transfer rejected by the bank ({e.reason}); export it again once fixed")
             else:  # an older transfer (re-opened since) or one already settled: record it, change nothing
                 res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "stale_rejection",
                                   "message": f"the rejected transfer is not invoice {inv.invoice_number}'s open "
                                              "export; its state was not changed"})
         else:
-            payments.append({"invoice_id": inv.id, "paid_on": e.paid_on, "amount": e.amount, "currency": e.currency,
-                             "fx_rate": e.fx_rate, "reference": e.reference[:100], "status": e.status,
-                             "entry_ref": e.entry_ref, "run_id": run.id, "source_line": line,
-                             "created_at": now, "updated_at": now})
+            payments.append((inv.id, e.paid_on, e.amount, e.currency, e.fx_rate, e.reference[:100], e.status,
+                             e.entry_ref, run.id, line, now, now))
             stored = _plain(e.amount)  # what the database gives back for it
-            paid[inv.id] = before_paid + stored if e.status == "paid" else before_paid - stored
-            now_paid = paid[inv.id]
+            paid[inv.id] = now_paid = before_paid + stored if e.status == "paid" else before_paid - stored
             due = approved[inv.id] - credits[inv.id]
             target = State.paid if now_paid >= due else State.partially_paid if now_paid > 0 else State.sent_to_ap
             if target != inv.state:
-                _move(check_move, moves, inv, target, actor, now, f"{e.status} {e.amount} {e.currency} ({e.reference})")
+                move(inv, target, f"{e.status} {e.amount} {e.currency} ({e.reference})")
             if now_paid > due:
                 res.flags.append({"line": e.line, "invoice_id": inv.id, "flag": "overpaid",
                                   "message": f"paid {quantize(now_paid, inv.currency)} {inv.currency} against "
                                              f"{quantize(due, inv.currency)} due"})
-        after = {"state": inv.state, "paid": format(paid[inv.id], "f")}
+        amount = plain(e.amount) if e.amount is not None else None
         res.applied.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
-                            "status": e.status, "amount": format(e.amount, "f") if e.amount is not None else None,
-                            "state": inv.state})
-        entries.append({"line": e.line, "invoice_id": inv.id, "invoice_number": inv.invoice_number,
-                        "entry_ref": e.entry_ref, "status": e.status, "amount": e.amount, "currency": e.currency,
-                        "before": before, "after": after})
-    bulk.insert_rows(session, Payment.__table__, _PAYMENT_COLUMNS, (tuple(p[c] for c in _PAYMENT_COLUMNS)
-                                                                    for p in payments))
-    conn = session.connection()
+                            "status": e.status, "amount": amount, "state": inv.state})
+        entries.append(_entry_json(e, inv, before_state, plain(before_paid), plain(paid[inv.id])))
+    bulk.insert_rows(session, Payment.__table__, _PAYMENT_COLUMNS, payments)
     if reopened:
         t = ApBatchItem.__table__
         conn.execute(update(t).where(t.c.id == bindparam("item_id"))
                      .values(reopened_at=bindparam("at"), reopened_by=bindparam("by"),
                              reopen_reason=bindparam("why")), list(reopened.values()))
     if moves:
-        bulk.insert_rows(session, InvoiceStateChange.__table__, _MOVE_COLUMNS,
-                         (tuple(m[c] for c in _MOVE_COLUMNS) for m in moves))
-        final = {m["invoice_id"]: m["to_state"] for m in moves}
+        bulk.insert_rows(session, InvoiceStateChange.__table__, _MOVE_COLUMNS, moves)
         by_state: dict[str, list[int]] = {}
         for iid, st in final.items():
-            by_state.setdefault(st, []).append(iid)
+            by_state.setdefault(str(st), []).append(iid)
         t = Invoice.__table__
-        for st, iids in by_state.items():  # one UPDATE ... WHERE id IN (...) per new state and chunk
-            for chunk in _chunks(iids):
-                conn.execute(update(t).where(t.c.id.in_(chunk)).values(state=st, updated_at=now))
+        for st, iids in by_state.items():  # one UPDATE per new state
+            conn.execute(update(t).where(bulk.among(conn, t.c.id, iids)).values(state=st, updated_at=now))
         # objects the caller already holds see the new state; re-opened batch items are read again
         for obj in list(session.identity_map.values()):
             if isinstance(obj, Invoice) and obj.id in final:
-                set_committed_value(obj, "state", final[obj.id])
+                set_committed_value(obj, "state", str(final[obj.id]))
                 session.expire(obj, ["updated_at"])
             elif isinstance(obj, ApBatchItem) and obj.id in reopened:
                 session.expire(obj, ["reopened_at", "reopened_by", "reopen_reason"])
     # one hash-chained event for the file, naming every invoice it changed with its state and paid amount
     # before and after (decision 0023); ``audit_of_invoice`` finds it from the invoice
-    record(session, actor=actor, action="ap.payments_imported", entity_type="sync_run", entity_id=run.id,
-           after={"file": run.filename, "sha256": run.sha256, "message_id": run.message_id, "format": run.format,
-                  "entries": entries})
+    head = json_dumps({"file": run.filename, "sha256": run.sha256, "message_id": run.message_id,
+                       "format": run.format})
+    record_json(session, actor=actor, action="ap.payments_imported", entity_type="sync_run", entity_id=run.id,
+                after_json=f'{{"entries":[{",".join(entries)}],{head[1:]}')
+
+
+def _js(value: Any) -> str:
+    """One scalar as ``json_dumps`` writes it (text ASCII-escaped, a Decimal as its text)."""
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return str(value)
+    return _ascii(str(value))
+
+
+def _entry_json(e: formats.Entry, inv: _Target, before_state: str, before_paid: str, after_paid: str) -> str:
+    """An entry of the import's audit event as canonical JSON (``json_dumps`` of the dict: keys sorted,
+    no spaces), written directly: the same text, without building and sorting a dict per entry."""
+    return (f'{{"after":{{"paid":"{after_paid}","state":{_ascii(str(inv.state))}}},'
+            f'"amount":{_js(e.amount)},'
+            f'"before":{{"paid":"{before_paid}","state":{_ascii(str(before_state))}}},'
+            f'"currency":{_js(e.currency)},"entry_ref":{_ascii(e.entry_ref)},"invoice_id":{inv.id},'
+            f'"invoice_number":{_ascii(inv.invoice_number)},"line":{_js(e.line)},"status":{_ascii(e.status)}}}')
 
 
 _PAYMENT_COLUMNS = ("invoice_id", "paid_on", "amount", "currency", "fx_rate", "reference", "status", "entry_ref",
@@ -766,15 +810,6 @@ def audit_of_invoice(*, session: Session, invoice_id: int) -> list[tuple[Any, li
         if part:
             out.append((ev, part))
     return out
-
-
-def _move(check_move: Any, moves: list[dict[str, Any]], inv: _Target, to: State, actor: Actor, at: dt.datetime,
-          reason: str) -> None:
-    """A state move as ``invoices.service.transition`` makes it (same rules, same record), kept for bulk writing."""
-    check_move(inv.invoice_number, inv.state, to)
-    moves.append({"invoice_id": inv.id, "from_state": str(inv.state), "to_state": str(to), "actor": actor.label,
-                  "actor_id": actor.user_id, "reason": reason, "at": at})
-    inv.state = to
 
 
 def record_refused_run(*, session: Session, res: ImportResult, actor: Actor) -> SyncRun:

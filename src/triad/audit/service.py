@@ -153,23 +153,30 @@ def compute_hash_dumped(prev_hash: str, *, seq: int, at: str, actor: str, actor_
 
 def record_large(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,
                  after: dict[str, Any], reason: str | None = None) -> int:
-    """``record`` for one large event (an import file naming every record it changed), serialised once.
+    """``record`` for one large event (an import file naming every record it changed), serialised once:
+    ``record_json`` of ``json_dumps(after)``. ``record`` stores ``json.loads(json_dumps(after))``, whose
+    text is the same for data with string keys (the only kind an event holds). Returns the event's ``seq``."""
+    return record_json(session, actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
+                       after_json=json_dumps(after), reason=reason)
 
-    ``after`` is turned into JSON text once; that text is both hashed (``compute_hash_dumped``) and stored
-    (bypassing the column's own serialiser), so the stored event and its hash are exactly what ``record``
-    would write: ``record`` stores ``json.loads(json_dumps(after))``, whose text is the same for data with
-    string keys (the only kind an event holds). No ORM object is created. Returns the event's ``seq``.
-    """
+
+def record_json(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,
+                after_json: str, reason: str | None = None) -> int:
+    """``record`` for an event whose ``after`` the caller gives as canonical JSON text already (exactly what
+    ``json_dumps`` makes of it: sorted keys, no spaces, ASCII escapes), built once for a large payload such as
+    a whole AP batch, payment file or vendor import (decisions 0027, 0028). The text is both hashed
+    (``compute_hash_dumped``) and stored (bypassing the column's own serialiser), so the stored event, its
+    hash and the chain are exactly what ``record(..., after=json.loads(after_json))`` writes. No ORM object
+    is created. Returns the event's ``seq``."""
     seq, prev_hash = _bump_head(session, 1)
     at = utcnow()
-    after_text = json_dumps(after)
     eid = None if entity_id is None else str(entity_id)
     digest = compute_hash_dumped(prev_hash, seq=seq, at=_timestamp(at), actor=actor.label, actor_id=actor.user_id,
                                  action=action, entity_type=entity_type, entity_id=eid, before_text="null",
-                                 after_text=after_text, reason=reason)
+                                 after_text=after_json, reason=reason)
     session.execute(insert(AuditEvent.__table__).values(
         seq=seq, at=at, actor=actor.label, actor_id=actor.user_id, action=action, entity_type=entity_type,
-        entity_id=eid, before=None, after=_json_text(session, after_text), reason=reason, prev_hash=prev_hash,
+        entity_id=eid, before=None, after=_json_text(session, after_json), reason=reason, prev_hash=prev_hash,
         hash=digest))
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=digest))
     return seq
