@@ -10,11 +10,9 @@ a Python-side default (``created_at``...) must be given: the database does not k
 
 from __future__ import annotations
 
-import functools
-import gc
 import json
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     Integer,
@@ -32,8 +30,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.types import NullType
-
-T = TypeVar("T")
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -135,22 +131,3 @@ def fetch(conn: Any, stmt: Any) -> list[tuple[Any, ...]]:
         return cur.fetchall()
     finally:
         cur.close()
-
-
-def without_cyclic_gc(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run ``fn`` with Python's cyclic garbage collector paused (reference counting still frees
-    everything at once), and resume it after, if it was running. A bulk export or import makes
-    hundreds of thousands of small tuples and lists; each allocation burst triggers collections
-    that walk every live object of the process, which cost the AP cycle a third of its time at
-    20,000 invoices (decision 0027). The rows made here hold no reference cycles."""
-
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> T:
-        was_on = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_on:
-                gc.enable()
-    return run

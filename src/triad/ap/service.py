@@ -23,6 +23,7 @@ from triad.ap.models import ApBatch, ApBatchItem, ApRoute, ImportedPaymentFile, 
 from triad.audit.service import Actor, record, record_json
 from triad.core.db import json_dumps, utcnow
 from triad.core.errors import Conflict, NotFound, ValidationFailed
+from triad.core.gcpause import cyclic_gc_paused
 from triad.core.money import Money, allocate, minor_units, quantize
 from triad.files.models import StoredFile
 from triad.invoices.approvals import approved_amount
@@ -252,7 +253,7 @@ def _vendor_blocks(session: Session, vendors: dict[int, Any]) -> dict[int, list[
     return out
 
 
-@bulk.without_cyclic_gc
+@cyclic_gc_paused()
 def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run: bool = False,
            execution_date: dt.date | None = None) -> ExportResult:
     """Export every invoice ready for ``route_name`` as one batch file, each invoice with its own
@@ -551,7 +552,7 @@ def _match_all(session: Session, entries: list[formats.Entry], lock: bool = Fals
     return out, items
 
 
-@bulk.without_cyclic_gc
+@cyclic_gc_paused()
 def import_payments(*, session: Session, data: bytes, filename: str, actor: Actor, dry_run: bool = False,
                     partial: bool = False) -> ImportResult:
     """Apply a payment-confirmation file: all or nothing, or (``partial``) the good entries with a

@@ -12,11 +12,8 @@ changes nothing.
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from operator import itemgetter
@@ -32,6 +29,7 @@ from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_large, record_many
 from triad.core.db import utcnow
 from triad.core.errors import ValidationFailed
+from triad.core.gcpause import cyclic_gc_paused
 from triad.core.schemas import _country, _currency
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
@@ -376,23 +374,8 @@ def import_vendors(*, session: Session, data: bytes, filename: str, source: str,
     if source not in SOURCES:
         raise ValidationFailed(f"unknown source {source!r}; use one of {', '.join(SOURCES)}",
                                errors=[{"field": "source", "message": "unknown"}])
-    with _no_cyclic_gc():
+    with cyclic_gc_paused():
         return _import(session, data, filename, source, actor, dry_run, partial)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector during an import. A large file keeps a few hundred thousand
-    small dicts alive at once; with the collector on, each new allocation batch makes it scan all of them
-    again, which grows faster than the file (a 100,000-row import spent most of its time there). Reference
-    counting still frees everything that is not in a cycle; the collector resumes afterwards."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _import(session: Session, data: bytes, filename: str, source: str, actor: Actor, dry_run: bool,
