@@ -8,7 +8,8 @@ may name too many rows, never too few (tests/unit/test_guideline_prefilter.py co
 Columns, one row per invoice line, in invoice order then line order:
 
 - ``row`` (position in the batch), ``inv`` (position of the invoice in the batch), ``inv_date``
-- ``type``, ``date``, ``tk``, ``cls``, ``task``, ``act``, ``exp``, ``desc`` as on the line
+- ``type``, ``date``, ``tk``, ``cls``, ``task``, ``act``, ``exp``, ``desc``, ``line_no``,
+  ``source_line`` as on the line (a line number beyond Int64 is null there)
 - ``units``, ``cost``, ``total``: exact amounts in millionths (Int64), null when the amount has
   more digits than that or is not a plain number; an invoice with such a line (``odd``) is
   screened line by line, every rule on every line
@@ -49,10 +50,11 @@ def micro(value) -> int | None:
 
 
 def _exact(col: str) -> pl.Expr:
+    """A plain number's text in millionths: at most 12 digits before the point and 6 after, so
+    polars' decimal (38 digits, 6 after the point) holds it exactly and its integer fits Int64."""
     s = pl.col(col)
-    parts = s.str.split_exact(".", 1)
-    digits = parts.struct.field("field_0") + parts.struct.field("field_1").fill_null("").str.pad_end(SCALE, "0")
-    return pl.when(s.str.contains(_PLAIN)).then(digits.cast(pl.Int64, strict=False)).otherwise(None).alias(col)
+    millionths = s.cast(pl.Decimal(38, SCALE), strict=False).to_physical().cast(pl.Int64, strict=False)
+    return pl.when(s.str.contains(_PLAIN)).then(millionths).otherwise(None).alias(col)
 
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
@@ -87,6 +89,8 @@ def lines_frame(invoices: Sequence[InvoiceView]) -> tuple[pl.DataFrame, list[Lin
         "act": pl.Series([ln.activity_code for ln in lines], dtype=pl.String),
         "exp": pl.Series([ln.expense_code for ln in lines], dtype=pl.String),
         "desc": pl.Series([ln.description for ln in lines], dtype=pl.String),
+        "line_no": pl.Series([ln.line_no for ln in lines], dtype=pl.Int64, strict=False),
+        "source_line": pl.Series([ln.source_line for ln in lines], dtype=pl.Int64, strict=False),
     })
     frame = frame.with_columns(_exact("units"), _exact("cost"), _exact("total"),
                                pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),

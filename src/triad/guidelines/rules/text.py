@@ -129,7 +129,12 @@ def _block_rows(frame, s: BlockBilling, ctx):
 
 @prefilter("vague_description")
 def _vague_rows(frame, s: Vague, ctx):
-    few_words = pl.col("low").str.count_matches(r"[a-z0-9]+") < s.min_words
+    # fewer than min_words runs of [a-z0-9]: no match of that many runs (a search that stops at the
+    # first match, instead of counting every run of every description)
+    if s.min_words <= 0:
+        few_words = pl.lit(False)
+    else:
+        few_words = ~pl.col("low").str.contains(f"(?:[a-z0-9]+[^a-z0-9]+){{{s.min_words - 1}}}[a-z0-9]")
     return fee() & (~pl.col("ascii") | few_words | low_contains_any(s.phrases))
 
 
