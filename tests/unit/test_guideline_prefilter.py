@@ -169,3 +169,22 @@ def test_empty_batch_and_invoice_without_lines():
     assert evaluate_many([], Context(), versions) == []
     assert evaluate_many([empty], Context(engagement_currency="USD"), versions) == [
         evaluate(empty, Context(engagement_currency="USD"), versions)]
+
+
+def test_any_of_matches_exactly_what_python_in_finds():
+    """The text pre-filters search a regex alternation of literal words (``frame.any_of``): every
+    word must match as plain text, punctuation and regex meta characters included."""
+    import string
+
+    import polars as pl
+
+    from triad.guidelines.frame import any_of
+
+    rng = random.Random(11)
+    alphabet = string.printable + "éİΟ中\x1c"
+    for _ in range(300):
+        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 6))]
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(60)]
+        texts += [t + w + t for t, w in zip(texts, words * 10, strict=False)]
+        got = pl.Series(texts, dtype=pl.String).str.contains(any_of(words)).to_list()
+        assert got == [any(w in t for w in words) for t in texts], words

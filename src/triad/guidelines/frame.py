@@ -120,15 +120,33 @@ def blank(col: str) -> pl.Expr:
     return pl.col(col).is_null() | (pl.col(col) == "")
 
 
+_META = set("\\.+*?()|[]{}^$#&-~")  # the regex crate's meta characters (``\<`` would be a word boundary)
+
+
+def any_of(words: Iterable[str]) -> str:
+    """A regular expression matching any of ``words`` as plain text. Polars' regex search over a
+    literal alternation is several times faster than ``str.contains_any`` (Aho-Corasick) on
+    descriptions; the regex meta characters are escaped, everything else is itself."""
+    return "|".join("".join("\\" + c if c in _META else c for c in w) for w in words)
+
+
+def contains_any(col: str, words: Iterable[str]) -> pl.Expr:
+    """Rows whose ``col`` contains one of ``words`` (none: no row; an empty word: every row)."""
+    words = list(words)
+    if not words:
+        return pl.lit(False)
+    if any(w == "" for w in words):
+        return pl.lit(True)
+    return pl.col(col).str.contains(any_of(words))
+
+
 def low_contains_any(words: Iterable[str]) -> pl.Expr:
     """Rows whose lower-cased description could contain one of ``words`` (exactly for ASCII
     descriptions; every non-ASCII description is a candidate)."""
     words = list(words)
     if not words:
         return pl.lit(False)
-    if any(w == "" for w in words):
-        return pl.lit(True)
-    return ~pl.col("ascii") | pl.col("low").str.contains_any(words)
+    return ~pl.col("ascii") | contains_any("low", words)
 
 
 def above(col: str, amount) -> pl.Expr:

@@ -11,7 +11,7 @@ import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.frame import fee, low_contains_any, micro
+from triad.guidelines.frame import contains_any, fee, low_contains_any, micro
 from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 LAWYERS = ["PARTNR", "OFCNSL", "ASSOC"]
@@ -124,7 +124,7 @@ def _block_rows(frame, s: BlockBilling, ctx):
         return fee() & long_enough
     if not s.separators:
         return pl.lit(False)
-    return fee() & long_enough & pl.col("desc").str.contains_any(list(s.separators))
+    return fee() & long_enough & contains_any("desc", s.separators)
 
 
 @prefilter("vague_description")
