@@ -226,24 +226,42 @@ def _masks(sub, wanted: list[tuple[int, object, object]], context: Context) -> d
     return out
 
 
-def evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version]
-                  ) -> list[list[Finding]]:
+def _same_lines(columns, invoices: Sequence[InvoiceView]) -> bool:
+    """``columns`` has each invoice's lines, by count and line number, in order."""
+    import numpy as np
+
+    if columns.height != sum(len(inv.lines) for inv in invoices):
+        return False
+    counts = np.bincount(columns["inv"].to_numpy(), minlength=len(invoices))
+    if len(counts) != len(invoices) or counts.tolist() != [len(inv.lines) for inv in invoices]:
+        return False
+    numbers = columns["line_no"]
+    return numbers.null_count() == 0 and numbers.to_list() == [ln.line_no for inv in invoices for ln in inv.lines]
+
+
+def evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version], *,
+                  columns=None) -> list[list[Finding]]:
     """The findings of ``evaluate`` for each invoice (same findings, same order), computed for the
     batch at once: each rule's pre-filter picks, over one polars frame of every line, the lines
-    the rule could report on, and the rule's own code runs on those lines only."""
+    the rule could report on, and the rule's own code runs on those lines only.
+
+    ``columns``: the lines' raw columns when the caller has them already (``frame.ledes_columns``
+    of the file the invoices were parsed from), so that the frame is not read back from the line
+    objects. They must describe exactly ``invoices``' lines in order; a frame whose invoices'
+    line counts or line numbers differ from theirs is ignored."""
     # The batch allocates a few objects per finding and no reference cycles; the cyclic garbage
     # collector would walk the whole heap (the parsed file, the views) many times meanwhile.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _evaluate_many(invoices, context, versions)
+        return _evaluate_many(invoices, context, versions, columns)
     finally:
         if paused:
             gc.enable()
 
 
-def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version]
-                   ) -> list[list[Finding]]:
+def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version],
+                   columns=None) -> list[list[Finding]]:
     import numpy as np
     import polars as pl
 
@@ -251,7 +269,9 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
 
     if not invoices:
         return []
-    frame, lines = lines_frame(invoices)
+    if columns is not None and not _same_lines(columns, invoices):
+        columns = None
+    frame, lines = lines_frame(invoices, columns)
     index = {id(v): i for i, v in enumerate(versions)}
     # the version of each line, looked up once per distinct day
     days = frame["date"].unique()
