@@ -155,10 +155,12 @@ class _Found:
         rank = np.concatenate([np.array(self.rank, dtype=np.int64), *(c[3] for c in self.chunks)])
         seq = np.concatenate([np.array(self.seq, dtype=np.int64), *(c[4] for c in self.chunks)])
         order = np.lexsort((seq, rank, rule, line, none, inv))
-        objs = self.objs
-        ordered = [objs[k] for k in seq[order].tolist()]  # objs are in the order made (seq)
+        if not len(seq):
+            return [[] for _ in range(self.n)]
+        picked = seq[order].tolist()  # objs are in the order made (seq)
+        ordered = itemgetter(*picked)(self.objs) if len(picked) > 1 else (self.objs[picked[0]],)
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=self.n))]).tolist()
-        return [ordered[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+        return [list(ordered[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
 
     def _result_slow(self) -> list[list[Finding]]:
         keyed: list[list] = [[] for _ in range(self.n)]
@@ -281,28 +283,26 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
         by_day[day] = -1 if v is None else index[id(v)]
     line_v_col = frame["date"].replace_strict(by_day, return_dtype=pl.Int32) if len(frame) else pl.Series(
         [], dtype=pl.Int32)
-    line_v = line_v_col.to_list()
     inv_v = []
     for inv in invoices:
         v = version_for(versions, inv.invoice_date) or version_for(versions, inv.billing_end)
         inv_v.append(-1 if v is None else index[id(v)])
     frame = frame.with_columns(line_v_col.alias("lv"),
                                pl.lit(pl.Series(inv_v, dtype=pl.Int32)).gather(pl.col("inv")).alias("iv"))
-    starts = [0]
-    row_inv: list[int] = []
-    for i, inv in enumerate(invoices):
-        starts.append(starts[-1] + len(inv.lines))
-        row_inv += [i] * len(inv.lines)
-    line_set = set(line_v)
+    line_set = set(line_v_col.unique().to_list())
     line_versions = sorted(line_set - {-1})
     # the order in which each invoice meets its versions (only needed when there are several)
     rank: list[dict[int, int]] | None = None
     if len(line_versions) > 1:
+        line_v = line_v_col.to_list()
+        starts = [0]
+        for inv in invoices:
+            starts.append(starts[-1] + len(inv.lines))
         rank = [{v: r for r, v in enumerate(dict.fromkeys(line_v[starts[i]:starts[i + 1]]))}
                 for i in range(len(invoices))]
     specs = list(rules().values())
     found = _Found(len(invoices), (s.id for s in specs))
-    row_inv_np = np.asarray(row_inv, dtype=np.int64)
+    row_inv_np = frame["inv"].to_numpy().astype(np.int64)  # the invoice of each row
     for scope in ("lines", "invoice"):
         scoped = [s for s in specs if s.scope == scope]
         for vi, version in enumerate(versions):
