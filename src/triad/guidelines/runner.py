@@ -188,7 +188,8 @@ def _decide(sub, spec, settings, context: Context, mask):
         d = sub.select((decided.fill_null(False) & ~pl.col("odd")).alias("d"))["d"] & mask
         if not d.any():
             return None
-        got = sub.filter(d).select(message.alias("msg"), "line_no", "source_line")
+        # lazily: only the columns the message needs are filtered, not the whole frame
+        got = sub.lazy().filter(pl.lit(d)).select(message.alias("msg"), "line_no", "source_line").collect()
         if got["msg"].null_count() or got["line_no"].null_count():
             return None
         return d, got["msg"].to_list(), got["line_no"].to_numpy(), got["source_line"].to_list()
