@@ -29,14 +29,23 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 import triad.ledes as ledes  # noqa: E402
 from triad.audit.service import Actor  # noqa: E402
-from triad.guidelines.frame import ledes_columns, ledes_views  # noqa: E402
+from triad.guidelines.frame import ledes_views  # noqa: E402
 from triad.guidelines.model import Context, Version  # noqa: E402
 from triad.guidelines.runner import _same_lines, evaluate_many  # noqa: E402
 from triad.guidelines.schema import load_text, validate_document  # noqa: E402
+from triad.guidelines.service import ScreenItem, _group_columns  # noqa: E402
+from triad.invoices.intake import file_columns  # noqa: E402
 from triad.ledes import build  # noqa: E402
 from triad.ledes.sample import generate_1998b  # noqa: E402
 
 EXAMPLE = ROOT / "docs" / "examples" / "guidelines-company.yaml"
+
+
+def _import_columns(frame, parsed_invoices, items):
+    """What an import runs before the batch runner: the file's columns as intake's views hold them
+    (``intake.file_columns``) and the group's rows of them (``service._group_columns``)."""
+    found = file_columns(frame, parsed_invoices)
+    return None if found is None else _group_columns(found[0], items)
 
 
 def main() -> None:
@@ -51,8 +60,15 @@ def main() -> None:
     assert report.valid
     # the parsed file (as an import has it): its invoices as the rules' views and its LEDES frame
     parsed = ledes.validate(data, keep_frame=True)
-    inv_views = ledes_views(build.invoices(parsed.frame), "USD")
-    assert _same_lines(ledes_columns(parsed.frame), inv_views)  # (else the runner would read the views)
+    parsed_invoices = build.invoices(parsed.frame)
+    inv_views = ledes_views(parsed_invoices, "USD")
+    # as intake hands them to screen(): each invoice's position in the file's columns and the
+    # classification of each timekeeper ID (Triad's; here the file's, which the views hold)
+    classes = {ln.timekeeper_id: ln.classification for v in inv_views for ln in v.lines if ln.timekeeper_id}
+    assert all(classes[ln.timekeeper_id] == ln.classification for v in inv_views for ln in v.lines if ln.timekeeper_id)
+    items = [ScreenItem(i, v, 1, 1, "USD", [1], i, classes) for i, v in enumerate(inv_views)]
+    # (else the runner would read the views)
+    assert _same_lines(_import_columns(parsed.frame, parsed_invoices, items), inv_views)
     doc = validate_document(load_text(EXAMPLE.read_text()))
     version = Version("company v1", dt.date(2025, 1, 1), None, doc.rules)
     ctx = Context(engagement_currency="USD")
@@ -61,7 +77,7 @@ def main() -> None:
     # The rules go through the batch runner (what a bulk import uses): vectorised pre-filters,
     # rule code on candidate lines; tests/unit/test_guideline_prefilter.py checks it finds exactly
     # what evaluate() finds. Timed with them: reading the rules' columns from the parsed file's
-    # LEDES frame (``ledes_columns``), which validation does not provide.
+    # LEDES frame as an import does (``_import_columns``), which validation does not provide.
     validation_s = rules_s = validation_cpu = rules_cpu = float("inf")
     for _ in range(3):
         t, c = time.perf_counter(), time.process_time()
@@ -69,10 +85,11 @@ def main() -> None:
         validation_s = min(validation_s, time.perf_counter() - t)
         validation_cpu = min(validation_cpu, time.process_time() - c)
         t, c = time.perf_counter(), time.process_time()
-        n_findings = sum(map(len, evaluate_many(inv_views, ctx, [version], columns=ledes_columns(parsed.frame))))
+        columns = _import_columns(parsed.frame, parsed_invoices, items)
+        n_findings = sum(map(len, evaluate_many(inv_views, ctx, [version], columns=columns)))
         rules_s = min(rules_s, time.perf_counter() - t)
         rules_cpu = min(rules_cpu, time.process_time() - c)
-    del inv_views, parsed
+    del inv_views, items, parsed_invoices, parsed, columns
 
     # one 200-line invoice against the firm's history
     from triad.guidelines.service import load

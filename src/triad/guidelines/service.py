@@ -133,6 +133,10 @@ class ScreenItem:
     engagement_id: int | None
     engagement_currency: str | None
     matter_ids: list[int]
+    # the invoice's position (``inv``) in the ``columns`` handed to ``screen``, and the classification
+    # its view gives each timekeeper ID (the same dict object for every invoice of a firm)
+    columns_inv: int | None = None
+    classification: dict[str, str | None] | None = None
 
 
 # Up to this many new lines (an upload or a submission of a few invoices), the history is read with
@@ -143,13 +147,20 @@ TARGETED_MAX_PAIRS = 400
 # From this many lines sharing versions and context, the rules run through the pre-filtered batch
 # runner (``runner.evaluate_many``: the same findings, a fraction of the time on large imports).
 BATCH_MIN_LINES = 2_000
+# A batch reads its rules' columns from ``columns`` (the file's LEDES frame) when the caller gives them.
+USE_LEDES_COLUMNS = True
 
 
-def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Finding]]:
+def screen(*, session: Session, items: list[ScreenItem], columns=None) -> dict[int, list[Finding]]:
     """Run the guidelines over freshly stored invoices and store the findings (in bulk).
 
     Shared data (versions, approved rates, earlier lines) is loaded once per firm, not per
     invoice. Returns the findings by invoice id.
+
+    ``columns``: the rules' raw columns of the file the invoices come from (``frame.ledes_columns``
+    with each column as the views hold it, except ``cls``, which is taken per group from the items'
+    ``classification``); each item names its invoice in them (``columns_inv``). A large group is
+    screened from its invoices' rows; without them (or when anything does not match) from the views.
     """
     from triad.firms.models import Timekeeper, TimekeeperRate
 
@@ -183,7 +194,8 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
             if not versions:
                 found = [[] for _ in group]
             elif sum(len(it.view.lines) for it in group) >= BATCH_MIN_LINES:
-                found = evaluate_many([it.view for it in group], ctx, versions)
+                cols = _group_columns(columns, group) if columns is not None and USE_LEDES_COLUMNS else None
+                found = evaluate_many([it.view for it in group], ctx, versions, columns=cols)
             else:
                 found = [evaluate(it.view, ctx, versions) for it in group]
             for it, findings in zip(group, found, strict=True):
@@ -198,6 +210,26 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for i in range(0, len(rows), 5000):
         session.execute(insert(InvoiceFinding.__table__), rows[i:i + 5000])
     return out
+
+
+def _group_columns(columns, group: list[ScreenItem]):
+    """The rows of ``group``'s invoices in ``columns``, in the group's order with ``inv`` renumbered
+    0..k-1 and ``cls`` the classification of the items' views; None when an item has no row or the
+    items do not share one classification map (``evaluate_many`` also checks line counts and numbers)."""
+    import polars as pl
+
+    rows = [it.columns_inv for it in group]
+    classes = group[0].classification
+    if (classes is None or any(r is None for r in rows) or len(set(rows)) != len(rows)
+            or any(it.classification is not classes for it in group)):
+        return None
+    renumber = dict(zip(rows, range(len(rows)), strict=True))
+    sub = columns.filter(pl.col("inv").is_in(rows)).with_columns(
+        pl.col("inv").replace_strict(renumber, return_dtype=pl.UInt32),
+        pl.col("tk").replace_strict(classes, default=None, return_dtype=pl.String).alias("cls"))
+    if rows != sorted(rows):
+        sub = sub.sort("inv", maintain_order=True)
+    return sub
 
 
 def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tuple[set[tuple[int, str]], History]:
