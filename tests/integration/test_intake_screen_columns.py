@@ -145,3 +145,26 @@ def test_import_findings_same_from_file_columns_views_and_evaluate(db, monkeypat
 
 def test_python_whitespace_list():
     assert set(intake.PY_WHITESPACE) == {c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()}
+
+
+def test_group_columns_takes_the_groups_invoices_in_its_order():
+    import polars as pl
+
+    from triad.guidelines.service import ScreenItem, _group_columns
+
+    cols = pl.DataFrame({"inv": pl.Series([0, 0, 1, 2, 2, 2], dtype=pl.UInt32),
+                         "tk": ["a", None, "b", "a", "c", "b"], "cls": ["X", None, "X", "X", "X", "X"],
+                         "line_no": [1, 2, 1, 1, 2, 3]})
+    classes = {"a": "PARTNR", "b": None, "c": "ASSOC"}
+
+    def item(inv, cl=classes):
+        return ScreenItem(0, None, 1, 1, "USD", [1], inv, cl)
+
+    got = _group_columns(cols, [item(2), item(0)])
+    assert got.to_dict(as_series=False) == {"inv": [0, 0, 0, 1, 1], "tk": ["a", "c", "b", "a", None],
+                                            "cls": ["PARTNR", "ASSOC", None, "PARTNR", None],
+                                            "line_no": [1, 2, 3, 1, 2]}
+    assert got.columns == cols.columns and got["inv"].dtype == pl.UInt32
+    assert _group_columns(cols, [item(0), item(None)]) is None  # an invoice not in the file's columns
+    assert _group_columns(cols, [item(0), item(1, dict(classes))]) is None  # two classification maps
+    assert _group_columns(cols, [item(0), item(0)]) is None

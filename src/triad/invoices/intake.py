@@ -167,6 +167,7 @@ def file_columns(frame, parsed: list[ledes.Invoice]) -> tuple | None:
     stripped as ``str.strip`` does; ``cls`` is replaced per firm by ``screen``), and each parsed
     invoice's position in them (by ``id``); None when the file's invoices do not line up with
     ``parsed`` (then the rules read the views)."""
+    import numpy as np
     import polars as pl
 
     from triad.guidelines.frame import ledes_columns
@@ -174,10 +175,11 @@ def file_columns(frame, parsed: list[ledes.Invoice]) -> tuple | None:
     cols = ledes_columns(frame)
     if cols is None:
         return None
-    per = cols.group_by("inv", maintain_order=True).agg(pl.len().alias("n"), pl.col("source_line").first())
-    if (per["inv"].to_list() != list(range(len(parsed)))
-            or per["n"].to_list() != [len(inv.lines) for inv in parsed]
-            or per["source_line"].to_list() != [inv.lines[0].source_line for inv in parsed]):
+    # (``inv`` ascends from 0: each invoice's rows are one run) the same invoices, line counts and first lines
+    counts = np.bincount(cols["inv"].to_numpy())
+    if (len(counts) != len(parsed) or counts.tolist() != [len(inv.lines) for inv in parsed]
+            or cols["source_line"].gather(np.cumsum(counts) - counts).to_list()
+            != [inv.lines[0].source_line for inv in parsed]):
         return None
     tk = pl.col("tk")
     cols = cols.with_columns(pl.when(tk == "").then(None).otherwise(tk).alias("tk"),
