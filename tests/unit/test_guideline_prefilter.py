@@ -169,3 +169,99 @@ def test_empty_batch_and_invoice_without_lines():
     assert evaluate_many([], Context(), versions) == []
     assert evaluate_many([empty], Context(engagement_currency="USD"), versions) == [
         evaluate(empty, Context(engagement_currency="USD"), versions)]
+
+
+def test_any_of_matches_exactly_what_python_in_finds():
+    """The text pre-filters search a regex alternation of literal words (``frame.any_of``): every
+    word must match as plain text, punctuation and regex meta characters included."""
+    import string
+
+    import polars as pl
+
+    from triad.guidelines.frame import any_of
+
+    rng = random.Random(11)
+    alphabet = string.printable + "éİΟ中\x1c"
+    for _ in range(300):
+        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(1, 6))]
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(60)]
+        texts += [t + w + t for t, w in zip(texts, words * 10, strict=False)]
+        got = pl.Series(texts, dtype=pl.String).str.contains(any_of(words)).to_list()
+        assert got == [any(w in t for w in words) for t in texts], words
+
+
+def _mutated_file(seed: int) -> bytes:
+    """A seeded 1998B file with its records shuffled (invoices interleaved) and odd texts: amounts
+    with "+" or leading zeros or in exponent form, lower-case codes, empty units, long descriptions."""
+    from triad.ledes.sample import generate_1998b
+
+    rng = random.Random(seed)
+    data = generate_1998b(invoices=25, lines_per_invoice=12, seed=seed).decode()
+    head, *records = data.strip("\n").split("\n")
+    names = records[0]
+    fields = names.removesuffix("[]").split("|")
+    at = {f: i for i, f in enumerate(fields)}
+    body = []
+    for rec in records[1:]:
+        v = rec.removesuffix("[]").split("|")
+        roll = rng.random()
+        if roll < 0.05:
+            v[at["LINE_ITEM_NUMBER_OF_UNITS"]] = "+" + v[at["LINE_ITEM_NUMBER_OF_UNITS"]]
+        elif roll < 0.08:
+            v[at["LINE_ITEM_UNIT_COST"]] = "00" + v[at["LINE_ITEM_UNIT_COST"]]
+        elif roll < 0.10:
+            v[at["LINE_ITEM_NUMBER_OF_UNITS"]] = "1E+1"
+        elif roll < 0.12:
+            v[at["LINE_ITEM_TASK_CODE"]] = v[at["LINE_ITEM_TASK_CODE"]].lower()
+        elif roll < 0.14:
+            v[at["LINE_ITEM_NUMBER_OF_UNITS"]] = ""
+        elif roll < 0.18:
+            v[at["LINE_ITEM_DESCRIPTION"]] = rng.choice(["various", "travel to court", "photocopy exhibits; call",
+                                                         "overtime meal", "x", ""])
+        body.append("|".join(v) + "[]")
+    rng.shuffle(body)
+    return ("\n".join([head, names, *body]) + "\n").encode()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_columns_from_the_ledes_frame_give_the_same_findings(seed):
+    """``frame.ledes_columns`` (the rules' frame read straight from the LEDES frame, no line object
+    read) describes exactly the lines of ``frame.ledes_views`` of the same file: same rows, same
+    values where an invoice is not odd, and the batch finds exactly what evaluate() finds."""
+    import triad.ledes as ledes
+    from triad.guidelines.frame import ledes_columns, ledes_views, lines_frame
+    from triad.guidelines.runner import _same_lines
+    from triad.ledes import build
+
+    report = ledes.validate(_mutated_file(seed), keep_frame=True)
+    views = ledes_views(build.invoices(report.frame), "USD")
+    columns = ledes_columns(report.frame)
+    assert columns is not None and _same_lines(columns, views)
+    fast, _ = lines_frame(views, columns)
+    slow, _ = lines_frame(views)
+    assert fast.columns == slow.columns
+    plain = ~(fast["odd"] | slow["odd"])
+    assert plain.sum() > fast.height // 2
+    assert fast.filter(plain).equals(slow.filter(plain))
+    assert (fast["inv"] == slow["inv"]).all() and (fast["line_no"] == slow["line_no"]).all()
+    for kind in ("example", "two"):
+        versions = _versions(kind)
+        ctx = _context(random.Random(seed), views)
+        got = evaluate_many(views, ctx, versions, columns=columns)
+        assert sum(map(len, got)) > 0
+        assert got == [evaluate(inv, ctx, versions) for inv in views]
+
+
+def test_columns_that_do_not_match_the_invoices_are_ignored():
+    import triad.ledes as ledes
+    from triad.guidelines.frame import ledes_columns, ledes_views
+    from triad.ledes import build
+
+    report = ledes.validate(_mutated_file(9), keep_frame=True)
+    views = ledes_views(build.invoices(report.frame), "USD")
+    columns = ledes_columns(report.frame)
+    ctx, versions = Context(engagement_currency="USD"), _versions("example")
+    want = [evaluate(inv, ctx, versions) for inv in views[1:]]
+    assert evaluate_many(views[1:], ctx, versions, columns=columns) == want  # a missing invoice
+    shifted = columns.with_columns(columns["line_no"] + 1)
+    assert evaluate_many(views, ctx, versions, columns=shifted) == [evaluate(inv, ctx, versions) for inv in views]

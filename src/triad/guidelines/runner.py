@@ -63,46 +63,121 @@ _set = object.__setattr__
 _ZERO = Decimal(0)
 
 
-def _finding_rows(spec, version: Version, settings, hits, rank: int = 0) -> list[tuple[tuple, Finding]]:
-    """The hits as findings. A batch makes hundreds of thousands of them: the frozen dataclass's
-    own __init__ (one object.__setattr__ per field) was a fifth of the batch's time, so each
-    finding gets its attribute dict in one go; the objects are the same (tests compare them with
-    ``evaluate``'s)."""
-    rule, severity, action, label, clause = (spec.id, settings.severity, settings.action, version.label,
-                                             settings.clause or None)
-    out = []
-    for line, message, adjustment in hits:
-        f = _new(Finding)
-        line_no = line.line_no if line else None
-        _set(f, "__dict__", {"rule": rule, "severity": severity, "message": message, "line_no": line_no,
-                             "source_line": line.source_line if line else None, "adjustment": adjustment,
-                             "action": action, "guideline_version": label, "clause": clause})
-        out.append(((line_no is None, line_no or 0, rule, rank), f))  # with its place in evaluate()'s order
-    return out
+class _Found:
+    """Every finding of a batch with its place in ``evaluate()``'s order: (invoice, line or none,
+    rule, version rank) and the order they were made in. They are sorted once for the whole batch
+    (numpy ``lexsort``, stable) instead of once per invoice with a key tuple per finding."""
 
+    def __init__(self, invoices: int, rule_ids) -> None:
+        self.n = invoices
+        self.rule_no = {r: k for k, r in enumerate(sorted(rule_ids))}
+        self.objs: list[Finding] = []
+        # one entry per finding made by a rule's code (Python lists), then chunks from bulk forms (arrays)
+        self.inv: list[int] = []
+        self.line: list[int] = []
+        self.none: list[bool] = []
+        self.rule: list[int] = []
+        self.rank: list[int] = []
+        self.seq: list[int] = []
+        self.chunks: list[tuple] = []
+        self.count = 0
 
-def _bulk_findings(spec, version: Version, settings, lines: list[LineView], rows: list[int],
-                   messages: list[str]) -> list[tuple[int, tuple, Finding]]:
-    """Findings of a rule's bulk form: one per decided row, its message from the frame, no
-    adjustment; each with the row it is on (for its invoice and its place in the order)."""
-    rule, severity, action, label, clause = (spec.id, settings.severity, settings.action, version.label,
-                                             settings.clause or None)
-    out = []
-    for r, message in zip(rows, messages, strict=True):
-        line = lines[r]
-        f = _new(Finding)
-        line_no = line.line_no
-        _set(f, "__dict__", {"rule": rule, "severity": severity, "message": message, "line_no": line_no,
-                             "source_line": line.source_line, "adjustment": _ZERO, "action": action,
-                             "guideline_version": label, "clause": clause})
-        out.append((r, (line_no is None, line_no or 0, rule), f))
-    return out
+    def add(self, i: int, rank: int, spec, version: Version, settings, hits) -> None:
+        """A rule's hits on invoice ``i``. Each finding gets its attribute dict in one go (the
+        frozen dataclass's own __init__, one object.__setattr__ per field, was a fifth of the batch);
+        the objects are the same (tests compare them with ``evaluate``'s)."""
+        rule, severity, action, label, clause = (spec.id, settings.severity, settings.action, version.label,
+                                                 settings.clause or None)
+        rule_no = self.rule_no[rule]
+        for line, message, adjustment in hits:
+            f = _new(Finding)
+            line_no = line.line_no if line else None
+            _set(f, "__dict__", {"rule": rule, "severity": severity, "message": message, "line_no": line_no,
+                                 "source_line": line.source_line if line else None, "adjustment": adjustment,
+                                 "action": action, "guideline_version": label, "clause": clause})
+            self.objs.append(f)
+            self.inv.append(i)
+            self.none.append(line_no is None)
+            self.line.append(line_no or 0)
+            self.rule.append(rule_no)
+            self.rank.append(rank)
+            self.seq.append(self.count)
+            self.count += 1
+
+    def add_failure(self, i: int, rank: int, spec, version: Version, settings, exc: Exception) -> None:
+        self.objs.append(Finding(
+            rule=spec.id, severity="warning", guideline_version=version.label, clause=settings.clause,
+            message=f"the rule failed ({type(exc).__name__}: {exc}); check this invoice by hand"))
+        self.inv.append(i)
+        self.none.append(True)
+        self.line.append(0)
+        self.rule.append(self.rule_no[spec.id])
+        self.rank.append(rank)
+        self.seq.append(self.count)
+        self.count += 1
+
+    def add_bulk(self, spec, version: Version, settings, inv, line_nos, source_lines: list, messages: list,
+                 ranks) -> None:
+        """Findings of a rule's bulk form: one per decided line (``inv``, ``line_nos``: arrays;
+        ``ranks``: array or int), its message from the frame, no adjustment."""
+        import numpy as np
+
+        tmpl = {"rule": spec.id, "severity": settings.severity, "message": None, "line_no": None,
+                "source_line": None, "adjustment": _ZERO, "action": settings.action,
+                "guideline_version": version.label, "clause": settings.clause or None}
+        copy = tmpl.copy
+        objs = self.objs
+        for line_no, source_line, message in zip(line_nos.tolist(), source_lines, messages, strict=True):
+            f = _new(Finding)
+            d = copy()
+            d["message"] = message
+            d["line_no"] = line_no
+            d["source_line"] = source_line
+            _set(f, "__dict__", d)
+            objs.append(f)
+        n = len(messages)
+        self.chunks.append((inv, line_nos, np.full(n, self.rule_no[spec.id], dtype=np.int64),
+                            ranks if isinstance(ranks, np.ndarray) else np.full(n, ranks, dtype=np.int64),
+                            np.arange(self.count, self.count + n, dtype=np.int64)))
+        self.count += n
+
+    def result(self) -> list[list[Finding]]:
+        import numpy as np
+
+        try:
+            inv = np.concatenate([np.array(self.inv, dtype=np.int64), *(c[0] for c in self.chunks)])
+            none = np.concatenate([np.array(self.none, dtype=np.int8),
+                                   *(np.zeros(len(c[0]), dtype=np.int8) for c in self.chunks)])
+            line = np.concatenate([np.array(self.line, dtype=np.int64), *(c[1] for c in self.chunks)])
+        except OverflowError:  # a line number beyond 64 bits: sort in Python
+            return self._result_slow()
+        rule = np.concatenate([np.array(self.rule, dtype=np.int64), *(c[2] for c in self.chunks)])
+        rank = np.concatenate([np.array(self.rank, dtype=np.int64), *(c[3] for c in self.chunks)])
+        seq = np.concatenate([np.array(self.seq, dtype=np.int64), *(c[4] for c in self.chunks)])
+        order = np.lexsort((seq, rank, rule, line, none, inv))
+        if not len(seq):
+            return [[] for _ in range(self.n)]
+        picked = seq[order].tolist()  # objs are in the order made (seq)
+        ordered = itemgetter(*picked)(self.objs) if len(picked) > 1 else (self.objs[picked[0]],)
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=self.n))]).tolist()
+        return [list(ordered[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+    def _result_slow(self) -> list[list[Finding]]:
+        keyed: list[list] = [[] for _ in range(self.n)]
+        rows = list(zip(self.inv, self.none, self.line, self.rule, self.rank, self.seq, strict=True))
+        for inv, lines, rules_, ranks, seqs in self.chunks:
+            rows += zip(inv.tolist(), [False] * len(inv), lines.tolist(), rules_.tolist(), ranks.tolist(),
+                        seqs.tolist(), strict=True)
+        for i, none, line, rule, rank, seq in rows:
+            keyed[i].append(((none, line, rule, rank, seq), self.objs[seq]))
+        first = itemgetter(0)
+        return [[f for _, f in sorted(found, key=first)] for found in keyed]
 
 
 def _decide(sub, spec, settings, context: Context, mask):
     """The rows of ``sub`` (among the candidates ``mask``, never of an odd invoice) that the rule's
-    bulk form decides, and their messages; None when it decides none or fails (the rule's own code
-    then sees every candidate)."""
+    bulk form decides, their messages, line numbers and source lines; None when it decides none or
+    fails (the rule's own code then sees every candidate)."""
     import polars as pl
 
     try:
@@ -113,10 +188,11 @@ def _decide(sub, spec, settings, context: Context, mask):
         d = sub.select((decided.fill_null(False) & ~pl.col("odd")).alias("d"))["d"] & mask
         if not d.any():
             return None
-        messages = sub.filter(d).select(message.alias("msg"))["msg"]
-        if messages.null_count():
+        # lazily: only the columns the message needs are filtered, not the whole frame
+        got = sub.lazy().filter(pl.lit(d)).select(message.alias("msg"), "line_no", "source_line").collect()
+        if got["msg"].null_count() or got["line_no"].null_count():
             return None
-        return d, messages.to_list()
+        return d, got["msg"].to_list(), got["line_no"].to_numpy(), got["source_line"].to_list()
     except Exception:  # noqa: BLE001 - a bulk form's bug must never change a finding: the rule decides
         return None
 
@@ -153,24 +229,42 @@ def _masks(sub, wanted: list[tuple[int, object, object]], context: Context) -> d
     return out
 
 
-def evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version]
-                  ) -> list[list[Finding]]:
+def _same_lines(columns, invoices: Sequence[InvoiceView]) -> bool:
+    """``columns`` has each invoice's lines, by count and line number, in order."""
+    import numpy as np
+
+    if columns.height != sum(len(inv.lines) for inv in invoices):
+        return False
+    counts = np.bincount(columns["inv"].to_numpy(), minlength=len(invoices))
+    if len(counts) != len(invoices) or counts.tolist() != [len(inv.lines) for inv in invoices]:
+        return False
+    numbers = columns["line_no"]
+    return numbers.null_count() == 0 and numbers.to_list() == [ln.line_no for inv in invoices for ln in inv.lines]
+
+
+def evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version], *,
+                  columns=None) -> list[list[Finding]]:
     """The findings of ``evaluate`` for each invoice (same findings, same order), computed for the
     batch at once: each rule's pre-filter picks, over one polars frame of every line, the lines
-    the rule could report on, and the rule's own code runs on those lines only."""
+    the rule could report on, and the rule's own code runs on those lines only.
+
+    ``columns``: the lines' raw columns when the caller has them already (``frame.ledes_columns``
+    of the file the invoices were parsed from), so that the frame is not read back from the line
+    objects. They must describe exactly ``invoices``' lines in order; a frame whose invoices'
+    line counts or line numbers differ from theirs is ignored."""
     # The batch allocates a few objects per finding and no reference cycles; the cyclic garbage
     # collector would walk the whole heap (the parsed file, the views) many times meanwhile.
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _evaluate_many(invoices, context, versions)
+        return _evaluate_many(invoices, context, versions, columns)
     finally:
         if paused:
             gc.enable()
 
 
-def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version]
-                   ) -> list[list[Finding]]:
+def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version],
+                   columns=None) -> list[list[Finding]]:
     import numpy as np
     import polars as pl
 
@@ -178,7 +272,9 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
 
     if not invoices:
         return []
-    frame, lines = lines_frame(invoices)
+    if columns is not None and not _same_lines(columns, invoices):
+        columns = None
+    frame, lines = lines_frame(invoices, columns)
     index = {id(v): i for i, v in enumerate(versions)}
     # the version of each line, looked up once per distinct day
     days = frame["date"].unique()
@@ -188,26 +284,26 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
         by_day[day] = -1 if v is None else index[id(v)]
     line_v_col = frame["date"].replace_strict(by_day, return_dtype=pl.Int32) if len(frame) else pl.Series(
         [], dtype=pl.Int32)
-    line_v = line_v_col.to_list()
     inv_v = []
     for inv in invoices:
         v = version_for(versions, inv.invoice_date) or version_for(versions, inv.billing_end)
         inv_v.append(-1 if v is None else index[id(v)])
     frame = frame.with_columns(line_v_col.alias("lv"),
                                pl.lit(pl.Series(inv_v, dtype=pl.Int32)).gather(pl.col("inv")).alias("iv"))
-    starts = [0]
-    row_inv: list[int] = []
-    for i, inv in enumerate(invoices):
-        starts.append(starts[-1] + len(inv.lines))
-        row_inv += [i] * len(inv.lines)
-    line_versions = sorted(set(line_v) - {-1})
+    line_set = set(line_v_col.unique().to_list())
+    line_versions = sorted(line_set - {-1})
     # the order in which each invoice meets its versions (only needed when there are several)
     rank: list[dict[int, int]] | None = None
     if len(line_versions) > 1:
+        line_v = line_v_col.to_list()
+        starts = [0]
+        for inv in invoices:
+            starts.append(starts[-1] + len(inv.lines))
         rank = [{v: r for r, v in enumerate(dict.fromkeys(line_v[starts[i]:starts[i + 1]]))}
                 for i in range(len(invoices))]
-    out: list[list] = [[] for _ in invoices]
     specs = list(rules().values())
+    found = _Found(len(invoices), (s.id for s in specs))
+    row_inv_np = frame["inv"].to_numpy().astype(np.int64)  # the invoice of each row
     for scope in ("lines", "invoice"):
         scoped = [s for s in specs if s.scope == scope]
         for vi, version in enumerate(versions):
@@ -223,7 +319,7 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                 continue
             if scope == "lines" and vi not in line_versions:
                 continue
-            single = (set(line_v) if scope == "lines" else set(inv_v)) == {vi}
+            single = (line_set if scope == "lines" else set(inv_v)) == {vi}
             sub = frame if single else frame.filter(pl.col(col) == vi)
             if scope == "invoice":
                 targets = [i for i, v in enumerate(inv_v) if v == vi]
@@ -236,22 +332,23 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
             sub_inv = sub["inv"].to_numpy()
             for k, (spec, settings) in enumerate(todo):
                 whole = k not in masks
-                pending: dict[int, list] = {}
+                bulk = None
                 if not whole and spec.bulk is not None and scope == "lines":
                     got = _decide(sub, spec, settings, context, masks[k])
                     if got is not None:
-                        d, messages = got
-                        d_rows = sub_rows[d.to_numpy()].tolist()
-                        for r, key, f in _bulk_findings(spec, version, settings, lines, d_rows, messages):
-                            i = row_inv[r]
-                            rk = rank[i].get(vi, 0) if rank is not None else 0
-                            pending.setdefault(i, []).append(((*key, rk), f))
+                        d, messages, line_nos, source_lines = got
+                        b_rows = sub_rows[d.to_numpy()]
+                        b_inv = row_inv_np[b_rows]
+                        bulk = (b_inv, line_nos, source_lines, messages,
+                                np.array([rank[i].get(vi, 0) for i in b_inv.tolist()], dtype=np.int64)
+                                if rank is not None else 0)
                         masks[k] = masks[k] & ~d
                 if not whole:
                     m = masks[k].to_numpy()
                     rows, invs = sub_rows[m], sub_inv[m]
-                    # most lines are candidates: give the invoices with any their lines as they are
-                    whole = single and len(rows) * 2 > len(sub_rows)
+                    # most lines are candidates (and none decided by the bulk form): give the
+                    # invoices with any their lines as they are
+                    whole = single and bulk is None and len(rows) * 2 > len(sub_rows)
                 else:
                     rows, invs = sub_rows, sub_inv
                 cuts = np.flatnonzero(np.diff(invs)) + 1
@@ -268,25 +365,28 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                     else:
                         chosen[i] = tuple([lines[r] for r in row_list[a:b]])
                 calls = chosen.items() if targets is None else ((i, chosen.get(i, ())) for i in targets)
+                failed: list[int] = []
                 for i, cand in calls:
                     inv = invoices[i]
                     r = rank[i].get(vi, 0) if rank is not None and scope == "lines" else 0
                     try:
                         hits = list(spec.fn(inv, cand, context, settings))
                     except Exception as exc:  # a rule's bug must not stop the others
-                        pending.pop(i, None)  # as evaluate(): the failure alone, no finding of the rule
-                        out[i].append(((True, 0, spec.id, r), Finding(
-                            rule=spec.id, severity="warning", guideline_version=version.label,
-                            clause=settings.clause,
-                            message=f"the rule failed ({type(exc).__name__}: {exc}); check this invoice by hand")))
+                        failed.append(i)
+                        found.add_failure(i, r, spec, version, settings, exc)
                     else:
                         if hits:
-                            out[i] += _finding_rows(spec, version, settings, hits, r)
-                for i, found in pending.items():
-                    out[i] += found
-    result = []
-    first = itemgetter(0)
-    for found in out:
-        found.sort(key=first)  # stable: a rule's findings on one line keep the order it gave them
-        result.append([f for _, f in found])
-    return result
+                            found.add(i, r, spec, version, settings, hits)
+                if bulk is not None:
+                    b_inv, line_nos, source_lines, messages, ranks = bulk
+                    if failed:  # as evaluate(): the failure alone, no finding of the rule on that invoice
+                        keep = ~np.isin(b_inv, failed)
+                        picked = np.flatnonzero(keep).tolist()
+                        b_inv, line_nos = b_inv[keep], line_nos[keep]
+                        source_lines = [source_lines[j] for j in picked]
+                        messages = [messages[j] for j in picked]
+                        if isinstance(ranks, np.ndarray):
+                            ranks = ranks[keep]
+                    if len(messages):
+                        found.add_bulk(spec, version, settings, b_inv, line_nos, source_lines, messages, ranks)
+    return found.result()

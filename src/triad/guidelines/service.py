@@ -133,6 +133,10 @@ class ScreenItem:
     engagement_id: int | None
     engagement_currency: str | None
     matter_ids: list[int]
+    # the invoice's position (``inv``) in the ``columns`` handed to ``screen``, and the classification
+    # its view gives each timekeeper ID (the same dict object for every invoice of a firm)
+    columns_inv: int | None = None
+    classification: dict[str, str | None] | None = None
 
 
 # Up to this many new lines (an upload or a submission of a few invoices), the history is read with
@@ -143,13 +147,20 @@ TARGETED_MAX_PAIRS = 400
 # From this many lines sharing versions and context, the rules run through the pre-filtered batch
 # runner (``runner.evaluate_many``: the same findings, a fraction of the time on large imports).
 BATCH_MIN_LINES = 2_000
+# A batch reads its rules' columns from ``columns`` (the file's LEDES frame) when the caller gives them.
+USE_LEDES_COLUMNS = True
 
 
-def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Finding]]:
+def screen(*, session: Session, items: list[ScreenItem], columns=None) -> dict[int, list[Finding]]:
     """Run the guidelines over freshly stored invoices and store the findings (in bulk).
 
     Shared data (versions, approved rates, earlier lines) is loaded once per firm, not per
     invoice. Returns the findings by invoice id.
+
+    ``columns``: the rules' raw columns of the file the invoices come from (``frame.ledes_columns``
+    with each column as the views hold it, except ``cls``, which is taken per group from the items'
+    ``classification``); each item names its invoice in them (``columns_inv``). A large group is
+    screened from its invoices' rows; without them (or when anything does not match) from the views.
     """
     from triad.firms.models import Timekeeper, TimekeeperRate
 
@@ -183,7 +194,8 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
             if not versions:
                 found = [[] for _ in group]
             elif sum(len(it.view.lines) for it in group) >= BATCH_MIN_LINES:
-                found = evaluate_many([it.view for it in group], ctx, versions)
+                cols = _group_columns(columns, group) if columns is not None and USE_LEDES_COLUMNS else None
+                found = evaluate_many([it.view for it in group], ctx, versions, columns=cols)
             else:
                 found = [evaluate(it.view, ctx, versions) for it in group]
             for it, findings in zip(group, found, strict=True):
@@ -198,6 +210,26 @@ def screen(*, session: Session, items: list[ScreenItem]) -> dict[int, list[Findi
     for i in range(0, len(rows), 5000):
         session.execute(insert(InvoiceFinding.__table__), rows[i:i + 5000])
     return out
+
+
+def _group_columns(columns, group: list[ScreenItem]):
+    """The rows of ``group``'s invoices in ``columns``, in the group's order with ``inv`` renumbered
+    0..k-1 and ``cls`` the classification of the items' views; None when an item has no row or the
+    items do not share one classification map (``evaluate_many`` also checks line counts and numbers)."""
+    import polars as pl
+
+    rows = [it.columns_inv for it in group]
+    classes = group[0].classification
+    if (classes is None or any(r is None for r in rows) or len(set(rows)) != len(rows)
+            or any(it.classification is not classes for it in group)):
+        return None
+    renumber = dict(zip(rows, range(len(rows)), strict=True))
+    sub = columns.filter(pl.col("inv").is_in(rows)).with_columns(
+        pl.col("inv").replace_strict(renumber, return_dtype=pl.UInt32),
+        pl.col("tk").replace_strict(classes, default=None, return_dtype=pl.String).alias("cls"))
+    if rows != sorted(rows):
+        sub = sub.sort("inv", maintain_order=True)
+    return sub
 
 
 def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tuple[set[tuple[int, str]], History]:
@@ -230,58 +262,16 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
             billed.add((m, tk))
     # Hours already billed per (timekeeper, day), from the (timekeeper, day, type, units, total,
     # invoice) index alone (a timekeeper is the firm's own, so its lines are the firm's), added up
-    # exactly by the database per day and number of decimals (``_hours_sums``).
+    # exactly (``_earlier_hours``).
     fee_days: dict[str, set[dt.date]] = defaultdict(set)
     for _, ln in new_lines:
         if ln.line_type == "F" and ln.timekeeper_id in tk_ids:
             fee_days[ln.timekeeper_id].add(ln.date)
-    exact_sum, decimals, plain = _hours_sums(session)
-    # one statement each for every (timekeeper, day), compiled once per process (expanding IN lists:
-    # the index is searched for each timekeeper and day; pairs not asked for are dropped below)
     wanted_days = {(tk_ids[tk], day) for tk, days in fee_days.items() for day in days}
     names = {i: tk for tk, i in tk_ids.items()}
     hours: dict[tuple[str, dt.date], list[tuple[str | None, Decimal]]] = defaultdict(list)
-    if wanted_days:
-        params = {"tks": sorted({k for k, _ in wanted_days}), "days": sorted({d for _, d in wanted_days}),
-                  "new": new_ids}
-        lines_on = (InvoiceLine.timekeeper_id.in_(bindparam("tks", expanding=True)),
-                    InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
-                    InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(new))
-        group = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, decimals)
-        summed = select(*group, exact_sum, func.count()).where(*lines_on)
-        withdrawn = Invoice.id == InvoiceLine.invoice_id
-        # lines of withdrawn invoices are added up apart (few) and taken off
-        all_hours = summed.where(plain).group_by(*group)
-        withdrawn_hours = summed.join(Invoice, withdrawn).where(plain, Invoice.state == "withdrawn").group_by(*group)
-        # amounts too long to add up as integers (never seen in practice): one row per distinct value
-        single = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, InvoiceLine.units)
-        counted = select(*single, func.count()).where(*lines_on)
-        long_hours = counted.where(~plain).group_by(*single)
-        long_withdrawn = counted.join(Invoice, withdrawn).where(~plain, Invoice.state == "withdrawn").group_by(*single)
-        # per (timekeeper, day): exact sum and count per number of decimals
-        per_day: dict[tuple[int, dt.date], dict[int, list]] = defaultdict(dict)
-        for sign, stmt in ((1, all_hours), (-1, withdrawn_hours)):
-            for k, day, places, amount, n in session.execute(stmt, params):
-                places = int(places or 0)
-                value = Decimal(amount).scaleb(-places) if isinstance(amount, int) else Decimal(amount)
-                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
-                cur[0] += sign * value
-                cur[1] += sign * n
-        for sign, stmt in ((1, long_hours), (-1, long_withdrawn)):
-            for k, day, units, n in session.execute(stmt, params):
-                places = max(0, -units.as_tuple().exponent)
-                cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
-                cur[0] += sign * units * n
-                cur[1] += sign * n
-        for (k, day), by_places in sorted(per_day.items()):
-            if (k, day) not in wanted_days:
-                continue
-            present = [places for places, (_, n) in by_places.items() if n]
-            if not present:
-                continue
-            total = sum((v for v, n in by_places.values() if n), Decimal(0))
-            # the same Decimal (value and digits) as adding each line's hours one by one
-            hours[(names[k], day)].append((None, total.quantize(Decimal(1).scaleb(-max(present)))))
+    for (k, day), total in sorted(_earlier_hours(session, wanted_days, new_ids).items()):
+        hours[(names[k], day)].append((None, total))
     # earlier lines with the same timekeeper, day, type, hours and amount as a new line (duplicate
     # candidates), looked up by those exact values in the same index: the keys as a VALUES table
     # joined to the lines, one index lookup per key (lines without a timekeeper apart)
@@ -312,6 +302,147 @@ def _firm_history(session: Session, firm_id: int, items: list[ScreenItem]) -> tu
         lines.append(EarlierLine(number, ln.date, ln.timekeeper_id, units, total, ln.description, ln.line_type,
                                  ln.expense_code))
     return billed, History(lines, hours=hours)
+
+
+def _earlier_hours(session: Session, wanted: set[tuple[int, dt.date]], new_ids: list[int]
+                   ) -> dict[tuple[int, dt.date], Decimal]:
+    """Hours already billed per wanted (timekeeper id, day) on earlier invoices (not withdrawn, not
+    among ``new_ids``): the same Decimal (value and digits) as adding each line's hours one by one.
+
+    Statements take expanding IN lists of timekeepers and days (compiled once per process; the
+    index is searched for each pair, pairs not asked for are dropped). On SQLite the lines are
+    first added up as floats, with the sum of their sizes and their most decimals
+    (``_hours_by_float``): where the float error is provably below a quarter of the last decimal,
+    rounding gives the exact total; other pairs, and pairs with lines of withdrawn invoices, are
+    added up exactly (``_hours_exact``), as on PostgreSQL."""
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    if not wanted:
+        return {}
+    params = {"tks": sorted({k for k, _ in wanted}), "days": sorted({d for _, d in wanted}), "new": new_ids}
+    gone = select(Invoice.id).where(Invoice.state == "withdrawn")
+    any_withdrawn = session.execute(gone.limit(1)).first() is not None  # (indexed by state)
+    redo = set(wanted)
+    out: dict[tuple[int, dt.date], Decimal] = {}
+    if session.get_bind().dialect.name == "sqlite":
+        found, redo = _hours_by_float(session, params)
+        if any_withdrawn:  # pairs with lines of withdrawn invoices: added up exactly, those lines left out
+            redo |= set(session.execute(select(InvoiceLine.timekeeper_id, InvoiceLine.work_date).where(
+                *_lines_on(), InvoiceLine.invoice_id.in_(gone)).distinct(), params).all())
+        out = {key: total for key, total in found.items() if key in wanted and key not in redo}
+        redo &= wanted
+        if not redo:
+            return out
+        params = {"tks": sorted({k for k, _ in redo}), "days": sorted({d for _, d in redo}), "new": new_ids}
+    out.update({key: total for key, total in _hours_exact(session, params, any_withdrawn).items() if key in redo})
+    return out
+
+
+def _lines_on():
+    from triad.invoices.models import InvoiceLine
+
+    return (InvoiceLine.timekeeper_id.in_(bindparam("tks", expanding=True)),
+            InvoiceLine.work_date.in_(bindparam("days", expanding=True)),
+            InvoiceLine.line_type == "F", InvoiceLine.invoice_id.not_in(bindparam("new", expanding=True)))
+
+
+def _hours_by_float(session: Session, params: dict
+                    ) -> tuple[dict[tuple[int, dt.date], Decimal], set[tuple[int, dt.date]]]:
+    """SQLite: per (timekeeper id, day), the lines' hours added up as floats (``total``), with their
+    count and their most decimals, in one pass over the covering index (no per-line integer
+    arithmetic on text, no sort); pairs with a negative number apart (for them the sum of the
+    sizes is not the sum). The exact sum is a multiple of 10^-decimals; the float sum is within
+    (n + 2) * sum|units| * 2^-52 of it (each text read to the nearest double, each addition
+    rounded; 2^-40 is used, a margin of 4096), so when that bound is below a quarter of
+    10^-decimals, rounding the float to that many decimals gives the exact sum. Returns those sums
+    and the pairs where it is not so (the caller adds those up exactly)."""
+    from sqlalchemy import Float, type_coerce
+
+    from triad.invoices.models import InvoiceLine
+
+    units = type_coerce(InvoiceLine.units, String)
+    point = func.instr(units, ".")
+    places = func.max(case((point > 0, func.length(units) - point), else_=0))
+    key = (InvoiceLine.timekeeper_id, InvoiceLine.work_date)
+    stmt = select(*key, func.total(units, type_=Float), func.count(), places).where(*_lines_on()).group_by(*key)
+    # pairs with a line whose text does not start with a digit (a negative number): their sum of
+    # sizes is not their sum, so they are added up exactly (an index range, not a pass over the lines)
+    signed = select(*key).where(*_lines_on(), units < "0").distinct()
+    missing: set[tuple[int, dt.date]] = set(session.execute(signed, params).all())
+    out: dict[tuple[int, dt.date], Decimal] = {}
+    for k, day, total, n, most in session.execute(stmt, params):
+        if (k, day) in missing:
+            continue
+        exact = _rounded_exactly(total, total, n, int(most or 0))
+        if exact is None:
+            missing.add((k, day))
+        else:
+            out[(k, day)] = exact
+    return out, missing
+
+
+def _rounded_exactly(total: float, size: float, n: int, places: int) -> Decimal | None:
+    """The exact sum of ``n`` decimals of at most ``places`` decimals, from their float sum
+    ``total`` and the float sum of their sizes ``size``; None when the float error could reach a
+    quarter of the last decimal (or the numbers are not finite)."""
+    import math
+
+    if not (math.isfinite(total) and math.isfinite(size)) or places > 20:
+        return None
+    step = Decimal(1).scaleb(-places)
+    bound = (n + 2) * size * 2.0 ** -40  # 2^-52 per read and addition, with a margin of 4096
+    if not bound < 0.25 * float(step):
+        return None
+    try:
+        return Decimal(total).quantize(step)
+    except ArithmeticError:
+        return None
+
+
+def _hours_exact(session: Session, params: dict, any_withdrawn: bool) -> dict[tuple[int, dt.date], Decimal]:
+    """Per (timekeeper id, day), the hours of earlier lines (not withdrawn) added up exactly by the
+    database (``_hours_sums``), per number of decimals; lines of withdrawn invoices added up apart
+    (only when there are any) and taken off; digits as if added one by one."""
+    from triad.invoices.models import Invoice, InvoiceLine
+
+    exact_sum, decimals, plain = _hours_sums(session)
+    lines_on = _lines_on()
+    group = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, decimals)
+    summed = select(*group, exact_sum, func.count()).where(*lines_on)
+    withdrawn = Invoice.id == InvoiceLine.invoice_id
+    all_hours = summed.where(plain).group_by(*group)
+    withdrawn_hours = summed.join(Invoice, withdrawn).where(plain, Invoice.state == "withdrawn").group_by(*group)
+    # amounts too long to add up as integers (never seen in practice): one row per distinct value
+    single = (InvoiceLine.timekeeper_id, InvoiceLine.work_date, InvoiceLine.units)
+    counted = select(*single, func.count()).where(*lines_on)
+    long_hours = counted.where(~plain).group_by(*single)
+    long_withdrawn = counted.join(Invoice, withdrawn).where(~plain, Invoice.state == "withdrawn").group_by(*single)
+    signs = ((1, all_hours), (-1, withdrawn_hours)) if any_withdrawn else ((1, all_hours),)
+    long_signs = ((1, long_hours), (-1, long_withdrawn)) if any_withdrawn else ((1, long_hours),)
+    # per (timekeeper, day): exact sum and count per number of decimals
+    per_day: dict[tuple[int, dt.date], dict[int, list]] = defaultdict(dict)
+    for sign, stmt in signs:
+        for k, day, places, amount, n in session.execute(stmt, params):
+            places = int(places or 0)
+            value = Decimal(amount).scaleb(-places) if isinstance(amount, int) else Decimal(amount)
+            cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
+            cur[0] += sign * value
+            cur[1] += sign * n
+    for sign, stmt in long_signs:
+        for k, day, units, n in session.execute(stmt, params):
+            places = max(0, -units.as_tuple().exponent)
+            cur = per_day[(k, day)].setdefault(places, [Decimal(0), 0])
+            cur[0] += sign * units * n
+            cur[1] += sign * n
+    out: dict[tuple[int, dt.date], Decimal] = {}
+    for key, by_places in per_day.items():
+        present = [places for places, (_, n) in by_places.items() if n]
+        if not present:
+            continue
+        total = sum((v for v, n in by_places.values() if n), Decimal(0))
+        # the same Decimal (value and digits) as adding each line's hours one by one
+        out[key] = total.quantize(Decimal(1).scaleb(-max(present)))
+    return out
 
 
 _KEYS_PER_LOOKUP = 64

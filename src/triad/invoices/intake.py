@@ -125,9 +125,10 @@ def import_file(
         result.invoices.append(outcome)
         if plan is not None:
             accepted.append((inv, plan, outcome))
+    columns = _file_columns(report.frame, parsed, accepted)
     if accepted and existing is not None:
         result.already_imported = False
-        _store(session, accepted, existing, report.format, actor, user)
+        _store(session, accepted, existing, report.format, actor, user, columns)
     elif accepted:
         stored_file = StoredFile(sha256=digest, kind="ledes", filename=filename[:255], size=len(data), content=data,
                                  detected_format=report.format, uploaded_by_id=user.id if user else None,
@@ -140,8 +141,51 @@ def import_file(
             # the same bytes were stored by a request running at the same time
             raise Conflict(f"{filename}: the same file is being imported right now; try again to see its outcome"
                            ) from None
-        _store(session, accepted, stored_file, report.format, actor, user)
+        _store(session, accepted, stored_file, report.format, actor, user, columns)
     return result
+
+
+# Python's ``str.isspace`` characters (what ``str.strip()`` removes); polars' default strip differs
+# (e.g. it keeps \x1c-\x1f). tests/integration/test_intake_screen_columns.py checks the list.
+PY_WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                 "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+def _file_columns(frame, parsed: list[ledes.Invoice], accepted: list) -> tuple | None:
+    """``file_columns`` when the accepted invoices are enough lines for the batch runner, else None."""
+    from triad.guidelines import service as guidelines
+
+    if (not guidelines.USE_LEDES_COLUMNS or frame is None
+            or sum(len(inv.lines) for inv, _, _ in accepted) < guidelines.BATCH_MIN_LINES):
+        return None
+    return file_columns(frame, parsed)
+
+
+def file_columns(frame, parsed: list[ledes.Invoice]) -> tuple | None:
+    """The rules' raw columns of the whole file (``frame.ledes_columns``) as intake's views hold
+    them (no timekeeper for an empty ID, a missing line date is the invoice's date, descriptions
+    stripped as ``str.strip`` does; ``cls`` is replaced per firm by ``screen``), and each parsed
+    invoice's position in them (by ``id``); None when the file's invoices do not line up with
+    ``parsed`` (then the rules read the views)."""
+    import numpy as np
+    import polars as pl
+
+    from triad.guidelines.frame import ledes_columns
+
+    cols = ledes_columns(frame)
+    if cols is None:
+        return None
+    # (``inv`` ascends from 0: each invoice's rows are one run) the same invoices, line counts and first lines
+    counts = np.bincount(cols["inv"].to_numpy())
+    if (len(counts) != len(parsed) or counts.tolist() != [len(inv.lines) for inv in parsed]
+            or cols["source_line"].gather(np.cumsum(counts) - counts).to_list()
+            != [inv.lines[0].source_line for inv in parsed]):
+        return None
+    tk = pl.col("tk")
+    cols = cols.with_columns(pl.when(tk == "").then(None).otherwise(tk).alias("tk"),
+                             pl.col("date").fill_null(pl.col("inv_date")),
+                             pl.col("desc").str.strip_chars(PY_WHITESPACE))
+    return cols, {id(inv): i for i, inv in enumerate(parsed)}
 
 
 class _Context:
@@ -299,7 +343,7 @@ def _resolve(ctx: _Context, inv: ledes.Invoice, user: User | None):
 
 
 def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]], stored_file: StoredFile,
-           fmt: str | None, actor: Actor, user: User | None) -> None:
+           fmt: str | None, actor: Actor, user: User | None, columns: tuple | None = None) -> None:
     """Insert the accepted invoices in bulk: invoices, then every line in one multi-row insert,
     then allocations, then one audit event per invoice (appended to the chain together)."""
     now = utcnow()
@@ -342,8 +386,16 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
         out.status, out.invoice_id, out.state = "stored", row.id, row.state
     for chunk in _chunks(lines, 5000):
         session.execute(insert(InvoiceLine.__table__), chunk)  # Core executemany: one statement per chunk
-    findings = screen(session=session, items=[_screen_item(row, inv, plan, lines_by_invoice[row.id])
-                                               for row, (inv, plan, _) in zip(rows, accepted, strict=True)])
+    # the classification each firm's views give a timekeeper ID (one dict per firm: screen's batch
+    # puts it in the file's columns)
+    classes: dict[int, dict[str, str | None]] = {}
+    for _, plan, _ in accepted:
+        if plan.firm.id not in classes:
+            classes[plan.firm.id] = {k: v[1] for k, v in plan.firm_timekeepers.items()}
+    frame, positions = columns if columns is not None else (None, {})
+    items = [_screen_item(row, inv, plan, lines_by_invoice[row.id], positions.get(id(inv)), classes[plan.firm.id])
+             for row, (inv, plan, _) in zip(rows, accepted, strict=True)]
+    findings = screen(session=session, items=items, columns=frame)
     for row, event, (_, _, out) in zip(rows, events, accepted, strict=True):
         found = findings.get(row.id, [])
         totals = {d["line_no"]: d["total"] for d in lines_by_invoice[row.id]}
@@ -359,7 +411,8 @@ def _store(session: Session, accepted: list[tuple[ledes.Invoice, _Plan, Outcome]
     record_many(session, actor=actor, events=events)
 
 
-def _screen_item(row: Invoice, inv: ledes.Invoice, plan: _Plan, lines: list[dict]) -> ScreenItem:
+def _screen_item(row: Invoice, inv: ledes.Invoice, plan: _Plan, lines: list[dict], columns_inv: int | None = None,
+                 classification: dict[str, str | None] | None = None) -> ScreenItem:
     tk_names = {v[0]: (k, v[1]) for k, v in plan.firm_timekeepers.items()}
     views = tuple(
         LineView(line_no=d["line_no"], line_type=d["line_type"], date=d["work_date"], units=d["units"],
@@ -373,7 +426,8 @@ def _screen_item(row: Invoice, inv: ledes.Invoice, plan: _Plan, lines: list[dict
     eng = plan.engagements[first_matter.id]
     view = InvoiceView(row.invoice_number, row.invoice_date, row.billing_start, row.billing_end, row.currency,
                        row.total_amount, views)
-    return ScreenItem(row.id, view, plan.firm.id, eng.id, eng.currency, sorted({m.id for m in plan.matters.values()}))
+    return ScreenItem(row.id, view, plan.firm.id, eng.id, eng.currency, sorted({m.id for m in plan.matters.values()}),
+                      columns_inv, classification)
 
 
 def _allocate(session: Session, row: Invoice, plan: _Plan, per_matter: dict[int, Decimal]) -> None:

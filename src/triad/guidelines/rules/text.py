@@ -11,7 +11,7 @@ import polars as pl
 from pydantic import Field
 
 from triad.core.schemas import AmountIn
-from triad.guidelines.frame import fee, low_contains_any, micro
+from triad.guidelines.frame import contains_any, fee, low_contains_any, micro
 from triad.guidelines.registry import Hit, RuleSettings, prefilter, rule
 
 LAWYERS = ["PARTNR", "OFCNSL", "ASSOC"]
@@ -124,12 +124,17 @@ def _block_rows(frame, s: BlockBilling, ctx):
         return fee() & long_enough
     if not s.separators:
         return pl.lit(False)
-    return fee() & long_enough & pl.col("desc").str.contains_any(list(s.separators))
+    return fee() & long_enough & contains_any("desc", s.separators)
 
 
 @prefilter("vague_description")
 def _vague_rows(frame, s: Vague, ctx):
-    few_words = pl.col("low").str.count_matches(r"[a-z0-9]+") < s.min_words
+    # fewer than min_words runs of [a-z0-9]: no match of that many runs (a search that stops at the
+    # first match, instead of counting every run of every description)
+    if s.min_words <= 0:
+        few_words = pl.lit(False)
+    else:
+        few_words = ~pl.col("low").str.contains(f"(?:[a-z0-9]+[^a-z0-9]+){{{s.min_words - 1}}}[a-z0-9]")
     return fee() & (~pl.col("ascii") | few_words | low_contains_any(s.phrases))
 
 
