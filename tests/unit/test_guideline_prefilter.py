@@ -265,3 +265,36 @@ def test_columns_that_do_not_match_the_invoices_are_ignored():
     assert evaluate_many(views[1:], ctx, versions, columns=columns) == want  # a missing invoice
     shifted = columns.with_columns(columns["line_no"] + 1)
     assert evaluate_many(views, ctx, versions, columns=shifted) == [evaluate(inv, ctx, versions) for inv in views]
+
+
+@pytest.mark.parametrize("kind", ["example", "two", "broken"])
+@pytest.mark.parametrize("seed", range(4))
+def test_pieces_of_whole_invoices_find_what_the_whole_batch_finds(kind, seed, monkeypatch):
+    """Pre-filters and bulk forms run over pieces of a few rows (here 1-9: an invoice longer than a
+    piece, pieces ending on an invoice's last line) as they run over 50,000-row pieces of a large
+    batch: the same findings as ``evaluate``. Earlier lines repeat keys on several invoices, the
+    batch's own number among them, so the duplicate pre-filter's history part is exercised."""
+    import triad.guidelines.runner as runner
+
+    rng = random.Random(seed * 17 + len(kind))
+    invoices = [_invoice(rng, n) for n in range(50)]
+    ctx = _context(rng, invoices)
+    extra = []
+    for inv in invoices[1::4]:
+        for ln in inv.lines[1::3]:
+            for number in rng.sample(["OLD-1", "OLD-2", inv.invoice_number], k=rng.randint(1, 3)):
+                extra.append(EarlierLine(number, ln.date, ln.timekeeper_id, ln.units, ln.total, ln.description,
+                                         ln.line_type, ln.expense_code))
+    ctx = Context(engagement_currency="USD", approved_rates=ctx.approved_rates,
+                  approved_timekeepers=ctx.approved_timekeepers, known_timekeepers=ctx.known_timekeepers,
+                  history=History(extra), fiscal_year_start_month=ctx.fiscal_year_start_month)
+    versions = _versions(kind)
+    expected = [evaluate(inv, ctx, versions) for inv in invoices]
+    assert sum(map(len, expected)) > 0
+    monkeypatch.setattr(runner, "_CHUNK", rng.randint(1, 9))
+    from triad.guidelines.frame import lines_frame
+
+    assert len(runner._pieces(lines_frame(invoices)[0])) > 20
+    got = evaluate_many(invoices, ctx, versions)
+    for inv, want, have in zip(invoices, expected, got, strict=True):
+        assert have == want, inv.invoice_number
