@@ -229,7 +229,11 @@ def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None):
         if not d.any():
             return None
         # only the decided rows, and only the columns the message needs
-        got = sub.filter(d)
+        try:
+            needed = list(dict.fromkeys([*message.meta.root_names(), "line_no", "source_line"]))
+        except Exception:  # noqa: BLE001
+            needed = sub.columns
+        got = sub.select(needed).filter(d)
         got = _select(got, [message.alias("msg"), pl.col("line_no"), pl.col("source_line")], _pieces(got))
         if got["msg"].null_count() or got["line_no"].null_count():
             return None
