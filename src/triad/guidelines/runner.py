@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 
 from triad.guidelines.model import Context, Finding, InvoiceView, LineView, Version
@@ -126,16 +127,15 @@ class _Found:
                 "source_line": None, "adjustment": _ZERO, "action": settings.action,
                 "guideline_version": version.label, "clause": settings.clause or None}
         copy = tmpl.copy
-        objs = self.objs
-        for line_no, source_line, message in zip(line_nos.tolist(), source_lines, messages, strict=True):
-            f = _new(Finding)
+        n = len(messages)
+        made = list(map(_new, repeat(Finding, n)))  # the objects at once (no call or append per finding)
+        for f, line_no, source_line, message in zip(made, line_nos.tolist(), source_lines, messages, strict=True):
             d = copy()
             d["message"] = message
             d["line_no"] = line_no
             d["source_line"] = source_line
             _set(f, "__dict__", d)
-            objs.append(f)
-        n = len(messages)
+        self.objs += made
         self.chunks.append((inv, line_nos, np.full(n, self.rule_no[spec.id], dtype=np.int64),
                             ranks if isinstance(ranks, np.ndarray) else np.full(n, ranks, dtype=np.int64),
                             np.arange(self.count, self.count + n, dtype=np.int64)))
