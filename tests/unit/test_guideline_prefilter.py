@@ -298,3 +298,33 @@ def test_pieces_of_whole_invoices_find_what_the_whole_batch_finds(kind, seed, mo
     got = evaluate_many(invoices, ctx, versions)
     for inv, want, have in zip(invoices, expected, got, strict=True):
         assert have == want, inv.invoice_number
+
+
+@pytest.mark.parametrize("chunk", [50_000, 7])
+def test_bulk_forms_decide_lines_over_pieces(chunk, monkeypatch):
+    """The bulk forms do decide lines, over one piece and over many (a bulk form that fails is
+    silently replaced by the rule's code: the findings stay right, the batch would only be slow)."""
+    import polars as pl
+
+    import triad.guidelines.runner as runner
+    from triad.guidelines.frame import lines_frame
+    from triad.guidelines.registry import rules
+
+    monkeypatch.setattr(runner, "_CHUNK", chunk)
+    rng = random.Random(5)
+    invoices = [_invoice(rng, n) for n in range(60)]
+    frame, _ = lines_frame(invoices)
+    version = _versions("example")[0]
+    ctx = Context(approved_rates=(ApprovedRate("TK1", D("500"), "USD", dt.date(2025, 1, 1)),))
+    pieces = runner._pieces(frame)
+    for rule_id in ("approved_rate", "new_timekeeper"):
+        spec = rules()[rule_id]
+        settings = version.settings(rule_id, spec.settings)
+        masks, raw = runner._masks(frame, [(0, spec, settings)], ctx, pieces)
+        got = runner._decide(frame, spec, settings, ctx, masks[0], pieces, raw.get(0))
+        assert got is not None, rule_id
+        decided, messages, line_nos, _ = got
+        assert 0 < decided.sum() == len(messages) == len(line_nos)
+        assert all(isinstance(m, str) for m in messages)
+        assert (decided & ~masks[0]).sum() == 0 and not (decided & frame["odd"]).any()
+        assert isinstance(decided, pl.Series)

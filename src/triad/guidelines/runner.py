@@ -230,7 +230,7 @@ def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None):
             return None
         # only the decided rows, and only the columns the message needs
         try:
-            needed = list(dict.fromkeys([*message.meta.root_names(), "line_no", "source_line"]))
+            needed = list(dict.fromkeys([*message.meta.root_names(), "inv", "line_no", "source_line"]))
         except Exception:  # noqa: BLE001
             needed = sub.columns
         got = sub.select(needed).filter(d)
