@@ -265,3 +265,66 @@ def test_columns_that_do_not_match_the_invoices_are_ignored():
     assert evaluate_many(views[1:], ctx, versions, columns=columns) == want  # a missing invoice
     shifted = columns.with_columns(columns["line_no"] + 1)
     assert evaluate_many(views, ctx, versions, columns=shifted) == [evaluate(inv, ctx, versions) for inv in views]
+
+
+@pytest.mark.parametrize("kind", ["example", "two", "broken"])
+@pytest.mark.parametrize("seed", range(4))
+def test_pieces_of_whole_invoices_find_what_the_whole_batch_finds(kind, seed, monkeypatch):
+    """Pre-filters and bulk forms run over pieces of a few rows (here 1-9: an invoice longer than a
+    piece, pieces ending on an invoice's last line) as they run over 50,000-row pieces of a large
+    batch: the same findings as ``evaluate``. Earlier lines repeat keys on several invoices, the
+    batch's own number among them, so the duplicate pre-filter's history part is exercised."""
+    import triad.guidelines.runner as runner
+
+    rng = random.Random(seed * 17 + len(kind))
+    invoices = [_invoice(rng, n) for n in range(50)]
+    ctx = _context(rng, invoices)
+    extra = []
+    for inv in invoices[1::4]:
+        for ln in inv.lines[1::3]:
+            for number in rng.sample(["OLD-1", "OLD-2", inv.invoice_number], k=rng.randint(1, 3)):
+                extra.append(EarlierLine(number, ln.date, ln.timekeeper_id, ln.units, ln.total, ln.description,
+                                         ln.line_type, ln.expense_code))
+    ctx = Context(engagement_currency="USD", approved_rates=ctx.approved_rates,
+                  approved_timekeepers=ctx.approved_timekeepers, known_timekeepers=ctx.known_timekeepers,
+                  history=History(extra), fiscal_year_start_month=ctx.fiscal_year_start_month)
+    versions = _versions(kind)
+    expected = [evaluate(inv, ctx, versions) for inv in invoices]
+    assert sum(map(len, expected)) > 0
+    monkeypatch.setattr(runner, "_CHUNK", rng.randint(1, 9))
+    from triad.guidelines.frame import lines_frame
+
+    assert len(runner._pieces(lines_frame(invoices)[0])) > 20
+    got = evaluate_many(invoices, ctx, versions)
+    for inv, want, have in zip(invoices, expected, got, strict=True):
+        assert have == want, inv.invoice_number
+
+
+@pytest.mark.parametrize("chunk", [50_000, 7])
+def test_bulk_forms_decide_lines_over_pieces(chunk, monkeypatch):
+    """The bulk forms do decide lines, over one piece and over many (a bulk form that fails is
+    silently replaced by the rule's code: the findings stay right, the batch would only be slow)."""
+    import polars as pl
+
+    import triad.guidelines.runner as runner
+    from triad.guidelines.frame import lines_frame
+    from triad.guidelines.registry import rules
+
+    monkeypatch.setattr(runner, "_CHUNK", chunk)
+    rng = random.Random(5)
+    invoices = [_invoice(rng, n) for n in range(60)]
+    frame, _ = lines_frame(invoices)
+    version = _versions("example")[0]
+    ctx = Context(approved_rates=(ApprovedRate("TK1", D("500"), "USD", dt.date(2025, 1, 1)),))
+    pieces = runner._pieces(frame)
+    for rule_id in ("approved_rate", "new_timekeeper"):
+        spec = rules()[rule_id]
+        settings = version.settings(rule_id, spec.settings)
+        masks, raw = runner._masks(frame, [(0, spec, settings)], ctx, pieces)
+        got = runner._decide(frame, spec, settings, ctx, masks[0], pieces, raw.get(0))
+        assert got is not None, rule_id
+        decided, messages, line_nos, _ = got
+        assert 0 < decided.sum() == len(messages) == len(line_nos)
+        assert all(isinstance(m, str) for m in messages)
+        assert (decided & ~masks[0]).sum() == 0 and not (decided & frame["odd"]).any()
+        assert isinstance(decided, pl.Series)

@@ -9,7 +9,10 @@ A rule may also register a pre-filter (``@prefilter(rule_id)``): ``fn(frame, set
 returns a boolean polars expression (or Series) over the lines frame (``guidelines.frame``) that
 is true on every line the rule could report on, and on every line the rule needs to see to decide
 them (a whole group, for rules that add lines up). ``runner.evaluate_many`` runs the rule on those
-lines only; a line-scope rule with no candidate line in an invoice is not run for it.
+lines only; a line-scope rule with no candidate line in an invoice is not run for it. The batch
+runner evaluates expressions over pieces of the frame made of whole invoices (about 50,000 rows
+each): an expression must give each row the same value over any batch holding its invoice, so
+its windows and distinct tests group by the invoice (``over("inv", ...)``), never across invoices.
 
 A line-scope rule whose findings on some lines follow from those lines alone may also register a
 bulk form (``@bulk(rule_id)``): ``fn(frame, settings, context)`` returns ``(decided, message)``,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Sequence
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 
 from triad.guidelines.model import Context, Finding, InvoiceView, LineView, Version
@@ -126,16 +127,15 @@ class _Found:
                 "source_line": None, "adjustment": _ZERO, "action": settings.action,
                 "guideline_version": version.label, "clause": settings.clause or None}
         copy = tmpl.copy
-        objs = self.objs
-        for line_no, source_line, message in zip(line_nos.tolist(), source_lines, messages, strict=True):
-            f = _new(Finding)
+        n = len(messages)
+        made = list(map(_new, repeat(Finding, n)))  # the objects at once (no call or append per finding)
+        for f, line_no, source_line, message in zip(made, line_nos.tolist(), source_lines, messages, strict=True):
             d = copy()
             d["message"] = message
             d["line_no"] = line_no
             d["source_line"] = source_line
             _set(f, "__dict__", d)
-            objs.append(f)
-        n = len(messages)
+        self.objs += made
         self.chunks.append((inv, line_nos, np.full(n, self.rule_no[spec.id], dtype=np.int64),
                             ranks if isinstance(ranks, np.ndarray) else np.full(n, ranks, dtype=np.int64),
                             np.arange(self.count, self.count + n, dtype=np.int64)))
@@ -174,10 +174,47 @@ class _Found:
         return [[f for _, f in sorted(found, key=first)] for found in keyed]
 
 
-def _decide(sub, spec, settings, context: Context, mask):
+_CHUNK = 50_000  # rows per piece of the frame that pre-filters and bulk forms are evaluated on
+
+
+def _pieces(sub) -> list[tuple[int, int]]:
+    """(offset, length) pieces of ``sub`` of about ``_CHUNK`` rows, each of whole invoices."""
+    import numpy as np
+
+    n = sub.height
+    if n <= _CHUNK:
+        return [(0, n)]
+    inv = sub["inv"].to_numpy()
+    cuts = [0]
+    while n - cuts[-1] > _CHUNK:
+        j = cuts[-1] + _CHUNK
+        j = int(np.searchsorted(inv, inv[j], side="left"))  # back to the start of that invoice
+        if j <= cuts[-1]:  # one invoice longer than a piece: take it whole
+            j = int(np.searchsorted(inv, inv[cuts[-1]], side="right"))
+        cuts.append(j)
+    if cuts[-1] < n:
+        cuts.append(n)
+    return [(a, b - a) for a, b in zip(cuts, cuts[1:], strict=False)]
+
+
+def _select(sub, exprs: list, pieces: list[tuple[int, int]]):
+    """``sub.select(exprs)``, evaluated piece by piece: a window (``over``) or a distinct test
+    over a million rows builds a hash table far beyond the processor's caches and costs 15-20x
+    its cost over 100,000; over pieces of whole invoices it stays linear. Pre-filters and bulk
+    forms group within an invoice (a line's candidacy depends on its invoice and the context
+    only), so each piece gives the rows the whole frame gives."""
+    import polars as pl
+
+    if len(pieces) == 1:
+        return sub.select(exprs)
+    return pl.concat([sub.slice(a, n).select(exprs) for a, n in pieces], how="vertical", rechunk=True)
+
+
+def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None):
     """The rows of ``sub`` (among the candidates ``mask``, never of an odd invoice) that the rule's
     bulk form decides, their messages, line numbers and source lines; None when it decides none or
-    fails (the rule's own code then sees every candidate)."""
+    fails (the rule's own code then sees every candidate). ``raw``: the rule's pre-filter
+    expression and its values over ``sub``, reused when the bulk form decides by that expression."""
     import polars as pl
 
     try:
@@ -185,11 +222,19 @@ def _decide(sub, spec, settings, context: Context, mask):
         if got is None:
             return None
         decided, message = got
-        d = sub.select((decided.fill_null(False) & ~pl.col("odd")).alias("d"))["d"] & mask
+        if raw is not None and decided.meta.eq(raw[0]):
+            d = raw[1].fill_null(False) & ~sub["odd"] & mask
+        else:
+            d = _select(sub, [(decided.fill_null(False) & ~pl.col("odd")).alias("d")], pieces)["d"] & mask
         if not d.any():
             return None
-        # lazily: only the columns the message needs are filtered, not the whole frame
-        got = sub.lazy().filter(pl.lit(d)).select(message.alias("msg"), "line_no", "source_line").collect()
+        # only the decided rows, and only the columns the message needs
+        try:
+            needed = list(dict.fromkeys([*message.meta.root_names(), "inv", "line_no", "source_line"]))
+        except Exception:  # noqa: BLE001
+            needed = sub.columns
+        got = sub.select(needed).filter(d)
+        got = _select(got, [message.alias("msg"), pl.col("line_no"), pl.col("source_line")], _pieces(got))
         if got["msg"].null_count() or got["line_no"].null_count():
             return None
         return d, got["msg"].to_list(), got["line_no"].to_numpy(), got["source_line"].to_list()
@@ -197,13 +242,16 @@ def _decide(sub, spec, settings, context: Context, mask):
         return None
 
 
-def _masks(sub, wanted: list[tuple[int, object, object]], context: Context) -> dict[int, object]:
+def _masks(sub, wanted: list[tuple[int, object, object]], context: Context, pieces
+           ) -> tuple[dict[int, object], dict[int, tuple]]:
     """Each pre-filter's candidate mask over ``sub`` (a boolean Series), computed together where
-    possible. A pre-filter that fails makes every row a candidate (the rule then sees every line,
-    as ``evaluate`` would show it, and reports its own failure)."""
+    possible, and for expressions the expression and its own values (``_decide`` reuses them). A
+    pre-filter that fails makes every row a candidate (the rule then sees every line, as
+    ``evaluate`` would show it, and reports its own failure)."""
     import polars as pl
 
     out: dict[int, object] = {}
+    raw: dict[int, tuple] = {}
     exprs: dict[int, pl.Expr] = {}
     for key, spec, settings in wanted:
         try:
@@ -215,18 +263,28 @@ def _masks(sub, wanted: list[tuple[int, object, object]], context: Context) -> d
         elif isinstance(m, pl.Series):
             out[key] = m.fill_null(True) | sub["odd"]
         else:
-            exprs[key] = (m.fill_null(True) | pl.col("odd")).alias(f"m{key}")
+            exprs[key] = m
     if exprs:
+        odd = sub["odd"]
+        keep = pl.col("odd").alias("_odd")  # (a literal pre-filter then spans the rows)
         try:
-            got = sub.select(list(exprs.values()))
-            out.update({key: got[f"m{key}"] for key in exprs})
+            got = _select(sub, [*(m.alias(f"m{key}") for key, m in exprs.items()), keep], pieces)
+            got = {key: got[f"m{key}"] for key in exprs}
         except Exception:  # noqa: BLE001
-            for key, expr in exprs.items():
+            got = {}
+            for key, m in exprs.items():
                 try:
-                    out[key] = sub.select(expr).to_series()
+                    got[key] = _select(sub, [m.alias("m"), keep], pieces)["m"]
                 except Exception:  # noqa: BLE001
                     out[key] = pl.Series([True] * sub.height, dtype=pl.Boolean)
-    return out
+        for key, values in got.items():
+            try:
+                out[key] = values.fill_null(True) | odd
+            except Exception:  # noqa: BLE001
+                out[key] = pl.Series([True] * sub.height, dtype=pl.Boolean)
+                continue
+            raw[key] = (exprs[key], values)
+    return out, raw
 
 
 def _same_lines(columns, invoices: Sequence[InvoiceView]) -> bool:
@@ -327,14 +385,16 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
                     continue
             else:
                 targets = None
-            masks = _masks(sub, [(k, spec, s) for k, (spec, s) in enumerate(todo) if spec.prefilter], context)
+            pieces = _pieces(sub)
+            masks, raw = _masks(sub, [(k, spec, s) for k, (spec, s) in enumerate(todo) if spec.prefilter], context,
+                                pieces)
             sub_rows = sub["row"].to_numpy()
             sub_inv = sub["inv"].to_numpy()
             for k, (spec, settings) in enumerate(todo):
                 whole = k not in masks
                 bulk = None
                 if not whole and spec.bulk is not None and scope == "lines":
-                    got = _decide(sub, spec, settings, context, masks[k])
+                    got = _decide(sub, spec, settings, context, masks[k], pieces, raw.get(k))
                     if got is not None:
                         d, messages, line_nos, source_lines = got
                         b_rows = sub_rows[d.to_numpy()]

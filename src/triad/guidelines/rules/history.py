@@ -43,17 +43,23 @@ def _duplicate_rows(frame, s: Duplicates, ctx):
     both = pl.col("type").is_in(["F", "E"])
     # (a missing timekeeper or expense code is the same as an empty one, as in line_key)
     same = pl.len().over("inv", "date", pl.col("tk").fill_null(""), "total", "type", pl.col("exp").fill_null(""))
-    within = frame.select((both & (same > 1)).alias("m")).to_series()
+    within = both & (same > 1)
     if not (s.against_history and ctx.history.has_lines):
         return within
-    keys, numbers = [], []
+    # an earlier line with the same key on another invoice: a key billed on two or more invoices
+    # differs from any line's own; a key billed on one differs unless that is the line's invoice
+    # (a missing invoice number matches nothing)
+    numbers: dict[str, dict[str, None]] = {}
     for day, tk, total, line_type, expense_code, number in ctx.history.earlier_keys():
         amount = micro(total)
         if amount is None:  # an earlier amount the frame cannot hold: every line is a candidate
-            return frame.select(both.alias("m")).to_series()
-        keys.append(f"{day.isoformat()}\x1f{tk}\x1f{amount}\x1f{line_type}\x1f{expense_code}")
-        numbers.append(number)
-    earlier = pl.DataFrame({"key": keys, "earlier": numbers}, schema={"key": pl.String, "earlier": pl.String})
-    rows = (frame.select("row", "number", key.alias("key")).join(earlier, on="key", how="inner")
-            .filter(pl.col("earlier") != pl.col("number"))["row"])
-    return within | (frame.select(both.alias("b"))["b"] & frame["row"].is_in(rows.implode()))
+            return both
+        got = numbers.setdefault(f"{day.isoformat()}\x1f{tk}\x1f{amount}\x1f{line_type}\x1f{expense_code}", {})
+        if number is not None:
+            got[number] = None
+    several = [k for k, ns in numbers.items() if len(ns) > 1]
+    single = {k: next(iter(ns)) for k, ns in numbers.items() if len(ns) == 1}
+    mine = pl.col("number")
+    other = (key.is_in(several) & mine.is_not_null()) | (
+        key.replace_strict(single, default=None, return_dtype=pl.String) != mine)
+    return within | (both & other.fill_null(False))
