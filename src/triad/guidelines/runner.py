@@ -3,12 +3,12 @@ on its date; a crashing rule becomes a finding, never a crash."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from decimal import Decimal
 from itertools import repeat
 from operator import itemgetter
 
+from triad.core.gcpause import cyclic_gc_paused
 from triad.guidelines.model import Context, Finding, InvoiceView, LineView, Version
 from triad.guidelines.registry import rules
 
@@ -312,13 +312,8 @@ def evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: S
     line counts or line numbers differ from theirs is ignored."""
     # The batch allocates a few objects per finding and no reference cycles; the cyclic garbage
     # collector would walk the whole heap (the parsed file, the views) many times meanwhile.
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    with cyclic_gc_paused():
         return _evaluate_many(invoices, context, versions, columns)
-    finally:
-        if paused:
-            gc.enable()
 
 
 def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version],
