@@ -31,7 +31,7 @@ import triad.ledes as ledes  # noqa: E402
 from triad.audit.service import Actor  # noqa: E402
 from triad.guidelines.frame import ledes_views  # noqa: E402
 from triad.guidelines.model import Context, Version  # noqa: E402
-from triad.guidelines.runner import _same_lines, evaluate_many  # noqa: E402
+from triad.guidelines.runner import evaluate_many, same_lines  # noqa: E402
 from triad.guidelines.schema import load_text, validate_document  # noqa: E402
 from triad.guidelines.service import ScreenItem, _group_columns  # noqa: E402
 from triad.invoices.intake import file_columns  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
     assert all(classes[ln.timekeeper_id] == ln.classification for v in inv_views for ln in v.lines if ln.timekeeper_id)
     items = [ScreenItem(i, v, 1, 1, "USD", [1], i, classes) for i, v in enumerate(inv_views)]
     # (else the runner would read the views)
-    assert _same_lines(_import_columns(parsed.frame, parsed_invoices, items), inv_views)
+    assert same_lines(_import_columns(parsed.frame, parsed_invoices, items), inv_views)
     doc = validate_document(load_text(EXAMPLE.read_text()))
     version = Version("company v1", dt.date(2025, 1, 1), None, doc.rules)
     ctx = Context(engagement_currency="USD")

@@ -106,7 +106,7 @@ def test_import_findings_same_from_file_columns_views_and_evaluate(db, monkeypat
     real = gs.evaluate_many
 
     def spy(invoices, ctx, versions, *, columns=None):
-        taken.append(columns is not None and runner._same_lines(columns, invoices))
+        taken.append(columns is not None and runner.same_lines(columns, invoices))
         if columns is not None:  # every column as the views hold it (descriptions stripped as intake does)
             assert_frame_equal(lines_frame(invoices)[0], lines_frame(invoices, columns)[0], check_column_order=False)
         return real(invoices, ctx, versions, columns=columns)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -230,13 +231,13 @@ def test_columns_from_the_ledes_frame_give_the_same_findings(seed):
     values where an invoice is not odd, and the batch finds exactly what evaluate() finds."""
     import triad.ledes as ledes
     from triad.guidelines.frame import ledes_columns, ledes_views, lines_frame
-    from triad.guidelines.runner import _same_lines
+    from triad.guidelines.runner import same_lines
     from triad.ledes import build
 
     report = ledes.validate(_mutated_file(seed), keep_frame=True)
     views = ledes_views(build.invoices(report.frame), "USD")
     columns = ledes_columns(report.frame)
-    assert columns is not None and _same_lines(columns, views)
+    assert columns is not None and same_lines(columns, views)
     fast, _ = lines_frame(views, columns)
     slow, _ = lines_frame(views)
     assert fast.columns == slow.columns
@@ -328,3 +329,18 @@ def test_bulk_forms_decide_lines_over_pieces(chunk, monkeypatch):
         assert all(isinstance(m, str) for m in messages)
         assert (decided & ~masks[0]).sum() == 0 and not (decided & frame["odd"]).any()
         assert isinstance(decided, pl.Series)
+
+
+def test_line_numbers_beyond_64_bits_give_the_same_findings():
+    """The batch sorts its findings with numpy (64-bit keys); a line number that does not fit takes the
+    Python sort, in the same order as ``evaluate``."""
+    rng = random.Random(11)
+    invoices = [_invoice(rng, n) for n in range(30)]
+    big = 2 ** 64 + 5
+    invoices = [replace(inv, lines=tuple(replace(ln, line_no=big - ln.line_no) for ln in inv.lines)) if k % 2 else inv
+                for k, inv in enumerate(invoices)]
+    ctx = _context(rng, invoices)
+    versions = _versions("example")
+    expected = [evaluate(inv, ctx, versions) for inv in invoices]
+    assert any(f.line_no is not None and f.line_no > 2 ** 63 for found in expected for f in found)
+    assert evaluate_many(invoices, ctx, versions) == expected

@@ -287,7 +287,7 @@ def _masks(sub, wanted: list[tuple[int, object, object]], context: Context, piec
     return out, raw
 
 
-def _same_lines(columns, invoices: Sequence[InvoiceView]) -> bool:
+def same_lines(columns, invoices: Sequence[InvoiceView]) -> bool:
     """``columns`` has each invoice's lines, by count and line number, in order."""
     import numpy as np
 
@@ -325,7 +325,7 @@ def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: 
 
     if not invoices:
         return []
-    if columns is not None and not _same_lines(columns, invoices):
+    if columns is not None and not same_lines(columns, invoices):
         columns = None
     frame, lines = lines_frame(invoices, columns)
     index = {id(v): i for i, v in enumerate(versions)}
