@@ -908,12 +908,16 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         notes.append("names changed: screen again")
     if upd:
         w.vendor_updates.append({"_id": vid, **upd})
+    # child lists are replaced whole: the vendor's rows (read in ``state``; ``before`` holds them) are deleted,
+    # the new ones inserted. A vendor with none of those rows has nothing to delete: no statement for it.
     for key in _CHILD_TABLES:
         if key in changes:
-            w.replace[key].append(vid)
+            if before[key]:
+                w.replace[key].append(vid)
             w.children(vid, key, [r.bank] if key == "bank_accounts" else changes[key])
     if "business_unit_ids" in changes:
-        w.replace["business_units"].append(vid)
+        if current_bus:
+            w.replace["business_units"].append(vid)
         w.inserts["business_units"] += [{"vendor_id": vid, "business_unit_id": b} for b in r.business_units]
     if names_changed or "bank_accounts" in changes:
         w.dedupe_ids.add(vid)
