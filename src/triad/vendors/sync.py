@@ -423,16 +423,24 @@ _SCAN_ABOVE = 20_000
 _CHUNK = 900
 
 
+def _read(session: Session, stmt) -> list:
+    """All rows of a column select, through the session's connection (Core): the same values (the columns'
+    result processors apply) without the ORM's per-row result machinery. Pending ORM changes are flushed
+    first, as ``session.execute`` would (autoflush)."""
+    session.flush()
+    return session.connection().execute(stmt).all()
+
+
 def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any, Any]]:
     """(id, key) pairs whose key is in ``keys``: IN batches for a few keys, one scan for many."""
     if not keys:
         return []
     if len(keys) > _SCAN_ABOVE:
-        return [(i, k) for i, k in session.execute(select(id_col, key_col)).all() if k in keys]
+        return [(i, k) for i, k in _read(session, select(id_col, key_col)) if k in keys]
     out: list[tuple[Any, Any]] = []
     ks = list(keys)
     for k in range(0, len(ks), _CHUNK):
-        out += session.execute(select(id_col, key_col).where(key_col.in_(ks[k:k + _CHUNK]))).all()
+        out += _read(session, select(id_col, key_col).where(key_col.in_(ks[k:k + _CHUNK])))
     return out
 
 
@@ -498,11 +506,11 @@ def _by_vendor(session: Session, table, ids: list[int], idset: set[int]) -> dict
     names = [c.name for c in table.c if c.name not in _SKIP]
     stmt = select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
     if len(ids) > _SCAN_ABOVE:
-        result = [r for r in session.execute(stmt).all() if r[0] in idset]
+        result = [r for r in _read(session, stmt) if r[0] in idset]
     else:
         result = []
         for k in range(0, len(ids), _CHUNK):
-            result += session.execute(stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK]))).all()
+            result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
         result.sort(key=lambda r: r[1])
     out: dict[int, list[dict]] = {}
     for r in result:
@@ -528,11 +536,11 @@ def _load_state(session: Session, plan: list) -> _State:
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     if len(ids) > _SCAN_ABOVE:
-        rows = [r for r in session.execute(stmt).all() if r[0] in idset]
+        rows = [r for r in _read(session, stmt) if r[0] in idset]
     else:
         rows = []
         for k in range(0, len(ids), _CHUNK):
-            rows += session.execute(stmt.where(vt.c.id.in_(ids[k:k + _CHUNK]))).all()
+            rows += _read(session, stmt.where(vt.c.id.in_(ids[k:k + _CHUNK])))
     for r in rows:
         vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
     children = {}
@@ -900,12 +908,16 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         notes.append("names changed: screen again")
     if upd:
         w.vendor_updates.append({"_id": vid, **upd})
+    # child lists are replaced whole: the vendor's rows (read in ``state``; ``before`` holds them) are deleted,
+    # the new ones inserted. A vendor with none of those rows has nothing to delete: no statement for it.
     for key in _CHILD_TABLES:
         if key in changes:
-            w.replace[key].append(vid)
+            if before[key]:
+                w.replace[key].append(vid)
             w.children(vid, key, [r.bank] if key == "bank_accounts" else changes[key])
     if "business_unit_ids" in changes:
-        w.replace["business_units"].append(vid)
+        if current_bus:
+            w.replace["business_units"].append(vid)
         w.inserts["business_units"] += [{"vendor_id": vid, "business_unit_id": b} for b in r.business_units]
     if names_changed or "bank_accounts" in changes:
         w.dedupe_ids.add(vid)
@@ -999,7 +1011,7 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
     if not vendor_ids:
         return []
     ids_wanted = set(vendor_ids)
-    names = session.execute(select(Vendor.id, Vendor.name_key).where(Vendor.status != VendorStatus.deactivated)).all()
+    names = _read(session, select(Vendor.id, Vendor.name_key).where(Vendor.status != VendorStatus.deactivated))
     index = [vid for vid, _ in names]
     keys = [k or "" for _, k in names]
     pos = {vid: i for i, vid in enumerate(index)}
@@ -1012,7 +1024,7 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
     # (account key, vendor id) pairs of the given vendors, then every vendor paid into one of those accounts
     accounts: dict[str, set[int]] = {}
     if len(ids_wanted) > _SCAN_ABOVE:  # many vendors: one read of the whole (vendor, account) column pair
-        every = session.execute(select(ba.c.vendor_id, ba.c.account_key)).all()
+        every = _read(session, select(ba.c.vendor_id, ba.c.account_key))
         wanted_keys = {key for vid, key in every if key and vid in ids_wanted}
         for vid, key in every:
             if key in wanted_keys:
