@@ -133,10 +133,14 @@ def test_csv_writer_is_the_cell_by_cell_file(layout):
             parts.append(Decimal(rng.choice((1, 5, 100))))
         if rng.random() < 0.3:  # the same value written with more digits (as stored on PostgreSQL)
             parts = [p.quantize(Decimal("0.000001")) for p in parts]
-        accounts = [(rng.choice(["M-1", "=M2", "-M3", "Matter \"4\""]), rng.choice(["CC1", "+CC2", "@cc"]),
-                     rng.choice(["6000", "-6100"]), p) for p in parts]
-        number = rng.choice(["INV-", "=INV-", "-INV-", "@INV-", "\tINV-", "Ünï,"]) + str(k)
-        invoices.append(_invoice(number, ccy, sum(parts, Decimal(0)), accounts))
+        accounts = [(rng.choice(["M-1", "=M2", "-M3", "Matter \"4\"", "M,5", "M\n6", ""]),
+                     rng.choice(["CC1", "+CC2", "@cc", "CC\r\n7", "CC,8"]), rng.choice(["6000", "-6100", "6\r2"]), p)
+                    for p in parts]
+        number = rng.choice(["INV-", "=INV-", "-INV-", "@INV-", "\tINV-", "Ünï,", "N\"q", "L\nF", "C\rR"]) + str(k)
+        invoice = _invoice(number, ccy, sum(parts, Decimal(0)), accounts)
+        invoice.vendor_name = rng.choice(["+Vendor, Inc.", "Plain", "", "Line\nbreak", "Q\"uote"])
+        invoice.business_unit = rng.choice(["@BU", "BU", ""])
+        invoices.append(invoice)
     columns = {"amount": "=Total", "invoice_id": "Invoice"}
     assert formats.write_csv("TRIAD-B0000007", invoices, layout=layout, columns=columns) == _by_cell(
         "TRIAD-B0000007", invoices, layout, columns)
