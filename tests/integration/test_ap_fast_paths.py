@@ -19,7 +19,7 @@ from tests.factories import world as factories
 from tests.integration.test_ap_cycle import _approve, _feed, _route, _split_invoice
 from triad.ap import formats
 from triad.ap.models import Payment
-from triad.ap.service import _MOVE_COLUMNS, _PAYMENT_COLUMNS, export, import_payments
+from triad.ap.service import export, import_payments
 from triad.audit.models import AuditEvent
 from triad.audit.service import Actor, record, record_json, verify
 from triad.core.db import json_dumps
@@ -272,58 +272,6 @@ def test_among_is_in_for_any_values(db, w):
         assert got == set(conn.execute(sa.select(Invoice.id).where(Invoice.invoice_number.in_(values))).scalars())
     ids = [i.id for i in invs[1::2]] + [10**9]
     assert set(conn.execute(sa.select(Invoice.id).where(bulk.among(conn, Invoice.id, ids))).scalars()) == set(ids[:-1])
-
-
-def test_copy_text_stores_what_psycopg_rows_store(db, w, monkeypatch):
-    """``bulk.insert_rows`` writes COPY's text itself on PostgreSQL (decision 0030): the rows stored are
-    those psycopg's own row adaptation stores, whatever the texts hold (tabs, backslashes, line breaks,
-    ``\\N``), with NULLs, amounts at several scales, dates and UTC timestamps. On SQLite both runs are the
-    same executemany."""
-    from triad.ap import bulk
-
-    inv = factories.invoice(db, w.a.firm, w.a.matter, w.a.timekeeper, w.cc, w.gl, "x")
-    db.flush()
-    rng = random.Random(11)
-    texts = ["plain", "tab\there", "back\\slash", "\\N", "line\nbreak", "cr\rlf\r\n", "Ünï €", "", " sp ", "\\.",
-             "a\\tb"]
-    at = [dt.datetime(2026, 11, 26, 15, 0, tzinfo=dt.UTC), dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)]
-    amounts = [Decimal("1000.00"), Decimal("0.01"), Decimal("7"), Decimal("1E+3"), Decimal("123.456000"),
-               Decimal("-5.5")]
-
-    def rows(tag: str) -> tuple[list[tuple], list[tuple]]:
-        moves = [(inv.id, "approved", "sent_to_ap", f"{tag}{rng.choice(texts)}", rng.choice([None, w.a.firm.id]),
-                  rng.choice(texts), rng.choice(at)) for _ in range(60)]
-        pays = [(inv.id, dt.date(2026, 11, rng.randint(1, 30)), rng.choice(amounts), "USD",
-                 rng.choice([None, Decimal("1.0842")]), rng.choice(texts)[:100], rng.choice(["paid", "reversed"]),
-                 f"{tag}:{k}:{rng.choice(texts)}", None, rng.choice([None, k]), rng.choice(at), rng.choice(at))
-                for k in range(60)]
-        return moves, pays
-
-    def stored(tag: str) -> list[tuple]:
-        m = db.execute(sa.select(InvoiceStateChange.invoice_id, InvoiceStateChange.from_state,
-                                 InvoiceStateChange.to_state, InvoiceStateChange.actor, InvoiceStateChange.actor_id,
-                                 InvoiceStateChange.reason, InvoiceStateChange.at)
-                       .where(InvoiceStateChange.actor.startswith(tag)).order_by(InvoiceStateChange.id)).all()
-        p = db.execute(sa.select(*(Payment.__table__.c[c] for c in _PAYMENT_COLUMNS))
-                       .where(Payment.entry_ref.startswith(tag + ":")).order_by(Payment.id)).all()
-        return [tuple(r) for r in m] + [(r[0], *r[1:7], r[7].split(":", 1)[1], *r[8:]) for r in p]
-
-    def write(tag: str, moves: list[tuple], pays: list[tuple]) -> None:
-        bulk.insert_rows(db, InvoiceStateChange.__table__, _MOVE_COLUMNS, moves)
-        bulk.insert_rows(db, Payment.__table__, _PAYMENT_COLUMNS, pays)
-
-    moves, pays = rows("F")
-    write("F", moves, pays)
-    fast = stored("F")
-    if db.get_bind().dialect.name == "postgresql":
-        assert bulk.copy_text(moves, len(_MOVE_COLUMNS)) is not None  # the fast path was the one taken
-    monkeypatch.setattr(bulk, "copy_text", lambda rows, width: None)  # psycopg adapts row by row
-    write("P", [(m[0], m[1], m[2], "P" + m[3][1:], *m[4:]) for m in moves],
-          [(*p[:7], "P" + p[7][1:], *p[8:]) for p in pays])
-    precise = stored("P")
-    assert [(*r[:3], r[3][1:], *r[4:]) if len(r) == 7 else r for r in fast] == [
-        (*r[:3], r[3][1:], *r[4:]) if len(r) == 7 else r for r in precise]
-    assert len(fast) == 120
 
 
 def test_ready_and_export_rows_are_the_orm_reading(db, w):

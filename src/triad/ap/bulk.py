@@ -10,10 +10,8 @@ a Python-side default (``created_at``...) must be given: the database does not k
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -53,13 +51,8 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
         # names come from the table's metadata (table.c[name] above), quoted by the dialect
         copy_sql = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in columns)}) "  # noqa: S608
                     "FROM STDIN")
-        rows = list(rows)
-        text = copy_text(rows, len(columns))
         with raw.cursor() as cur, cur.copy(copy_sql) as copy:
-            if text is not None:  # the rows as COPY's text format, written at once (decision 0030)
-                copy.write(text)
-                return len(rows)
-            for row in rows:  # a value copy_text does not write: psycopg adapts each row
+            for row in rows:
                 copy.write_row(row)
                 count += 1
         return count
@@ -72,61 +65,6 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     finally:
         cur.close()
     return len(rows)
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def copy_text(rows: list[Sequence[Any]], width: int) -> str | None:
-    """``rows`` in PostgreSQL's COPY text format (tab-separated, ``\\N`` for NULL, backslash, tab and line
-    breaks escaped), or None when a value is not one of None, str, int, bool, a finite Decimal, a date or
-    a datetime (the caller then lets psycopg adapt each row). Column by column; each distinct object is
-    converted once (the rows of a batch share their timestamps, states, currencies...). The text of each
-    value is what psycopg's text dumpers send for it, so the rows stored are the same."""
-    if not rows:
-        return ""
-    cols: list[Any] = []
-    for col in zip(*rows, strict=True):
-        kinds = set(map(type, col))
-        if kinds == {int}:
-            cols.append(map(str, col))
-            continue
-        if not kinds <= _COPY_KINDS:
-            return None
-        memo: dict[int, str] = {}  # by identity: every object stays alive in ``rows`` meanwhile
-        out = []
-        for value in col:
-            text = memo.get(id(value))
-            if text is None:
-                text = _copy_cell(value)
-                if text is None:
-                    return None
-                memo[id(value)] = text
-            out.append(text)
-        cols.append(out)
-    if len(cols) != width:
-        return None
-    return "\n".join(map("\t".join, zip(*cols, strict=True))) + "\n"
-
-
-_COPY_KINDS = {type(None), str, int, bool, Decimal, dt.date, dt.datetime}
-
-
-def _copy_cell(value: Any) -> str | None:
-    kind = type(value)
-    if value is None:
-        return "\\N"
-    if kind is str:
-        return value.translate(_COPY_ESCAPES)
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is int:
-        return str(value)
-    if kind is Decimal:
-        return str(value) if value.is_finite() else None
-    if kind is dt.datetime:
-        return value.isoformat() if value.tzinfo is not None else None  # timestamps are UTC, never naive here
-    return value.isoformat()  # a date
 
 
 def _memo(proc: Any) -> Any:
