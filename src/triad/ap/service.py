@@ -507,10 +507,10 @@ class _MarkSent:
 
     def join(self) -> int:
         self._thread.join()
-        out = self._out[0]
-        if isinstance(out, BaseException):
-            raise out
-        return out
+        for out in self._out:  # an error in any statement (the history INSERT after the UPDATE, too)
+            if isinstance(out, BaseException):
+                raise out
+        return self._out[0]
 
 
 def batch_file(*, session: Session, batch_id: int) -> StoredFile:
