@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from tests.factories import world as factories
 from tests.integration.test_ap_cycle import _approve, _feed, _route
-from triad.ap import formats
+from triad.ap import bulk, formats
 from triad.ap import service as ap
 from triad.ap.models import ApBatch, Payment
 from triad.audit.service import Actor
@@ -37,6 +37,24 @@ def test_an_invoice_moved_during_the_export_makes_it_refuse_whole(db, w, monkeyp
 
     monkeypatch.setattr(ap, "_ready", ready_then_moved)
     with pytest.raises(Conflict, match="at the same time"):
+        ap.export(session=db, route_name="main", fmt="csv", actor=ACTOR)
+    assert db.scalar(sa.select(sa.func.count(ApBatch.id))) == 0
+
+
+def test_an_error_in_the_state_history_insert_reaches_the_caller(db, w, monkeypatch):
+    """The export's state move runs on a thread (decision 0030); a failure of its history INSERT (the second
+    statement on SQLite, after the UPDATE succeeded) must raise in the caller, not be dropped."""
+    _route(db)
+    _approve(db, w, w.a.invoice)
+    real = bulk.execute_compiled
+
+    def failing_history(conn, what):
+        if "invoice_state_change" in what[1]:
+            raise RuntimeError("history insert failed")
+        return real(conn, what)
+
+    monkeypatch.setattr(bulk, "execute_compiled", failing_history)
+    with pytest.raises(RuntimeError, match="history insert failed"):
         ap.export(session=db, route_name="main", fmt="csv", actor=ACTOR)
     assert db.scalar(sa.select(sa.func.count(ApBatch.id))) == 0
 

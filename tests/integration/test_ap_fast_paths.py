@@ -133,10 +133,14 @@ def test_csv_writer_is_the_cell_by_cell_file(layout):
             parts.append(Decimal(rng.choice((1, 5, 100))))
         if rng.random() < 0.3:  # the same value written with more digits (as stored on PostgreSQL)
             parts = [p.quantize(Decimal("0.000001")) for p in parts]
-        accounts = [(rng.choice(["M-1", "=M2", "-M3", "Matter \"4\""]), rng.choice(["CC1", "+CC2", "@cc"]),
-                     rng.choice(["6000", "-6100"]), p) for p in parts]
-        number = rng.choice(["INV-", "=INV-", "-INV-", "@INV-", "\tINV-", "Ünï,"]) + str(k)
-        invoices.append(_invoice(number, ccy, sum(parts, Decimal(0)), accounts))
+        accounts = [(rng.choice(["M-1", "=M2", "-M3", "Matter \"4\"", "M,5", "M\n6", ""]),
+                     rng.choice(["CC1", "+CC2", "@cc", "CC\r\n7", "CC,8"]), rng.choice(["6000", "-6100", "6\r2"]), p)
+                    for p in parts]
+        number = rng.choice(["INV-", "=INV-", "-INV-", "@INV-", "\tINV-", "Ünï,", "N\"q", "L\nF", "C\rR"]) + str(k)
+        invoice = _invoice(number, ccy, sum(parts, Decimal(0)), accounts)
+        invoice.vendor_name = rng.choice(["+Vendor, Inc.", "Plain", "", "Line\nbreak", "Q\"uote"])
+        invoice.business_unit = rng.choice(["@BU", "BU", ""])
+        invoices.append(invoice)
     columns = {"amount": "=Total", "invoice_id": "Invoice"}
     assert formats.write_csv("TRIAD-B0000007", invoices, layout=layout, columns=columns) == _by_cell(
         "TRIAD-B0000007", invoices, layout, columns)
@@ -268,3 +272,95 @@ def test_among_is_in_for_any_values(db, w):
         assert got == set(conn.execute(sa.select(Invoice.id).where(Invoice.invoice_number.in_(values))).scalars())
     ids = [i.id for i in invs[1::2]] + [10**9]
     assert set(conn.execute(sa.select(Invoice.id).where(bulk.among(conn, Invoice.id, ids))).scalars()) == set(ids[:-1])
+
+
+def test_ready_and_export_rows_are_the_orm_reading(db, w):
+    """``_ready`` (plain queries, amounts made exact once per distinct value, routes decided once per
+    business unit and currency, equal allocation rows shared) reads what ``ready_invoices`` (the ORM) reads,
+    and the export's rows (allocation labels made once per shared row) are the ORM's invoices cell by cell,
+    on seeded invoices: two business units, two currencies, decided lines, split and repeated allocations,
+    credits, and routes by currency, business unit and legal entity with a catch-all (decision 0030)."""
+    from triad.ap.models import InvoiceCredit
+    from triad.ap.service import _ready, ready_invoices
+    from triad.core.money import Money, allocate
+    from triad.invoices.approvals import approved_amount
+    from triad.invoices.models import InvoiceAllocation, InvoiceLine
+    from triad.matters.models import Matter
+
+    rng = random.Random(5)
+    bu2 = factories.business_unit(db)
+    bu2.legal_entity = "Triad EU BV"
+    cc2 = factories.cost_center(db, bu2)
+    m2 = factories.matter(db, bu2, cc2, "Second unit matter")
+    matters = [w.a.matter, w.b.matter, m2]
+    ccs, gls = [w.cc, cc2, factories.cost_center(db, w.bu)], [w.gl, factories.gl_account(db)]
+    routes = [_route(db, "eur", priority=1, currency="EUR"), _route(db, "unit2", priority=2, business_unit_id=bu2.id),
+              _route(db, "entity", priority=3, legal_entity="Nobody Ltd"), _route(db, "rest", priority=4)]
+    for k in range(60):
+        ccy = rng.choice(["USD", "USD", "EUR"])
+        inv = Invoice(firm_id=w.a.firm.id, vendor_id=w.a.firm.vendor_id, invoice_number=factories.uniq("RDY"),
+                      invoice_date=dt.date(2026, 10, rng.randint(1, 5)), billing_start=dt.date(2026, 9, 1),
+                      billing_end=dt.date(2026, 9, 30), currency=ccy, total_amount=Decimal(0), state="approved")
+        lines = []
+        for n in range(rng.randint(1, 3)):
+            total = rng.choice([Decimal("100.00"), Decimal("333.33"), Decimal("0.01"), Decimal("250.5")])
+            decided = rng.random() < 0.3
+            lines.append(InvoiceLine(matter_id=rng.choice(matters).id, line_no=rng.choice([n + 1, 10 - n]),
+                                     line_type="F", work_date=dt.date(2026, 9, 3), timekeeper_id=w.a.timekeeper.id,
+                                     units=Decimal(1), unit_cost=total, total=total,
+                                     decision="reduce" if decided else None,
+                                     approved_total=(total / 2).quantize(Decimal("0.01")) if decided else None,
+                                     description=f"l{k}"))
+        inv.lines = lines
+        inv.total_amount = sum((ln.total for ln in lines), Decimal(0))
+        approved = approved_amount(inv)
+        parts = rng.choice([[1], [1, 1, 1], [2, 1], [1, 1]]) if k % 7 else [1]
+        shares = [approved * p / sum(parts) for p in parts]
+        shares = [s.quantize(Decimal("0.01")) for s in shares]
+        shares[0] += approved - sum(shares, Decimal(0))
+        if k % 13 == 6 and len(shares) > 1 and shares[1] >= 1:  # half cents adding up: re-allocated
+            shares[0], shares[1] = shares[0] + Decimal("0.005"), shares[1] - Decimal("0.005")
+        if k % 11 == 3:
+            shares[0] += Decimal("0.01")  # not adding up: an invoice the export refuses
+        inv.allocations = [InvoiceAllocation(matter_id=matters[0].id, cost_center_id=rng.choice(ccs).id,
+                                             gl_account_id=rng.choice(gls).id, amount=s, currency=ccy) for s in shares]
+        db.add(inv)
+        db.flush()
+        if k % 9 == 4:
+            db.add(InvoiceCredit(invoice_id=inv.id, kind="credit_note", amount=Decimal("0.03"), currency=ccy,
+                                 reason="test", created_by="test"))
+    db.flush()
+    db.expire_all()
+    for route in routes:
+        orm = ready_invoices(db, route)
+        fast = _ready(db, route)
+        assert [c.id for c in fast] == [i.id for i in orm]
+        for c, inv in zip(fast, orm, strict=True):
+            assert c.approved == approved_amount(inv)
+            assert (c.bu.id if c.bu else None) == (inv.lines[0].matter.business_unit_id if inv.lines else None)
+            assert c.allocations == [(a.matter_id, a.cost_center_id, a.gl_account_id, a.amount)
+                                     for a in sorted(inv.allocations, key=lambda a: a.id)]
+    # the export's CSV rows: the ORM's invoices, allocation by allocation (refusals aside)
+    for inv in db.scalars(sa.select(Invoice).where(Invoice.state == "approved")):
+        if sum((a.amount for a in inv.allocations), Decimal(0)) != approved_amount(inv):
+            inv.state = "on_hold"
+    db.flush()
+    for route in routes:
+        route.csv_layout = "multi"
+        orm = ready_invoices(db, route)
+        res = export(session=db, route_name=route.name, fmt="csv", actor=ACTOR, dry_run=True)
+        got = [(r["invoice_id"], r["allocation_no"], r["matter_number"], r["cost_center"], r["gl_account"],
+                r["allocation_amount"]) for r in csv.DictReader(io.StringIO(res.content.decode()))]
+        credited = {i["invoice_id"] for i in res.invoices if Decimal(i["amount"]) != approved_amount(
+            db.get(Invoice, i["invoice_id"])).quantize(Decimal("0.01"))} | {s["invoice_id"] for s in res.skipped}
+        want = []
+        for inv in orm:
+            if inv.id in credited:
+                continue
+            allocs = sorted(inv.allocations, key=lambda a: a.id)
+            # the precise path: always the largest-remainder split of the amount due (whole amounts stay)
+            shares = allocate(Money.of(approved_amount(inv), inv.currency), [a.amount for a in allocs])
+            want += [(str(inv.id), str(n), db.get(Matter, a.matter_id).number, a.cost_center.code, a.gl_account.number,
+                      format(part.amount, "f")) for n, (a, part) in enumerate(zip(allocs, shares, strict=True), 1)]
+        assert [g for g in got if int(g[0]) not in credited] == want
+        assert len(want) > 5 or route.name == "entity"

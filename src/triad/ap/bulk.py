@@ -113,21 +113,39 @@ def among(conn: Any, column: Any, values: Iterable[Any]) -> Any:
     return column.in_(select(literal_column("value")).select_from(func.json_each(arr)))
 
 
+def compiled(conn: Any, stmt: Any) -> tuple[Any, str, Any]:
+    """A statement compiled for ``conn``'s driver: (the driver connection, SQL text, parameters bound by
+    the columns' own processors), to run with ``execute_compiled`` (possibly on another thread)."""
+    done = stmt.compile(dialect=conn.dialect)
+    params = done.construct_params()
+    for name, proc in done._bind_processors.items():
+        if name in params and params[name] is not None:
+            params[name] = proc(params[name])
+    if done.positional:
+        params = tuple(params[name] for name in done.positiontup)
+    return conn.connection.driver_connection, str(done), params
+
+
+def execute_compiled(conn: Any, what: tuple[Any, str, Any]) -> int:
+    """Run a statement ``compiled`` made, in the connection's transaction; returns its row count."""
+    raw, sql, params = what
+    cur = raw.cursor()
+    try:
+        cur.execute(sql, params)
+        return cur.rowcount
+    finally:
+        cur.close()
+
+
 def fetch(conn: Any, stmt: Any) -> list[tuple[Any, ...]]:
     """All rows of a SELECT as the driver gives them: plain tuples, values unconverted (an exact amount
     is text on SQLite and a Decimal on PostgreSQL, a date is ISO text on SQLite), read on the
     connection's own transaction. For reads of tens of thousands of rows, where building SQLAlchemy
     rows and converting each value cost more than the query (decision 0027)."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params = compiled.construct_params()
-    for name, proc in compiled._bind_processors.items():
-        if name in params and params[name] is not None:
-            params[name] = proc(params[name])
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup)
-    cur = conn.connection.driver_connection.cursor()
+    raw, sql, params = compiled(conn, stmt)
+    cur = raw.cursor()
     try:
-        cur.execute(str(compiled), params)
+        cur.execute(sql, params)
         return cur.fetchall()
     finally:
         cur.close()

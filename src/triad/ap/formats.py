@@ -68,12 +68,12 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
               columns: dict[str, str] | None = None) -> bytes:
     """One row per invoice (``single``) or per allocation (``multi``); ``columns`` renames headers.
 
-    Written with the cells each invoice shares made once, and repeated texts (names, amounts)
-    neutralised and formatted once each: the same bytes as cell-by-cell, at bulk-export speed."""
+    Written as text (decision 0030): the cells an invoice's rows share are rendered once, as CSV text,
+    and each allocation's row appends only its own cells, themselves rendered once per distinct
+    (matter, cost centre, GL account, amount). Rendering is what ``csv.writer`` writes: cells joined
+    with commas, or, when a cell holds a comma, a quote or a line break, the writer itself renders
+    them. Repeated texts (names, amounts) are neutralised and formatted once each."""
     names = SINGLE_COLUMNS if layout == "single" else MULTI_COLUMNS
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([neutralise((columns or {}).get(c, c)) for c in names])
     seen: dict[str, str] = {}
 
     def cell(text: str) -> str:  # repeated names (vendors, matters, cost centres...) neutralised once
@@ -83,35 +83,43 @@ def write_csv(batch_id: str, invoices: list[ExportInvoice], *, layout: str = "si
         return done
 
     amounts: dict[str, dict[Decimal, str]] = {}  # currency -> amount -> its cell (equal values, equal text)
-    accounts: dict[tuple[str, str, str], list[str]] = {}  # (matter, cost centre, GL account) -> their cells
+    tails: dict[tuple[ExportAllocation, str], str] = {}  # (allocation, currency) -> its cells' text, line end
     batch = neutralise(batch_id)
     formula = _FORMULA
-    rows: list[list[str]] = []
+    parts: list[str] = [_csv_line([neutralise((columns or {}).get(c, c)) for c in names]) + "\r\n"]
+    append = parts.append
     for inv in invoices:
-        texts = amounts.get(inv.currency)
+        ccy = inv.currency
+        texts = amounts.get(ccy)
         if texts is None:
-            texts = amounts[inv.currency] = {}
+            texts = amounts[ccy] = {}
         key, number = inv.idempotency_key, inv.invoice_number
-        base = [batch, "'" + key if key.startswith(formula) else key, str(inv.invoice_id),
-                "'" + number if number.startswith(formula) else number,
-                inv.invoice_date.isoformat(), str(inv.vendor_id), cell(inv.vendor_name), cell(inv.firm_name),
-                cell(inv.business_unit), cell(inv.currency), _money_cell(texts, inv.amount, inv.currency)]
+        shared = _csv_line([batch, "'" + key if key.startswith(formula) else key, str(inv.invoice_id),
+                            "'" + number if number.startswith(formula) else number,
+                            inv.invoice_date.isoformat(), str(inv.vendor_id), cell(inv.vendor_name),
+                            cell(inv.firm_name), cell(inv.business_unit), cell(ccy),
+                            _money_cell(texts, inv.amount, ccy)])
         if layout == "single":
-            rows.append([*base, str(len(inv.allocations))])
+            append(f"{shared},{len(inv.allocations)}\r\n")
             continue
         for n, a in enumerate(inv.allocations, start=1):
-            where = accounts.get(a[:3])
-            if where is None:
-                where = accounts[a[:3]] = [neutralise(x) for x in a[:3]]
-            amount = texts.get(a.amount)
-            if amount is None:
-                amount = _money_cell(texts, a.amount, inv.currency)
-            rows.append([*base, str(n), *where, amount])
-        if len(rows) >= 10_000:
-            w.writerows(rows)
-            rows.clear()
-    w.writerows(rows)
-    return out.getvalue().encode("utf-8")
+            tail = tails.get((a, ccy))
+            if tail is None:
+                tail = tails[a, ccy] = _csv_line([cell(a[0]), cell(a[1]), cell(a[2]),
+                                                  _money_cell(texts, a.amount, ccy)]) + "\r\n"
+            append(f"{shared},{n},{tail}")
+    return "".join(parts).encode("utf-8")
+
+
+def _csv_line(cells: list[str]) -> str:
+    """``cells`` as ``csv.writer`` (minimal quoting) writes them, without the line end: joined with commas
+    when no cell holds a comma, a quote or a line break (nothing to quote), else by the writer itself."""
+    text = ",".join(cells)
+    if len(cells) < 2 or '"' in text or "\n" in text or "\r" in text or text.count(",") != len(cells) - 1:
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerow(cells)
+        text = out.getvalue()[:-2]
+    return text
 
 
 def _money_cell(texts: dict[Decimal, str], value: Decimal, ccy: str) -> str:

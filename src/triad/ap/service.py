@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from json.encoder import encode_basestring_ascii as _ascii
@@ -175,7 +176,9 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
             date = days[day] = day if isinstance(day, dt.date) else dt.date.fromisoformat(day)
         c = by_id[iid] = _Ready(iid, number, date, vendor_id, firm_id, ccy)
         cands.append(c)
-    zero = Decimal(0)
+    # amounts repeat: each distinct one made exact once, keyed by what the driver gave (text on SQLite,
+    # so equal values written differently stay apart; a Decimal at the column's scale on PostgreSQL)
+    exacts: dict[Any, Decimal] = {}
     for iid, line_no, matter_id, decision, approved_total, total in bulk.fetch(conn, select(
             InvoiceLine.invoice_id, InvoiceLine.line_no, InvoiceLine.matter_id, bulk.raw(InvoiceLine.decision),
             bulk.raw(InvoiceLine.approved_total), bulk.raw(InvoiceLine.total))
@@ -184,7 +187,11 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
         if c is None:  # approved since the first query: it waits for the next export
             continue
         amount = approved_total if decision else total
-        c.approved += Decimal(amount) if amount is not None else zero
+        if amount is not None:
+            exact = exacts.get(amount)
+            if exact is None:
+                exact = exacts[amount] = Decimal(amount)
+            c.approved += exact
         if c.first_line is None or line_no < c.first_line[0]:
             c.first_line = (line_no, matter_id)
     matter_ids = {c.first_line[1] for c in cands if c.first_line}
@@ -195,21 +202,41 @@ def _ready(session: Session, route: ApRoute) -> list[_Ready]:
         select(BusinessUnit.id, BusinessUnit.code, BusinessUnit.legal_entity)
         .where(BusinessUnit.id.in_(set(matter_bu.values()))))} if matter_bu else {}
     ready = []
+    mine_by: dict[tuple[int | None, str], bool] = {}  # (business unit, currency) -> routed here: decided once
     for c in cands:
-        c.bu = units[matter_bu[c.first_line[1]]] if c.first_line else None
-        r = _first_route(c.bu, c.currency, routes)
-        if r is not None and r.id == route.id:
+        c.bu = bu = units[matter_bu[c.first_line[1]]] if c.first_line else None
+        key = (bu.id if bu is not None else None, c.currency)
+        here = mine_by.get(key)
+        if here is None:
+            r = _first_route(bu, c.currency, routes)
+            here = mine_by[key] = r is not None and r.id == route.id
+        if here:
             ready.append(c)
     mine = {c.id: c for c in ready}
-    for iid, matter_id, cc_id, gl_id, amount in bulk.fetch(conn, select(
+    shared: dict[tuple[Any, ...], tuple[int, int, int, Decimal]] = {}  # equal rows, one tuple (read-only)
+    for row in bulk.fetch(conn, select(
             InvoiceAllocation.invoice_id, InvoiceAllocation.matter_id, InvoiceAllocation.cost_center_id,
             InvoiceAllocation.gl_account_id, bulk.raw(InvoiceAllocation.amount))
             .join(Invoice, Invoice.id == InvoiceAllocation.invoice_id).where(approved)
             .order_by(InvoiceAllocation.id)):
-        c = mine.get(iid)
+        c = mine.get(row[0])
         if c is not None:
-            c.allocations.append((matter_id, cc_id, gl_id, Decimal(amount)))
+            key = row[1:]
+            alloc = shared.get(key)
+            if alloc is None:
+                alloc = shared[key] = (row[1], row[2], row[3], Decimal(row[4]))
+            c.allocations.append(alloc)
     return ready
+
+
+def _whole(memo: dict[tuple[Decimal, ...], bool], amounts: list[Decimal], unit: Decimal) -> bool:
+    """Every amount in whole minor units (``unit``), decided once per distinct (unit, amounts): the answer
+    depends on those values alone."""
+    key = (unit, *amounts)
+    done = memo.get(key)
+    if done is None:
+        done = memo[key] = all(a == a.quantize(unit) for a in amounts)
+    return done
 
 
 def _bank(vendor) -> dict[str, str | None]:
@@ -296,6 +323,8 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             .join(Invoice, Invoice.id == InvoiceCredit.invoice_id).where(Invoice.state == State.approved)).all():
         credits[inv_id] = credits.get(inv_id, Decimal(0)) + Decimal(amt)
     units: dict[str, Decimal] = {}
+    whole: dict[tuple[Decimal, ...], bool] = {}  # allocation amounts -> all in whole minor units
+    labelled: dict[int, formats.ExportAllocation] = {}  # id of an allocation tuple (all alive) -> its names
     vendor_names = {vid: v.legal_name for vid, v in vendors.items()}  # read once, not an ORM attribute per row
     for inv in invoices:
         ccy = inv.currency
@@ -325,17 +354,22 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
             continue  # the batch is refused: only the list of problems matters now
         # the allocation as approved; credits reduce every share in proportion, still adding up exactly.
         # Nothing credited and whole minor units: the shares are the amounts themselves (what allocate gives).
-        if due == allocated and all(a == a.quantize(unit) for a in amounts):
-            shares = amounts
+        if due == allocated and _whole(whole, amounts, unit):
+            # each allocation tuple (shared by equal rows, _ready) named once
+            named = []
+            for a in inv.allocations:
+                e = labelled.get(id(a))
+                if e is None:
+                    e = labelled[id(a)] = formats.ExportAllocation(matters[a[0]], cost_centers[a[1]],
+                                                                   gl_accounts[a[2]], a[3])
+                named.append(e)
         else:
             shares = [m.amount for m in allocate(Money.of(due, ccy), amounts)]
+            named = [formats.ExportAllocation(matters[a[0]], cost_centers[a[1]], gl_accounts[a[2]], part)
+                     for a, part in zip(inv.allocations, shares, strict=True)]
         rows.append(formats.ExportInvoice(
-            idempotency_key=f"TRIAD-{inv.id}-{seq}", invoice_id=inv.id, invoice_number=inv.invoice_number,
-            invoice_date=inv.invoice_date, vendor_id=inv.vendor_id, vendor_name=vendor_names[inv.vendor_id],
-            firm_name=firms[inv.firm_id], currency=ccy, amount=due,
-            business_unit=inv.bu.code if inv.bu else "", bank=bank, allocations=[formats.ExportAllocation(
-                matters[a[0]], cost_centers[a[1]], gl_accounts[a[2]], part)
-                for a, part in zip(inv.allocations, shares, strict=True)]))
+            f"TRIAD-{inv.id}-{seq}", inv.id, inv.invoice_number, inv.invoice_date, inv.vendor_id,
+            vendor_names[inv.vendor_id], firms[inv.firm_id], ccy, due, inv.bu.code if inv.bu else "", named, bank))
     if errors:
         raise ValidationFailed(f"{len(errors)} invoice(s) cannot be exported on route {route.name}; nothing was "
                                "exported", errors=errors)
@@ -346,35 +380,33 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
     result.totals = {k: format(v, "f") for k, v in sorted(totals.items())}
     now = utcnow()
-    if fmt == "csv":
-        content = formats.write_csv(batch_ref, rows, layout=route.csv_layout, columns=route.csv_columns)
-    elif fmt == "json":
-        content = formats.write_json({"id": batch_ref, "route": route.name, "ap_system": route.ap_system,
-                                      "created_at": now.isoformat(), "count": len(rows), "totals": result.totals},
-                                     rows)
-    else:
-        try:
-            content = formats.write_pain001(batch_ref, now, {"name": route.debtor_name, "iban": route.debtor_iban,
-                                                             "bic": route.debtor_bic}, rows,
-                                            execution_date or now.date())
-        except ValueError as exc:  # the XSD refused it: say so, naming the batch's invoices, and export nothing
-            raise ValidationFailed(f"the pain.001 file does not validate against its schema ({exc}); nothing was "
-                                   "exported", errors=[{"invoice": r.invoice_number, "field": "bank",
-                                                        "message": "check this vendor's bank details"} for r in rows]
-                                   ) from None
-    result.content, result.sha256 = content, hashlib.sha256(content).hexdigest()
-    result.invoices = [{"invoice_id": r.invoice_id, "invoice_number": r.invoice_number, "currency": r.currency,
-                        "amount": format(r.amount, "f"), "idempotency_key": r.idempotency_key} for r in rows]
+    # mark them sent (guarded: a concurrent export that took one first makes this one refuse, whole) and
+    # write each one's state-history row; the database does that while this thread writes the file
+    # (decision 0030). pain.001 is validated first: its refusal must find nothing moved.
+    ids = [r.invoice_id for r in rows]
+    mark = None if dry_run else _MarkSent(session, ids, now, actor, f"AP batch {batch_ref}")
+    if mark is not None and fmt != "pain001":
+        mark.start()
+    try:
+        content = _export_content(fmt, route, batch_ref, rows, result, now, execution_date)
+        result.content, result.sha256 = content, hashlib.sha256(content).hexdigest()
+        result.invoices = [{"invoice_id": r.invoice_id, "invoice_number": r.invoice_number, "currency": r.currency,
+                            "amount": format(r.amount, "f"), "idempotency_key": r.idempotency_key} for r in rows]
+        # the batch's audit event, its JSON written once (decision 0027): the same text as json_dumps of
+        # {"route", "format", "sha256", "invoices", "totals"}, keys sorted
+        head = json_dumps({"format": fmt, "route": route.name, "sha256": result.sha256, "totals": result.totals})
+        listed = ",".join(f'{{"amount":{_ascii(i["amount"])},"currency":{_ascii(i["currency"])},'
+                          f'"idempotency_key":{_ascii(i["idempotency_key"])},"invoice_id":{i["invoice_id"]},'
+                          f'"invoice_number":{_ascii(i["invoice_number"])}}}' for i in result.invoices)
+    except BaseException:
+        if mark is not None and mark.started:
+            mark.wait()  # the connection is the caller's again before the error reaches it (it rolls back)
+        raise
     if dry_run:
         return result
-    # mark them sent; a concurrent export that took one first makes this one refuse, whole
-    ids = [r.invoice_id for r in rows]
-    session.flush()
-    conn = session.connection()
-    moved = conn.execute(update(Invoice.__table__).where(bulk.among(conn, Invoice.id, ids),
-                                                         Invoice.state == State.approved)
-                         .values(state=State.sent_to_ap, updated_at=now)).rowcount
-    if moved != len(ids):
+    if not mark.started:  # pain.001: the file validated, now the move
+        mark.start()
+    if mark.join() != len(ids):
         raise Conflict("another export or a state change took some of these invoices at the same time; nothing "
                        "was exported, run the export again")
     ext = {"csv": "csv", "json": "json", "pain001": "xml"}[fmt]
@@ -390,14 +422,6 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
     bulk.insert_rows(session, ApBatchItem.__table__,
                      ("batch_id", "invoice_id", "idempotency_key", "amount", "currency"),
                      ((batch.id, r.invoice_id, r.idempotency_key, r.amount, r.currency) for r in rows))
-    # each invoice's state history shows its move, derived from the batch's items in one statement
-    items, moves = ApBatchItem.__table__, InvoiceStateChange.__table__
-    same = {"from_state": str(State.approved), "to_state": str(State.sent_to_ap), "actor": actor.label,
-            "actor_id": actor.user_id, "reason": f"AP batch {batch_ref}", "at": now}
-    typed = conn.dialect.name == "postgresql"  # there a parameter in a select list needs its type said
-    conn.execute(insert(moves).from_select(["invoice_id", *same], select(items.c.invoice_id, *(
-        cast(literal(v, moves.c[k].type), moves.c[k].type) if typed else literal(v, moves.c[k].type)
-        for k, v in same.items())).where(items.c.batch_id == batch.id).order_by(items.c.id)))
     run = SyncRun(kind="ap_export", status="applied", actor=actor.label, filename=stored.filename,
                   sha256=result.sha256, format=fmt, batch_id=batch.id, finished_at=utcnow(),
                   counts={"invoices": len(rows), "totals": result.totals})
@@ -408,16 +432,85 @@ def export(*, session: Session, route_name: str, fmt: str, actor: Actor, dry_run
         if isinstance(obj, Invoice) and obj.id in sent:
             session.expire(obj, ["state", "updated_at"])
     result.batch_id, result.run_id = batch.id, run.id
-    # one event for the batch, its JSON written once (decision 0027): the same text as json_dumps of
-    # {"route", "format", "sha256", "invoices", "totals"}, keys sorted
-    head = json_dumps({"format": fmt, "route": route.name, "sha256": result.sha256, "totals": result.totals})
-    listed = ",".join(f'{{"amount":{_ascii(i["amount"])},"currency":{_ascii(i["currency"])},'
-                      f'"idempotency_key":{_ascii(i["idempotency_key"])},"invoice_id":{i["invoice_id"]},'
-                      f'"invoice_number":{_ascii(i["invoice_number"])}}}' for i in result.invoices)
     at = head.index(',"route":')
     record_json(session, actor=actor, action="ap.batch_exported", entity_type="ap_batch", entity_id=batch.id,
                 after_json=f'{head[:at]},"invoices":[{listed}]{head[at:]}')
     return result
+
+
+def _export_content(fmt: str, route: ApRoute, batch_ref: str, rows: list[formats.ExportInvoice],
+                    result: ExportResult, now: dt.datetime, execution_date: dt.date | None) -> bytes:
+    """The batch file in ``fmt`` (pure: no database)."""
+    if fmt == "csv":
+        return formats.write_csv(batch_ref, rows, layout=route.csv_layout, columns=route.csv_columns)
+    if fmt == "json":
+        return formats.write_json({"id": batch_ref, "route": route.name, "ap_system": route.ap_system,
+                                   "created_at": now.isoformat(), "count": len(rows), "totals": result.totals}, rows)
+    try:
+        return formats.write_pain001(batch_ref, now, {"name": route.debtor_name, "iban": route.debtor_iban,
+                                                      "bic": route.debtor_bic}, rows, execution_date or now.date())
+    except ValueError as exc:  # the XSD refused it: say so, naming the batch's invoices, and export nothing
+        raise ValidationFailed(f"the pain.001 file does not validate against its schema ({exc}); nothing was "
+                               "exported", errors=[{"invoice": r.invoice_number, "field": "bank",
+                                                    "message": "check this vendor's bank details"} for r in rows]
+                               ) from None
+
+
+class _MarkSent:
+    """The export's state move, set-based (decision 0030): the guarded ``UPDATE invoice ... WHERE id IN
+    (ids) AND state = 'approved'`` and one state-history row per moved invoice by ``INSERT ... SELECT``
+    (in export order: invoice date, id), at ``now``. On PostgreSQL one statement (the UPDATE's RETURNING
+    feeds the INSERT), on SQLite two. ``start`` runs them on a thread of their own, on the session's
+    connection, which the caller leaves alone until ``join`` returns the number of invoices moved:
+    the driver waits for the database without holding the GIL (psycopg; sqlite3 while it steps), so the
+    caller writes the file meanwhile. Both statements are compiled here, before the thread starts."""
+
+    def __init__(self, session: Session, ids: list[int], now: dt.datetime, actor: Actor, reason: str) -> None:
+        session.flush()
+        self.conn = session.connection()
+        pg = self.conn.dialect.name == "postgresql"
+        inv, moves = Invoice.__table__, InvoiceStateChange.__table__
+        moved = update(inv).where(bulk.among(self.conn, inv.c.id, ids), inv.c.state == str(State.approved)).values(
+            state=str(State.sent_to_ap), updated_at=now)
+        same = {"from_state": str(State.approved), "to_state": str(State.sent_to_ap), "actor": actor.label,
+                "actor_id": actor.user_id, "reason": reason, "at": now}
+        # there a parameter in a select list needs its type said
+        values = [cast(literal(v, moves.c[k].type), moves.c[k].type) if pg else literal(v, moves.c[k].type)
+                  for k, v in same.items()]
+        if pg:
+            done = moved.returning(inv.c.id, inv.c.invoice_date).cte("moved")
+            self.stmts = [insert(moves).from_select(["invoice_id", *same], select(done.c.id, *values)
+                                                    .order_by(done.c.invoice_date, done.c.id))]
+        else:
+            self.stmts = [moved, insert(moves).from_select(["invoice_id", *same], select(inv.c.id, *values).where(
+                bulk.among(self.conn, inv.c.id, ids)).order_by(inv.c.invoice_date, inv.c.id))]
+        self.compiled = [bulk.compiled(self.conn, stmt) for stmt in self.stmts]
+        self.started = False
+        self._thread: threading.Thread | None = None
+        self._out: list[Any] = []
+
+    def _run(self) -> None:
+        try:
+            self._out.append(bulk.execute_compiled(self.conn, self.compiled[0]))
+            for c in self.compiled[1:]:
+                bulk.execute_compiled(self.conn, c)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by join()
+            self._out.append(exc)
+
+    def start(self) -> None:
+        self.started = True
+        self._thread = threading.Thread(target=self._run, name="ap-export-mark-sent", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def join(self) -> int:
+        self._thread.join()
+        for out in self._out:  # an error in any statement (the history INSERT after the UPDATE, too)
+            if isinstance(out, BaseException):
+                raise out
+        return self._out[0]
 
 
 def batch_file(*, session: Session, batch_id: int) -> StoredFile:
