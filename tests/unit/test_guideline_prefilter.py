@@ -318,7 +318,7 @@ def test_bulk_forms_decide_lines_over_pieces(chunk, monkeypatch):
     version = _versions("example")[0]
     ctx = Context(approved_rates=(ApprovedRate("TK1", D("500"), "USD", dt.date(2025, 1, 1)),))
     pieces = runner._pieces(frame)
-    for rule_id in ("approved_rate", "new_timekeeper"):
+    for rule_id in ("approved_rate", "new_timekeeper", "codes"):
         spec = rules()[rule_id]
         settings = version.settings(rule_id, spec.settings)
         masks, raw = runner._masks(frame, [(0, spec, settings)], ctx, pieces)
@@ -365,7 +365,7 @@ def test_the_second_thread_finds_what_one_thread_finds(kind, seed, monkeypatch):
     one = evaluate_many(invoices, ctx, versions)
     monkeypatch.setattr(runner, "_THREAD_MIN_LINES", 0)
     threads = []
-    real = runner._rule_job
+    real = runner._rules_job
 
     def spy(*args):
         import threading
@@ -373,7 +373,7 @@ def test_the_second_thread_finds_what_one_thread_finds(kind, seed, monkeypatch):
         threads.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(runner, "_rule_job", spy)
+    monkeypatch.setattr(runner, "_rules_job", spy)
     two = evaluate_many(invoices, ctx, versions)
     assert threads and all(t.startswith("guidelines") for t in threads)
     for inv, want, have, alone in zip(invoices, expected, two, one, strict=True):

@@ -224,13 +224,16 @@ def _select(sub, exprs: list, pieces: list[tuple[int, int]]):
 
     if len(pieces) == 1:
         return sub.select(exprs)
-    return pl.concat([sub.slice(a, n).select(exprs) for a, n in pieces], how="vertical", rechunk=True)
+    # the pieces at once on polars' threads (``collect_all``), each evaluated as ``select`` evaluates it
+    return pl.concat(pl.collect_all([sub.slice(a, n).lazy().select(exprs) for a, n in pieces]), how="vertical",
+                     rechunk=True)
 
 
-def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None):
+def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None, lists: bool = True):
     """The rows of ``sub`` (among the candidates ``mask``, never of an odd invoice) that the rule's
     bulk form decides, their messages, line numbers and source lines; None when it decides none or
-    fails (the rule's own code then sees every candidate). ``raw``: the rule's pre-filter
+    fails (the rule's own code then sees every candidate); ``lists``: the messages and source lines as
+    Python lists (else the polars Series: the second thread leaves them to the caller). ``raw``: the rule's pre-filter
     expression and its values over ``sub``, reused when the bulk form decides by that expression."""
     import polars as pl
 
@@ -254,6 +257,8 @@ def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None):
         got = _select(got, [message.alias("msg"), pl.col("line_no"), pl.col("source_line")], _pieces(got))
         if got["msg"].null_count() or got["line_no"].null_count():
             return None
+        if not lists:
+            return d, got["msg"], got["line_no"].to_numpy(), got["source_line"]
         return d, got["msg"].to_list(), got["line_no"].to_numpy(), got["source_line"].to_list()
     except Exception:  # noqa: BLE001 - a bulk form's bug must never change a finding: the rule decides
         return None
@@ -349,11 +354,13 @@ class _Now:
         return self._value
 
 
-def _rule_job(sub, k: int, spec, settings, context: Context, pieces, decide: bool):
-    """One rule's polars work over ``sub``: its candidate mask (``_masks``) and, for a bulk form,
-    the lines it decides (``_decide``)."""
-    masks, raw = _masks(sub, [(k, spec, settings)], context, pieces)
-    return masks[k], (_decide(sub, spec, settings, context, masks[k], pieces, raw.get(k)) if decide else None)
+def _rules_job(sub, todo: list[tuple[int, object, object, bool]], context: Context, pieces) -> dict:
+    """Some rules' polars work over ``sub``: their candidate masks (``_masks``, together) and, for
+    bulk forms, the lines they decide (``_decide``): {k: (mask, decided or None)}."""
+    masks, raw = _masks(sub, [(k, spec, settings) for k, spec, settings, _ in todo], context, pieces)
+    # (the decided lines' messages stay polars Series: making their Python strings needs the GIL)
+    return {k: (masks[k], _decide(sub, spec, settings, context, masks[k], pieces, raw.get(k), lists=False)
+                if decide else None) for k, spec, settings, decide in todo}
 
 
 def _evaluate_many(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[Version],
@@ -447,13 +454,20 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
             else:
                 targets = None
             pieces = _pieces(sub)
-            # bulk forms first (the most Python: their findings), each group's rules in registry
-            # order otherwise; the order findings are made in is the order of each rule's own
-            # findings only (the batch's findings are sorted by rule before that order)
-            order = sorted(range(len(todo)), key=lambda k: todo[k][0].bulk is None or scope != "lines")
-            jobs = {k: submit(_rule_job, sub, k, todo[k][0], todo[k][1], context, pieces,
-                              todo[k][0].bulk is not None and scope == "lines")
-                    for k in order if todo[k][0].prefilter}
+            # the group's first rule, then the bulk forms (the most Python: their findings), then the
+            # rest in registry order: the second thread computes the bulk forms' lines while this
+            # one runs the first rule. (The order findings are made in only orders each rule's own
+            # findings: the batch's findings are sorted by rule before that order.)
+            is_bulk = [spec.bulk is not None and scope == "lines" for spec, _ in todo]
+            order = [0, *sorted(range(1, len(todo)), key=lambda k: not is_bulk[k])]
+            # three jobs: the first rule, the bulk forms, the others (each job's masks in one select)
+            parts = [order[:1], [k for k in order[1:] if is_bulk[k]], [k for k in order[1:] if not is_bulk[k]]]
+            jobs = {}
+            for part in parts:
+                part = [k for k in part if todo[k][0].prefilter]
+                if part:
+                    job = submit(_rules_job, sub, [(k, *todo[k], is_bulk[k]) for k in part], context, pieces)
+                    jobs.update(dict.fromkeys(part, job))
             groups.append((scope, vi, version, todo, single, sub, targets, order, jobs))
     for scope, vi, version, todo, single, sub, targets, order, jobs in groups:
         sub_rows = sub["row"].to_numpy()
@@ -463,9 +477,10 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
             whole = k not in jobs
             bulk = None
             if not whole:
-                mask, got = jobs.pop(k).result()
+                mask, got = jobs.pop(k).result()[k]
                 if got is not None:
                     d, messages, line_nos, source_lines = got
+                    messages, source_lines = messages.to_list(), source_lines.to_list()
                     b_rows = sub_rows[d.to_numpy()]
                     b_inv = row_inv_np[b_rows]
                     bulk = (b_inv, line_nos, source_lines, messages,
@@ -481,6 +496,7 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
                 rows, invs = sub_rows, sub_inv
             cuts = np.flatnonzero(np.diff(invs)) + 1
             row_list = rows.tolist()
+            pick = itemgetter
             bounds = [0, *cuts.tolist(), len(row_list)]
             chosen: dict[int, tuple] = {}
             inv_list = invs.tolist()
@@ -491,7 +507,7 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
                 if single and whole:
                     chosen[i] = invoices[i].lines
                 else:
-                    chosen[i] = tuple([lines[r] for r in row_list[a:b]])
+                    chosen[i] = (lines[row_list[a]],) if b - a == 1 else pick(*row_list[a:b])(lines)
             calls = chosen.items() if targets is None else ((i, chosen.get(i, ())) for i in targets)
             failed: list[int] = []
             for i, cand in calls:
