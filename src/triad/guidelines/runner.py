@@ -430,7 +430,8 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
     found = _Found(len(invoices), (s.id for s in specs))
     row_inv_np = frame["inv"].to_numpy().astype(np.int64)  # the invoice of each row
     groups = []
-    for scope in ("lines", "invoice"):
+    # invoice-scope rules first: their Python runs while the second thread computes the bulk forms
+    for scope in ("invoice", "lines"):
         scoped = [s for s in specs if s.scope == scope]
         for vi, version in enumerate(versions):
             col = "lv" if scope == "lines" else "iv"
@@ -454,14 +455,12 @@ def _run(invoices: Sequence[InvoiceView], context: Context, versions: Sequence[V
             else:
                 targets = None
             pieces = _pieces(sub)
-            # the group's first rule, then the bulk forms (the most Python: their findings), then the
-            # rest in registry order: the second thread computes the bulk forms' lines while this
-            # one runs the first rule. (The order findings are made in only orders each rule's own
-            # findings: the batch's findings are sorted by rule before that order.)
+            # bulk forms first (the most Python: their findings), then the rest in registry order,
+            # as two jobs (each job's masks in one select). (The order findings are made in only
+            # orders each rule's own findings: the batch's findings are sorted by rule first.)
             is_bulk = [spec.bulk is not None and scope == "lines" for spec, _ in todo]
-            order = [0, *sorted(range(1, len(todo)), key=lambda k: not is_bulk[k])]
-            # three jobs: the first rule, the bulk forms, the others (each job's masks in one select)
-            parts = [order[:1], [k for k in order[1:] if is_bulk[k]], [k for k in order[1:] if not is_bulk[k]]]
+            order = sorted(range(len(todo)), key=lambda k: not is_bulk[k])
+            parts = [[k for k in order if is_bulk[k]], [k for k in order if not is_bulk[k]]]
             jobs = {}
             for part in parts:
                 part = [k for k in part if todo[k][0].prefilter]
