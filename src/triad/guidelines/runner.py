@@ -224,9 +224,7 @@ def _select(sub, exprs: list, pieces: list[tuple[int, int]]):
 
     if len(pieces) == 1:
         return sub.select(exprs)
-    # the pieces at once on polars' threads (``collect_all``), each evaluated as ``select`` evaluates it
-    return pl.concat(pl.collect_all([sub.slice(a, n).lazy().select(exprs) for a, n in pieces]), how="vertical",
-                     rechunk=True)
+    return pl.concat([sub.slice(a, n).select(exprs) for a, n in pieces], how="vertical", rechunk=True)
 
 
 def _decide(sub, spec, settings, context: Context, mask, pieces, raw=None, lists: bool = True):
