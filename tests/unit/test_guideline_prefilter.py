@@ -318,7 +318,7 @@ def test_bulk_forms_decide_lines_over_pieces(chunk, monkeypatch):
     version = _versions("example")[0]
     ctx = Context(approved_rates=(ApprovedRate("TK1", D("500"), "USD", dt.date(2025, 1, 1)),))
     pieces = runner._pieces(frame)
-    for rule_id in ("approved_rate", "new_timekeeper"):
+    for rule_id in ("approved_rate", "new_timekeeper", "codes"):
         spec = rules()[rule_id]
         settings = version.settings(rule_id, spec.settings)
         masks, raw = runner._masks(frame, [(0, spec, settings)], ctx, pieces)
@@ -344,3 +344,54 @@ def test_line_numbers_beyond_64_bits_give_the_same_findings():
     expected = [evaluate(inv, ctx, versions) for inv in invoices]
     assert any(f.line_no is not None and f.line_no > 2 ** 63 for found in expected for f in found)
     assert evaluate_many(invoices, ctx, versions) == expected
+
+
+@pytest.mark.parametrize("kind", ["example", "two", "broken"])
+@pytest.mark.parametrize("seed", range(3))
+def test_the_second_thread_finds_what_one_thread_finds(kind, seed, monkeypatch):
+    """A large batch computes its pre-filters and bulk forms on a second thread, one job per rule,
+    bulk forms first (``_THREAD_MIN_LINES``); here every batch does, over pieces of a few rows, with
+    and without the file's columns: the same findings as ``evaluate`` and as the batch on one thread."""
+    import triad.guidelines.runner as runner
+
+    rng = random.Random(seed * 7 + len(kind))
+    invoices = [_invoice(rng, n) for n in range(50)]
+    ctx = _context(rng, invoices)
+    versions = _versions(kind)
+    expected = [evaluate(inv, ctx, versions) for inv in invoices]
+    assert sum(map(len, expected)) > 0
+    monkeypatch.setattr(runner, "_CHUNK", rng.randint(3, 40))
+    monkeypatch.setattr(runner, "_THREAD_MIN_LINES", 10 ** 9)
+    one = evaluate_many(invoices, ctx, versions)
+    monkeypatch.setattr(runner, "_THREAD_MIN_LINES", 0)
+    threads = []
+    real = runner._rules_job
+
+    def spy(*args):
+        import threading
+
+        threads.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(runner, "_rules_job", spy)
+    two = evaluate_many(invoices, ctx, versions)
+    assert threads and all(t.startswith("guidelines") for t in threads)
+    for inv, want, have, alone in zip(invoices, expected, two, one, strict=True):
+        assert have == want == alone, inv.invoice_number
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_packed_sort_orders_as_lexsort(seed):
+    """The findings' order: keys packed into one 64-bit integer sort as ``np.lexsort`` sorts them,
+    and keys that do not fit (or a negative one) take ``lexsort`` itself."""
+    import numpy as np
+
+    from triad.guidelines.runner import _order
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    for highs in ([20, 2, 60, 18, 3], [2 ** 20, 2, 2 ** 30, 30, 5], [3, 2, 2 ** 62, 4, 2]):
+        keys = tuple(rng.integers(0, h, n) for h in highs) + (rng.permutation(n),)
+        assert (_order(keys) == np.lexsort(keys[::-1])).all()
+    keys = (rng.integers(-5, 5, n), rng.integers(0, 9, n), rng.permutation(n))
+    assert (_order(keys) == np.lexsort(keys[::-1])).all()

@@ -13,6 +13,8 @@ lines only; a line-scope rule with no candidate line in an invoice is not run fo
 runner evaluates expressions over pieces of the frame made of whole invoices (about 50,000 rows
 each): an expression must give each row the same value over any batch holding its invoice, so
 its windows and distinct tests group by the invoice (``over("inv", ...)``), never across invoices.
+On a large batch the runner calls pre-filters and bulk forms on a second thread, while rules' code
+runs on the caller's: they only build expressions from their arguments and change nothing.
 
 A line-scope rule whose findings on some lines follow from those lines alone may also register a
 bulk form (``@bulk(rule_id)``): ``fn(frame, settings, context)`` returns ``(decided, message)``,
