@@ -7,6 +7,12 @@ seeded database (benchmarks/ap.py's seed) and is rolled back, except the export'
   rows and N batch items (COPY on PostgreSQL, executemany on SQLite, ``triad.ap.bulk.insert_rows``);
 - import: N payment rows and N state-history rows the same way, and ``UPDATE invoice SET state = 'paid'``.
 
+Also the least any importer could do (decision 0033): read the feed with ``csv.reader`` and store each row's
+six cells, as text, into a scratch table, committed — once into a table without an index
+(``minimal_import``), once with the one unique index that makes an entry apply only once
+(``minimal_import_unique``). No checks, no invoice update, no history. Their ratios to the read floor say
+whether an import of payment confirmations can be within 5x of reading them at all.
+
 Prints one JSON line: seconds per step and the ratio of each side's total to its floor. Not a target:
 what no code above the database can go below. ``--n N`` (default 20,000), ``--db sqlite|postgresql``.
 """
@@ -14,7 +20,9 @@ what no code above the database can go below. ``--n N`` (default 20,000), ``--db
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import io
 import json
 import os
 import sys
@@ -116,11 +124,35 @@ def run(kind: str, n: int, tmp: Path) -> dict:
         out |= {"floor_write_s": round(write_s, 4), "floor_read_s": round(read_s, 4),
                 "export_db_ratio": round(out["export_s"] / write_s, 1),
                 "import_db_ratio": round(out["import_s"] / read_s, 1)}
+        for name, unique in (("minimal_import", False), ("minimal_import_unique", True)):
+            took = minimal_import(engine, feed, name, unique)
+            out[name + "_s"] = round(took, 4)
+            out[name + "_ratio"] = round(took / read_s, 1)
         return out
     finally:
         engine.dispose()
         if drop:
             drop()
+
+
+def minimal_import(engine: sa.Engine, feed: bytes, name: str, unique: bool) -> float:
+    """Seconds to read ``feed`` with csv.reader and store its rows' cells as text in a new table ``name``
+    (with a unique index on the payment reference when ``unique``), committed: the least an import can do."""
+    from triad.ap import bulk
+
+    cols = ["invoice_id", "payment_date", "amount", "currency", "payment_reference", "status"]
+    table = sa.Table(name, sa.MetaData(), *[sa.Column(c, sa.Text) for c in cols])
+    if unique:
+        sa.Index(f"ux_{name}_reference", table.c.payment_reference, unique=True)
+    table.create(engine)
+    with Session(engine) as s:
+        s.connection()
+        t = time.perf_counter()
+        reader = csv.reader(io.StringIO(feed.decode("utf-8"), newline=""))
+        next(reader)
+        bulk.insert_rows(s, table, cols, reader)
+        s.commit()
+        return time.perf_counter() - t
 
 
 def main() -> None:
