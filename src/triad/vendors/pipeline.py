@@ -1,0 +1,284 @@
+"""The second core for a large vendor import (decision 0032): its bulk writes on a writer thread, its
+duplicate detection in a worker process.
+
+**Writes.** ``Writer`` runs the import's bulk statements (new vendors, child-row deletes and inserts,
+vendor updates, conflicts) in order, on the session's own connection. On SQLite it does so on a thread,
+and each statement carries all its rows as one JSON parameter (``INSERT ... SELECT ... FROM json_each(?)``,
+``UPDATE ... FROM json_each(?)``, ``DELETE ... IN (SELECT value FROM json_each(?))``): one statement is one
+``sqlite3_step``, during which the sqlite3 module does not hold the GIL, so the database writes while the
+main thread goes on in Python (serialising the audit event, the duplicate-flag bookkeeping). A row-by-row
+``executemany`` would not overlap: it gives the GIL up and waits for it back at every row, which against a
+busy main thread costs a switch interval (5 ms) per row. Values are converted by the columns' own bind
+processors first, as ``ap.bulk.insert_rows`` does, and JSON carries only text, integers and NULL, which
+``->>`` (``json_extract``) gives back as the same SQL values, so the rows stored are the ``executemany``'s.
+The caller leaves the session and its connection alone from ``start`` until ``join``, which re-raises the
+first error of any statement (the statements after it are not run); the import's savepoint then rolls
+everything back. On PostgreSQL (``COPY``, already the fast path) the same calls run inline, in order.
+
+**Duplicate detection.** ``DedupePool`` starts one worker process (``spawn``: no fork of a threaded
+server) when a large import begins, so its start-up overlaps reading and checking the file, and later
+runs ``dedupe.similar_names`` on the list of name keys there while the writes go on. Only the keys and
+the focus indices go out; index pairs and scores come back (the same floats: pickled exactly).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import queue
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy.orm import Session
+
+from triad.ap.bulk import _memo
+
+# A procurement import of more rows than this writes on a thread and detects duplicates in a worker process
+# (decision 0032: measured at 2,000, 5,000 and 20,000 rows). Fewer rows (the API, the pages, the CLI's usual
+# files) run the plain sequential path and start neither.
+PIPELINE_ABOVE = 5_000
+_CHUNK = 900
+_STOP = object()
+TRACE = bool(os.environ.get("TRIAD_TRACE_VENDOR_WRITER"))  # each statement's time on stderr
+
+_SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)
+
+
+def _element(k: int) -> str:
+    """The k-th element of a json_each row (an array), as an SQL value."""
+    return f"j.value ->> {k}" if _SQLITE_ARROW else f"json_extract(j.value, '$[{k}]')"
+
+
+def _json_rows(rows: list[tuple]) -> str:
+    """Rows (tuples of driver values) as one JSON array of arrays; only text, integers (booleans) and NULL
+    travel this way, so what SQLite reads back is exactly what it would have been bound."""
+    _check_types(rows)
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _check_types(rows: list[tuple]) -> None:
+    """Text, integers (booleans) and NULL only: a float (or anything else) would not come back from JSON as
+    the value the driver binds. Column by column, each column's set of types (``map`` runs in C)."""
+    for col in zip(*rows, strict=True):
+        odd = set(map(type, col)) - _PLAIN
+        if odd:
+            raise TypeError(f"vendor import writer: {', '.join(sorted(t.__name__ for t in odd))} values do not "
+                            "travel as JSON")
+
+
+_PLAIN = {str, int, bool, type(None)}
+
+
+class Writer:
+    """The import's bulk writes, in the order given: on a thread (SQLite) or inline (other databases)."""
+
+    def __init__(self, session: Session) -> None:
+        session.flush()
+        self.session = session
+        self.conn = session.connection()
+        self.dialect = self.conn.dialect
+        self.threaded = self.dialect.name == "sqlite"
+        self._raw = self.conn.connection.driver_connection if self.threaded else None
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.statements = 0
+
+    # ------------------------------------------------------------ the thread
+
+    def start(self) -> None:
+        if self.threaded:
+            self._thread = threading.Thread(target=self._run, name="vendor-import-writer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        cur = None
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    if cur is not None:
+                        cur.close()
+                    return
+                if self._error is None:  # after an error nothing more is written; the caller rolls back
+                    if cur is None:
+                        cur = self._raw.cursor()
+                    if TRACE:
+                        t0 = time.perf_counter()
+                    cur.execute(*item)
+                    if TRACE:
+                        print(f"writer {time.perf_counter() - t0:.3f}s {item[0][:50]}", file=sys.stderr)
+                    self.statements += 1
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by join() or drain()
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _put(self, sql: str, params: tuple) -> None:
+        self._queue.put((sql, params))
+
+    def drain(self) -> None:
+        """Wait until every statement queued so far has run (the thread stays, idle): until more is queued the
+        caller may use the session. The first error of any statement is raised here."""
+        if self._thread is not None:
+            self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def join(self) -> None:
+        """Wait for every statement queued; the first error of any of them is raised here."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Stop the thread (after the statements queued so far) and wait for it: always, in ``finally``."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    # ------------------------------------------------------------ statements
+
+    def insert(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
+        """Insert ``rows`` (tuples in the order of ``columns``, which is the table's column order)."""
+        if not rows:
+            return
+        if not self.threaded:
+            from triad.ap.bulk import insert_rows
+
+            insert_rows(self.session, table, columns, rows)
+            return
+        procs = [_memo(table.c[name].type._cached_bind_processor(self.dialect)) for name in columns]
+        if any(procs):
+            cols = list(zip(*rows, strict=True))
+            rows = list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)),
+                            strict=True))
+        quote = self.dialect.identifier_preparer
+        sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
+               f"SELECT {', '.join(_element(k) for k in range(len(columns)))} FROM json_each(?) AS j")
+        self._put(sql, (_json_rows(rows),))
+
+    def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
+        """Delete the rows of these vendors from a child table."""
+        if not vendor_ids:
+            return
+        if not self.threaded:
+            for k in range(0, len(vendor_ids), _CHUNK):
+                self.session.execute(delete(table).where(table.c.vendor_id.in_(vendor_ids[k:k + _CHUNK])))
+            return
+        quote = self.dialect.identifier_preparer
+        sql = (f"DELETE FROM {quote.format_table(table)} WHERE {quote.quote('vendor_id')} IN "  # noqa: S608
+               "(SELECT value FROM json_each(?))")
+        _check_types([tuple(vendor_ids)])
+        self._put(sql, (json.dumps(vendor_ids),))
+
+    def update_by_id(self, table: Table, columns: tuple[str, ...], items: list[dict], same: dict[str, Any]) -> None:
+        """``UPDATE table SET col = item[col] ..., same ... WHERE id = item['_id']`` for every item."""
+        if not items:
+            return
+        if not self.threaded:
+            stmt = update(table).where(table.c.id == bindparam("_id")).values(
+                {c: bindparam(c) for c in columns} | same)
+            for k in range(0, len(items), 5000):
+                self.session.execute(stmt, items[k:k + 5000])
+            return
+        cols = list(columns)
+        procs = [_memo(table.c[c].type._cached_bind_processor(self.dialect)) for c in cols]
+        rows = [(it["_id"], *((v if p is None else p(v)) for p, v in zip(procs, (it[c] for c in cols),
+                                                                            strict=True))) for it in items]
+        same_cols = list(same)
+        same_vals = []
+        for c in same_cols:
+            p = table.c[c].type._cached_bind_processor(self.dialect)
+            same_vals.append(same[c] if p is None else p(same[c]))
+        _check_types([tuple(same_vals)])
+        quote = self.dialect.identifier_preparer
+        sets = [f"{quote.quote(c)} = {_element(k + 1)}" for k, c in enumerate(cols)]
+        sets += [f"{quote.quote(c)} = ?" for c in same_cols]
+        name = quote.format_table(table)
+        sql = (f"UPDATE {name} SET {', '.join(sets)} FROM json_each(?) AS j "  # noqa: S608
+               f"WHERE {name}.{quote.quote('id')} = {_element(0)}")
+        # parameters in the order they appear: the SET list's ``?`` come before json_each's
+        self._put(sql, (*same_vals, _json_rows(rows)))
+
+
+class DedupePool:
+    """One worker process (``python -m triad.vendors.dedupe_worker``) for ``dedupe.similar_names``, started
+    when a large import begins; ``close`` in ``finally`` ends it whatever happened.
+
+    A plain child interpreter rather than a ``multiprocessing`` pool: a ``spawn`` or ``forkserver`` child
+    first runs the parent's main module again (``__mp_main__``), which re-ran an unguarded script's own
+    import in the child (seen with a benchmark script), and costs the import of the whole application; no
+    ``fork`` of a threaded server either. The child gets the parent's ``sys.path`` (the benchmark's ``src``)."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._proc: subprocess.Popen | None = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "triad.vendors.dedupe_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
+        self._asked = False
+
+    def similar_names(self, keys: list[str], new: set[int]) -> _Answer:
+        """Send the request; the answer's ``result()`` waits for the pairs (or raises the worker's error)."""
+        assert self._proc is not None and not self._asked
+        self._asked = True
+        data = pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL)
+        self._proc.stdin.write(data)
+        self._proc.stdin.close()
+        return _Answer(self)
+
+    def _result(self) -> dict[tuple[int, int], float]:
+        proc = self._proc
+        assert proc is not None
+        out = proc.stdout.read()
+        err = proc.stderr.read()
+        code = proc.wait()
+        if code != 0 or not out:
+            raise RuntimeError(f"duplicate detection worker failed (exit {code}): {err.decode(errors='replace')}")
+        kind, value = pickle.loads(out)  # noqa: S301 - our own child's answer
+        if kind != "ok":
+            raise RuntimeError(f"duplicate detection worker failed: {value}")
+        return value
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                if not proc.stdin.closed:
+                    proc.stdin.close()  # end of input: a worker that was not asked exits
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        finally:
+            for f in (proc.stdin, proc.stdout, proc.stderr):
+                if f is not None and not f.closed:
+                    f.close()
+
+
+class _Answer:
+    def __init__(self, pool: DedupePool) -> None:
+        self._pool = pool
+
+    def result(self) -> dict[tuple[int, int], float]:
+        return self._pool._result()
+
+
+def inline_result(fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:
+    """A finished future (the sequential path's stand-in for the pool)."""
+    f: Future = Future()
+    f.set_result(fn(*args, **kw))
+    return f
