@@ -153,8 +153,8 @@ def test_the_pipelined_path_gives_exactly_the_sequential_paths_results(db, w, mo
     pools = []
     real_pool = pipeline.DedupePool
 
-    def counted():
-        pools.append(real_pool())
+    def counted(names):
+        pools.append(real_pool(names))
         return pools[-1]
 
     monkeypatch.setattr(pipeline, "DedupePool", counted)
@@ -207,7 +207,7 @@ def test_an_error_in_the_writer_reaches_the_caller_and_nothing_is_applied(db, w,
 
 
 def test_small_files_start_no_thread_and_no_process(db, w, monkeypatch):
-    def refuse():
+    def refuse(names):
         raise AssertionError("a small file started the worker process")
 
     monkeypatch.setattr(pipeline, "DedupePool", refuse)

@@ -30,6 +30,7 @@ import queue
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -212,61 +213,72 @@ class Writer:
 
 
 class DedupePool:
-    """One worker process (``python -m triad.vendors.dedupe_worker``) for ``dedupe.similar_names``, started
-    when a large import begins; ``close`` in ``finally`` ends it whatever happened.
+    """One worker process (``python -m triad.vendors.dedupe_worker``), started when a large import has read its
+    file; ``close`` in ``finally`` ends it whatever happened. It first computes the name keys of the file's legal
+    names (``validation.name_key``, pure Python: the main thread checks the rows meanwhile), then waits for the
+    ``similar_names`` request.
 
     A plain child interpreter rather than a ``multiprocessing`` pool: a ``spawn`` or ``forkserver`` child
     first runs the parent's main module again (``__mp_main__``), which re-ran an unguarded script's own
     import in the child (seen with a benchmark script), and costs the import of the whole application; no
     ``fork`` of a threaded server either. The child gets the parent's ``sys.path`` (the benchmark's ``src``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: list[str]) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self._proc: subprocess.Popen | None = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "triad.vendors.dedupe_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env)
+        fd, self._names_file = tempfile.mkstemp(prefix="triad-vendor-names-", suffix=".pickle")
+        self._proc: subprocess.Popen | None = None
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(names, f, protocol=pickle.HIGHEST_PROTOCOL)
+        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "triad.vendors.dedupe_worker", self._names_file], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self._asked = False
 
+    def _read_answer(self) -> Any:
+        proc = self._proc
+        assert proc is not None
+        try:
+            kind, value = pickle.load(proc.stdout)  # noqa: S301 - our own child's answer
+        except EOFError:
+            code = proc.wait()
+            err = proc.stderr.read().decode(errors="replace")
+            raise RuntimeError(f"vendor import worker failed (exit {code}): {err}") from None
+        if kind != "ok":
+            raise RuntimeError(f"vendor import worker failed: {value}")
+        return value
+
+    def name_keys(self) -> list[str]:
+        """``validation.name_key`` of every name given, in order (waits for the worker)."""
+        return self._read_answer()
+
     def similar_names(self, keys: list[str], new: set[int]) -> _Answer:
-        """Send the request; the answer's ``result()`` waits for the pairs (or raises the worker's error)."""
+        """Send the request; the answer's ``result()`` waits for the pairs (or raises the worker's error). Only
+        after ``name_keys``."""
         assert self._proc is not None and not self._asked
         self._asked = True
-        data = pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL)
-        self._proc.stdin.write(data)
+        self._proc.stdin.write(pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL))
         self._proc.stdin.close()
         return _Answer(self)
 
-    def _result(self) -> dict[tuple[int, int], float]:
-        proc = self._proc
-        assert proc is not None
-        out = proc.stdout.read()
-        err = proc.stderr.read()
-        code = proc.wait()
-        if code != 0 or not out:
-            raise RuntimeError(f"duplicate detection worker failed (exit {code}): {err.decode(errors='replace')}")
-        kind, value = pickle.loads(out)  # noqa: S301 - our own child's answer
-        if kind != "ok":
-            raise RuntimeError(f"duplicate detection worker failed: {value}")
-        return value
-
     def close(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
         try:
-            if proc.poll() is None:
+            if proc is not None and proc.poll() is None:
                 if not proc.stdin.closed:
                     proc.stdin.close()  # end of input: a worker that was not asked exits
                 try:
                     proc.wait(timeout=5)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    proc.kill()  # still computing name keys for an import that ended early
                     proc.wait()
         finally:
-            for f in (proc.stdin, proc.stdout, proc.stderr):
-                if f is not None and not f.closed:
-                    f.close()
+            if proc is not None:
+                for f in (proc.stdin, proc.stdout, proc.stderr):
+                    if not f.closed:
+                        f.close()
+            if os.path.exists(self._names_file):
+                os.unlink(self._names_file)
 
 
 class _Answer:
@@ -274,7 +286,7 @@ class _Answer:
         self._pool = pool
 
     def result(self) -> dict[tuple[int, int], float]:
-        return self._pool._result()
+        return self._pool._read_answer()
 
 
 def inline_result(fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:

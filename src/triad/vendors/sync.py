@@ -387,7 +387,8 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
     report.rows = len(rows)
     # a large procurement file: the worker process for duplicate detection starts now, so its start-up overlaps
     # the checks (decision 0032); the legal path and small files use neither it nor the writer thread
-    pool = pipeline.DedupePool() if source == "procurement" and len(rows) > pipeline.PIPELINE_ABOVE else None
+    pool = pipeline.DedupePool([raw.get("legal_name", "") for _, raw in rows]) if (
+        source == "procurement" and len(rows) > pipeline.PIPELINE_ABOVE) else None
     try:
         return _checked_and_applied(session, rows, report, filename, source, actor, dry_run, partial, pool)
     finally:
@@ -401,11 +402,17 @@ def _checked_and_applied(session: Session, rows: list, report: ImportReport, fil
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
     checked: list[_Row] = []
     # the common shapes checked column-wise first; the rest (and every refusal) row by row
-    for (line, raw), pre in zip(rows, vector_checks.precheck(rows, checks), strict=True):
+    at: list[int] = []  # each checked row's position in the file
+    for i, ((line, raw), pre) in enumerate(zip(rows, vector_checks.precheck(rows, checks), strict=True)):
         row, errors = _check_row(line, raw, filename, checks.bu_codes, checks, pre)
         report.errors += errors
         if row is not None:
             checked.append(row)
+            at.append(i)
+    if pool is not None:  # the name keys, computed by the worker process while the rows were checked
+        keys = pool.name_keys()
+        for row, i in zip(checked, at, strict=True):
+            row._name_key = keys[i]
     plan = _match(session, checked, report, filename)
     if report.errors and not partial:
         report.outcomes = [RowOutcome(e["line"], "error") for e in report.errors]
