@@ -1,29 +1,29 @@
 """The second core for a large vendor import (decision 0032): its bulk writes on a writer thread, its
-duplicate detection in a worker process.
+name keys and duplicate detection in a worker process.
 
 **Writes.** ``Writer`` runs the import's bulk statements (new vendors, child-row deletes and inserts,
-vendor updates, conflicts) in order, on the session's own connection. On SQLite it does so on a thread,
-and each statement carries all its rows as one JSON parameter (``INSERT ... SELECT ... FROM json_each(?)``,
-``UPDATE ... FROM json_each(?)``, ``DELETE ... IN (SELECT value FROM json_each(?))``): one statement is one
-``sqlite3_step``, during which the sqlite3 module does not hold the GIL, so the database writes while the
-main thread goes on in Python (serialising the audit event, the duplicate-flag bookkeeping). A row-by-row
-``executemany`` would not overlap: it gives the GIL up and waits for it back at every row, which against a
-busy main thread costs a switch interval (5 ms) per row. Values are converted by the columns' own bind
-processors first, as ``ap.bulk.insert_rows`` does, and JSON carries only text, integers and NULL, which
-``->>`` (``json_extract``) gives back as the same SQL values, so the rows stored are the ``executemany``'s.
-The caller leaves the session and its connection alone from ``start`` until ``join``, which re-raises the
-first error of any statement (the statements after it are not run); the import's savepoint then rolls
-everything back. On PostgreSQL (``COPY``, already the fast path) the same calls run inline, in order.
+vendor updates, conflicts) in order, on the session's own connection. On SQLite it does so on a thread, and
+each statement carries many rows (multi-row ``INSERT ... VALUES (...), (...)``, ``UPDATE ... FROM (VALUES
+...)``, ``DELETE ... IN (...)``, up to 32,766 parameters): one statement is one ``sqlite3_step``, during
+which the sqlite3 module does not hold the GIL, so the database writes while the main thread goes on in
+Python (comparing rows, serialising the audit event). A row-by-row ``executemany`` would not overlap: it
+gives the GIL up and waits for it back at every row, which against a busy main thread costs up to a switch
+interval (5 ms) per row (measured: 50,000 rows in 190 s instead of 0.2 s). The values are bound as
+``executemany`` binds them, converted by the columns' own bind processors first (``ap.bulk.insert_rows``),
+in the same order, so the rows stored and their ids are the sequential path's. The caller leaves the
+session and its connection alone whenever the writer has work (``drain`` waits for it to be idle; ``join``
+ends it); both re-raise the first error of any statement, and the statements after it are not run: the
+import's savepoint then rolls everything back. On PostgreSQL (``COPY``, already the fast path) the same
+calls run inline, in order.
 
-**Duplicate detection.** ``DedupePool`` starts one worker process (``spawn``: no fork of a threaded
-server) when a large import begins, so its start-up overlaps reading and checking the file, and later
-runs ``dedupe.similar_names`` on the list of name keys there while the writes go on. Only the keys and
-the focus indices go out; index pairs and scores come back (the same floats: pickled exactly).
+**Worker process.** ``DedupePool`` starts one child interpreter when a large import has read its file. It
+computes the file's name keys while the main thread checks the rows, then runs ``dedupe.similar_names`` on
+the master's name keys as they will be after the writes, while the writes go on. Only names, keys and focus
+indices go out; keys, index pairs and scores come back (pickled: the same strings and floats).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import queue
@@ -50,32 +50,7 @@ _CHUNK = 900
 _STOP = object()
 TRACE = bool(os.environ.get("TRIAD_TRACE_VENDOR_WRITER"))  # each statement's time on stderr
 
-_SQLITE_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)
-
-
-def _element(k: int) -> str:
-    """The k-th element of a json_each row (an array), as an SQL value."""
-    return f"j.value ->> {k}" if _SQLITE_ARROW else f"json_extract(j.value, '$[{k}]')"
-
-
-def _json_rows(rows: list[tuple]) -> str:
-    """Rows (tuples of driver values) as one JSON array of arrays; only text, integers (booleans) and NULL
-    travel this way, so what SQLite reads back is exactly what it would have been bound."""
-    _check_types(rows)
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
-def _check_types(rows: list[tuple]) -> None:
-    """Text, integers (booleans) and NULL only: a float (or anything else) would not come back from JSON as
-    the value the driver binds. Column by column, each column's set of types (``map`` runs in C)."""
-    for col in zip(*rows, strict=True):
-        odd = set(map(type, col)) - _PLAIN
-        if odd:
-            raise TypeError(f"vendor import writer: {', '.join(sorted(t.__name__ for t in odd))} values do not "
-                            "travel as JSON")
-
-
-_PLAIN = {str, int, bool, type(None)}
+_MAX_PARAMS = 32_766  # SQLite's default limit of parameters per statement (the connection may allow more)
 
 
 class Writer:
@@ -123,7 +98,7 @@ class Writer:
             finally:
                 self._queue.task_done()
 
-    def _put(self, sql: str, params: tuple) -> None:
+    def _put(self, sql: str, params: list) -> None:
         self._queue.put((sql, params))
 
     def drain(self) -> None:
@@ -149,6 +124,11 @@ class Writer:
 
     # ------------------------------------------------------------ statements
 
+    def _per_statement(self, width: int, fixed: int = 0) -> int:
+        """Rows per multi-row statement: as many as the parameter limit allows (``fixed``: other parameters)."""
+        limit = min(_MAX_PARAMS, self._raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        return max(1, (limit - fixed) // max(1, width))
+
     def insert(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
         """Insert ``rows`` (tuples in the order of ``columns``, which is the table's column order)."""
         if not rows:
@@ -164,9 +144,13 @@ class Writer:
             rows = list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)),
                             strict=True))
         quote = self.dialect.identifier_preparer
-        sql = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
-               f"SELECT {', '.join(_element(k) for k in range(len(columns)))} FROM json_each(?) AS j")
-        self._put(sql, (_json_rows(rows),))
+        head = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
+                "VALUES ")
+        one = "(" + ", ".join("?" * len(columns)) + ")"
+        per = self._per_statement(len(columns))
+        for k in range(0, len(rows), per):
+            chunk = rows[k:k + per]
+            self._put(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""
@@ -177,13 +161,15 @@ class Writer:
                 self.session.execute(delete(table).where(table.c.vendor_id.in_(vendor_ids[k:k + _CHUNK])))
             return
         quote = self.dialect.identifier_preparer
-        sql = (f"DELETE FROM {quote.format_table(table)} WHERE {quote.quote('vendor_id')} IN "  # noqa: S608
-               "(SELECT value FROM json_each(?))")
-        _check_types([tuple(vendor_ids)])
-        self._put(sql, (json.dumps(vendor_ids),))
+        head = f"DELETE FROM {quote.format_table(table)} WHERE {quote.quote('vendor_id')} IN ("  # noqa: S608
+        per = self._per_statement(1)
+        for k in range(0, len(vendor_ids), per):
+            chunk = vendor_ids[k:k + per]
+            self._put(head + ", ".join("?" * len(chunk)) + ")", list(chunk))
 
     def update_by_id(self, table: Table, columns: tuple[str, ...], items: list[dict], same: dict[str, Any]) -> None:
-        """``UPDATE table SET col = item[col] ..., same ... WHERE id = item['_id']`` for every item."""
+        """``UPDATE table SET col = item[col] ..., same ... WHERE id = item['_id']`` for every item. On SQLite one
+        ``UPDATE ... FROM (VALUES ...)`` per chunk of items (SQLite 3.33 or later)."""
         if not items:
             return
         if not self.threaded:
@@ -194,22 +180,23 @@ class Writer:
             return
         cols = list(columns)
         procs = [_memo(table.c[c].type._cached_bind_processor(self.dialect)) for c in cols]
-        rows = [(it["_id"], *((v if p is None else p(v)) for p, v in zip(procs, (it[c] for c in cols),
-                                                                            strict=True))) for it in items]
-        same_cols = list(same)
+        rows = [(it["_id"], *((v if p is None else p(v)) for p, v in zip(procs, (it[c] for c in cols), strict=True)))
+                for it in items]
         same_vals = []
-        for c in same_cols:
+        for c, v in same.items():
             p = table.c[c].type._cached_bind_processor(self.dialect)
-            same_vals.append(same[c] if p is None else p(same[c]))
-        _check_types([tuple(same_vals)])
+            same_vals.append(v if p is None else p(v))
         quote = self.dialect.identifier_preparer
-        sets = [f"{quote.quote(c)} = {_element(k + 1)}" for k, c in enumerate(cols)]
-        sets += [f"{quote.quote(c)} = ?" for c in same_cols]
         name = quote.format_table(table)
-        sql = (f"UPDATE {name} SET {', '.join(sets)} FROM json_each(?) AS j "  # noqa: S608
-               f"WHERE {name}.{quote.quote('id')} = {_element(0)}")
-        # parameters in the order they appear: the SET list's ``?`` come before json_each's
-        self._put(sql, (*same_vals, _json_rows(rows)))
+        sets = [f"{quote.quote(c)} = j.column{k + 2}" for k, c in enumerate(cols)]
+        sets += [f"{quote.quote(c)} = ?" for c in same]
+        one = "(" + ", ".join("?" * (len(cols) + 1)) + ")"
+        per = self._per_statement(len(cols) + 1, len(same_vals))
+        for k in range(0, len(rows), per):
+            chunk = rows[k:k + per]
+            # parameters in the order they appear: the SET list's come before the VALUES'
+            self._put(f"UPDATE {name} SET {', '.join(sets)} FROM (VALUES {', '.join([one] * len(chunk))}) AS j "  # noqa: S608
+                      f"WHERE {name}.{quote.quote('id')} = j.column1", [*same_vals, *(v for row in chunk for v in row)])
 
 
 class DedupePool:
