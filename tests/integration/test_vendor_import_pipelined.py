@@ -214,3 +214,15 @@ def test_small_files_start_no_thread_and_no_process(db, w, monkeypatch):
     text = HEADER + "Tiny Lamp Co Ltd,,US,,,,,,,,,,,,\n"
     report = sync.import_vendors(session=db, data=text.encode(), filename="p.csv", source="procurement", actor=PROC)
     assert report.created == 1
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_without_a_working_worker_process_the_import_computes_the_same_itself(db, w, monkeypatch, frozen,
+                                                                              executable):
+    """The worker's answers (name keys, similar names) are pure: when it cannot start (a server whose
+    ``sys.executable`` is not a Python) or dies, the import computes them in its own process, same results."""
+    text = _varied_file(db, w)
+    seq = _run(db, monkeypatch, text, threshold=10**9)
+    monkeypatch.setattr(pipeline.sys, "executable", executable)
+    pipe = _run(db, monkeypatch, text, threshold=0)
+    assert pipe == seq

@@ -24,6 +24,7 @@ indices go out; keys, index pairs and scores come back (pickled: the same string
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import queue
@@ -33,8 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, update
@@ -42,12 +41,13 @@ from sqlalchemy.orm import Session
 
 from triad.ap.bulk import _memo
 
-# A procurement import of more rows than this writes on a thread and detects duplicates in a worker process
-# (decision 0032: measured at 2,000, 5,000 and 20,000 rows). Fewer rows (the API, the pages, the CLI's usual
-# files) run the plain sequential path and start neither.
-PIPELINE_ABOVE = 5_000
+# A procurement import of more rows than this writes on a thread and uses the worker process (decision 0032:
+# measured at 5,000 rows slower, at 10,000 even, at 20,000 faster). Fewer rows (the API, the pages, the CLI's
+# usual files) run the plain sequential path and start neither.
+PIPELINE_ABOVE = 15_000
 _CHUNK = 900
 _STOP = object()
+_log = logging.getLogger(__name__)
 TRACE = bool(os.environ.get("TRIAD_TRACE_VENDOR_WRITER"))  # each statement's time on stderr
 
 _MAX_PARAMS = 32_766  # SQLite's default limit of parameters per statement (the connection may allow more)
@@ -208,76 +208,98 @@ class DedupePool:
     A plain child interpreter rather than a ``multiprocessing`` pool: a ``spawn`` or ``forkserver`` child
     first runs the parent's main module again (``__mp_main__``), which re-ran an unguarded script's own
     import in the child (seen with a benchmark script), and costs the import of the whole application; no
-    ``fork`` of a threaded server either. The child gets the parent's ``sys.path`` (the benchmark's ``src``)."""
+    ``fork`` of a threaded server either. The child gets the parent's ``sys.path`` (the benchmark's ``src``).
+
+    Both answers are pure functions of what was sent, so when the worker cannot give one (it could not start,
+    e.g. ``sys.executable`` is not a Python under some servers, or it failed) the caller computes it itself:
+    ``name_keys`` gives None and ``similar_names`` computes in this process, with a warning in the log."""
 
     def __init__(self, names: list[str]) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        fd, self._names_file = tempfile.mkstemp(prefix="triad-vendor-names-", suffix=".pickle")
         self._proc: subprocess.Popen | None = None
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(names, f, protocol=pickle.HIGHEST_PROTOCOL)
-        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "triad.vendors.dedupe_worker", self._names_file], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self._asked = False
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        fd, self._names_file = tempfile.mkstemp(prefix="triad-vendor-names-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(names, f, protocol=pickle.HIGHEST_PROTOCOL)
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+            self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "triad.vendors.dedupe_worker", self._names_file], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+        except OSError as exc:
+            _log.warning("vendor import worker did not start (%s): computing in this process", exc)
 
     def _read_answer(self) -> Any:
         proc = self._proc
-        assert proc is not None
+        if proc is None:
+            raise RuntimeError("no worker")
         try:
             kind, value = pickle.load(proc.stdout)  # noqa: S301 - our own child's answer
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError, OSError):
             code = proc.wait()
-            err = proc.stderr.read().decode(errors="replace")
-            raise RuntimeError(f"vendor import worker failed (exit {code}): {err}") from None
+            self._stderr.seek(0)
+            raise RuntimeError(f"exit {code}: {self._stderr.read().decode(errors='replace')[-2000:]}") from None
         if kind != "ok":
-            raise RuntimeError(f"vendor import worker failed: {value}")
+            raise RuntimeError(value)
         return value
 
-    def name_keys(self) -> list[str]:
-        """``validation.name_key`` of every name given, in order (waits for the worker)."""
-        return self._read_answer()
+    def name_keys(self) -> list[str] | None:
+        """``validation.name_key`` of every name given, in order (waits for the worker); None if the worker
+        could not give them (the caller computes them)."""
+        try:
+            return self._read_answer()
+        except RuntimeError as exc:
+            _log.warning("vendor import worker gave no name keys (%s): computing in this process", exc)
+            self._stop()
+            return None
 
     def similar_names(self, keys: list[str], new: set[int]) -> _Answer:
-        """Send the request; the answer's ``result()`` waits for the pairs (or raises the worker's error). Only
-        after ``name_keys``."""
-        assert self._proc is not None and not self._asked
+        """Send the request; the answer's ``result()`` waits for the pairs (computed here if the worker cannot
+        give them). Only after ``name_keys``."""
+        assert not self._asked
         self._asked = True
-        self._proc.stdin.write(pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL))
-        self._proc.stdin.close()
-        return _Answer(self)
+        answer = _Answer(self, keys, new)
+        if self._proc is not None:
+            try:
+                self._proc.stdin.write(pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL))
+                self._proc.stdin.close()
+            except OSError as exc:
+                _log.warning("vendor import worker took no request (%s): computing in this process", exc)
+                self._stop()
+        return answer
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()  # nothing more is wanted from it (an import that ended early, or a failed worker)
+        proc.wait()
+        for f in (proc.stdin, proc.stdout):
+            if not f.closed:
+                f.close()
 
     def close(self) -> None:
-        proc, self._proc = self._proc, None
         try:
-            if proc is not None and proc.poll() is None:
-                if not proc.stdin.closed:
-                    proc.stdin.close()  # end of input: a worker that was not asked exits
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()  # still computing name keys for an import that ended early
-                    proc.wait()
+            self._stop()
         finally:
-            if proc is not None:
-                for f in (proc.stdin, proc.stdout, proc.stderr):
-                    if not f.closed:
-                        f.close()
+            self._stderr.close()
             if os.path.exists(self._names_file):
                 os.unlink(self._names_file)
 
 
 class _Answer:
-    def __init__(self, pool: DedupePool) -> None:
-        self._pool = pool
+    def __init__(self, pool: DedupePool, keys: list[str], new: set[int]) -> None:
+        self._pool, self._keys, self._new = pool, keys, new
 
     def result(self) -> dict[tuple[int, int], float]:
-        return self._pool._read_answer()
+        if self._pool._proc is not None:
+            try:
+                return self._pool._read_answer()
+            except RuntimeError as exc:
+                _log.warning("vendor import worker gave no duplicate pairs (%s): computing in this process", exc)
+                self._pool._stop()
+        from triad.vendors import dedupe
 
-
-def inline_result(fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:
-    """A finished future (the sequential path's stand-in for the pool)."""
-    f: Future = Future()
-    f.set_result(fn(*args, **kw))
-    return f
+        return dedupe.similar_names(self._keys, new=self._new)

@@ -409,8 +409,8 @@ def _checked_and_applied(session: Session, rows: list, report: ImportReport, fil
         if row is not None:
             checked.append(row)
             at.append(i)
-    if pool is not None:  # the name keys, computed by the worker process while the rows were checked
-        keys = pool.name_keys()
+    keys = pool.name_keys() if pool is not None else None  # computed by the worker while the rows were checked
+    if keys is not None:
         for row, i in zip(checked, at, strict=True):
             row._name_key = keys[i]
     plan = _match(session, checked, report, filename)
