@@ -226,3 +226,26 @@ def test_without_a_working_worker_process_the_import_computes_the_same_itself(db
     monkeypatch.setattr(pipeline.sys, "executable", executable)
     pipe = _run(db, monkeypatch, text, threshold=0)
     assert pipe == seq
+
+
+def test_the_pipelined_path_inside_an_api_request_and_the_cli(client, db, w, monkeypatch, cli_db, tmp_path):
+    """The import is called inside a request (the server's worker thread) and by the CLI (its own committed
+    database): the writer thread and the worker process start and end there too."""
+    import json
+
+    from triad.cli import app
+
+    monkeypatch.setattr(pipeline, "PIPELINE_ABOVE", 0)
+    text = _varied_file(db, w)
+    token = {"Authorization": f"Bearer {w.tokens['procurement']}"}
+    r = client.post("/api/v1/vendors/import", headers=token, files={"file": ("v.csv", text.encode())})
+    assert r.status_code == 200, r.text
+    assert (r.json()["applied"], r.json()["created"], r.json()["held_for_approval"]) == (True, 30, 1)
+    runner, _ = cli_db
+    path = tmp_path / "proc.csv"
+    path.write_text(HEADER + "".join(f"Cobalt Wharf Supply {k:03d} Ltd,,US,us_ein,{_ein(300 + k)},021000021,"
+                                     f"{7300000 + k},USD,{k} Dock St,Mobile,,,,,\n" for k in range(40)))
+    out = runner.invoke(app, ["vendors", "import", str(path), "--source", "procurement", "--json"])
+    assert out.exit_code == 0, out.stdout
+    assert json.loads(out.stdout)["created"] == 40
+    assert [t.name for t in threading.enumerate() if t.name.startswith("vendor-import")] == []
