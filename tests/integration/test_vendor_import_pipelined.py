@@ -249,3 +249,31 @@ def test_the_pipelined_path_inside_an_api_request_and_the_cli(client, db, w, mon
     assert out.exit_code == 0, out.stdout
     assert json.loads(out.stdout)["created"] == 40
     assert [t.name for t in threading.enumerate() if t.name.startswith("vendor-import")] == []
+
+
+def test_the_writer_stops_at_the_first_error_and_a_close_runs_nothing_more(db, w):
+    """``Writer`` (SQLite: a thread): statements run in order; after a failed one none runs, and ``join`` raises
+    its error."""
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL the writer runs inline: each call raises its own error")
+    vt = Vendor.__table__
+    cols = ["id", "legal_name", "other_names", "country", "status", "risk_tier", "screening_status", "created_at",
+            "updated_at", "name_key", "onboarding_pathway", "legal_review"]
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    top = db.scalar(sa.select(sa.func.max(Vendor.id)))
+
+    def row(vid: int, name: str) -> tuple:
+        return (vid, name, [], "US", "draft", "medium", "not_screened", now, now, name.lower(), "procurement", "none")
+
+    nested = db.begin_nested()
+    writer = pipeline.Writer(db)
+    writer.start()
+    writer.insert(vt, cols, [row(top + 1, "First Writer Ltd")])
+    writer.insert(vt, cols, [row(top, "Taken Id Ltd")])  # the id is taken: fails
+    writer.insert(vt, cols, [row(top + 2, "After The Error Ltd")])
+    with pytest.raises(Exception, match="UNIQUE constraint failed: vendor.id"):
+        writer.join()
+    writer.close()
+    names = set(db.scalars(sa.select(Vendor.legal_name).where(Vendor.id > top)))
+    assert names == {"First Writer Ltd"}  # before the error: run; after it: not
+    nested.rollback()

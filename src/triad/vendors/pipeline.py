@@ -66,6 +66,7 @@ class Writer:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._abandoned = False
         self.statements = 0
 
     # ------------------------------------------------------------ the thread
@@ -84,7 +85,8 @@ class Writer:
                     if cur is not None:
                         cur.close()
                     return
-                if self._error is None:  # after an error nothing more is written; the caller rolls back
+                # after an error (or once abandoned) nothing more is written; the caller rolls back
+                if self._error is None and not self._abandoned:
                     if cur is None:
                         cur = self._raw.cursor()
                     if TRACE:
@@ -110,14 +112,15 @@ class Writer:
             raise self._error
 
     def join(self) -> None:
-        """Wait for every statement queued; the first error of any of them is raised here."""
+        """Wait for every statement queued, then end the thread; the first error of any of them is raised here."""
+        self.drain()
         self.close()
-        if self._error is not None:
-            raise self._error
 
     def close(self) -> None:
-        """Stop the thread (after the statements queued so far) and wait for it: always, in ``finally``."""
+        """End the thread and wait for it: always, in ``finally``. Statements still queued are not run (after
+        ``join`` there are none; otherwise the caller is on its way out with an error and rolls back)."""
         if self._thread is not None:
+            self._abandoned = True
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
