@@ -409,11 +409,14 @@ def _checked_and_applied(session: Session, rows: list, report: ImportReport, fil
         if row is not None:
             checked.append(row)
             at.append(i)
-    keys = pool.name_keys() if pool is not None else None  # computed by the worker while the rows were checked
-    if keys is not None:
-        for row, i in zip(checked, at, strict=True):
-            row._name_key = keys[i]
-    plan = _match(session, checked, report, filename)
+    def name_keys() -> None:
+        """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
+        keys = pool.name_keys() if pool is not None else None
+        if keys is not None:
+            for row, i in zip(checked, at, strict=True):
+                row._name_key = keys[i]
+
+    plan = _match(session, checked, report, filename, name_keys)
     if report.errors and not partial:
         report.outcomes = [RowOutcome(e["line"], "error") for e in report.errors]
         return report
@@ -467,13 +470,16 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
     return out
 
 
-def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str) -> list[tuple[_Row, int | None,
-                                                                                                  str | None]]:
-    """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous)."""
+def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
+           name_keys: Any = None) -> list[tuple[_Row, int | None, str | None]]:
+    """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
+    ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
     by_tax: dict[str, int] = {}
     tk = list({r.tax_key for r in rows if r.tax_key})
     for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
         by_tax[validation.tax_key(value)] = vid
+    if name_keys is not None:
+        name_keys()
     by_name: dict[str, list[int]] = {}
     names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
     for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
