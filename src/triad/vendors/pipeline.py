@@ -232,6 +232,9 @@ class DedupePool:
                 stdout=subprocess.PIPE, stderr=self._stderr, env=env)
         except OSError as exc:
             _log.warning("vendor import worker did not start (%s): computing in this process", exc)
+        except BaseException:
+            self.close()  # the temporary files
+            raise
 
     def _read_answer(self) -> Any:
         proc = self._proc
