@@ -530,25 +530,30 @@ _VENDOR_COLS = ("id", "legal_name", "name_key", "other_names", "country", "statu
                 "screening_status", "risk_tier")
 
 
-def _by_vendor(session: Session, table, ids: list[int], idset: set[int], every: list | None = None
-               ) -> dict[int, list[dict]]:
-    """Rows of a vendor child table for these vendors, as dicts in id order, grouped by vendor. ``every``: when
-    the whole table is read, (vendor id, account key) of all its rows are added to it (bank accounts)."""
-    names = [c.name for c in table.c if c.name not in _SKIP]
-    stmt = select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
+def _child_stmt(table):
+    """A vendor child table's rows for ``_load_state``: vendor id, id, then the columns compared, in id order."""
+    return select(table.c.vendor_id, table.c.id, *[c for c in table.c if c.name not in _SKIP]).order_by(table.c.id)
+
+
+def _child_rows_read(session: Session, table, ids: list[int]) -> tuple[bool, list]:
+    """A vendor child table's rows for these vendors, in id order: (whether the whole table was read (then all
+    its rows are given), the rows)."""
+    stmt = _child_stmt(table)
     if len(ids) > _SCAN_ABOVE:
-        result = _read(session, stmt)
-        if every is not None:
-            at = 2 + names.index("account_key")
-            every += [(r[0], r[at]) for r in result]
-        result = [r for r in result if r[0] in idset]
-    else:
-        result = []
-        for k in range(0, len(ids), _CHUNK):
-            result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-        result.sort(key=lambda r: r[1])
+        return True, _read(session, stmt)
+    result = []
+    for k in range(0, len(ids), _CHUNK):
+        result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+    result.sort(key=lambda r: r[1])
+    return False, result
+
+
+def _grouped(table, read: tuple[bool, list], idset: set[int]) -> dict[int, list[dict]]:
+    """``_child_rows_read``'s rows of these vendors as dicts, in id order, grouped by vendor."""
+    names = [c.name for c in table.c if c.name not in _SKIP]
+    whole, result = read
     out: dict[int, list[dict]] = {}
-    for r in result:
+    for r in (r for r in result if r[0] in idset) if whole else result:
         out.setdefault(r[0], []).append(dict(zip(names, r[2:], strict=True)))
     return out
 
@@ -567,46 +572,54 @@ class _State:
     all_accounts: list[tuple] | None = None
 
 
-def _load_state(session: Session, plan: list, keep_all: bool = False) -> _State:
+def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any = None) -> _State:
+    """What the rows are compared with, read once. Every read comes first; ``then`` (given ``all_names`` and
+    ``all_accounts``, see ``_State``) is called after the last one, before the rows read are sorted into the
+    state: from there on this function does not use the session (the pipelined path starts its writer)."""
     ids = sorted({vid for _, vid, _ in plan if vid})
     idset = set(ids)
     vt = Vendor.__table__
-    vendors: dict[int, dict] = {}
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
-    all_names = None
-    if len(ids) > _SCAN_ABOVE:
+    whole = len(ids) > _SCAN_ABOVE
+    if whole:
         rows = _read(session, stmt)
-        if keep_all:
-            at_key, at_status = _VENDOR_COLS.index("name_key"), _VENDOR_COLS.index("status")
-            all_names = [(r[0], r[at_key], r[at_status]) for r in rows]
-        rows = [r for r in rows if r[0] in idset]
     else:
         rows = []
         for k in range(0, len(ids), _CHUNK):
             rows += _read(session, stmt.where(vt.c.id.in_(ids[k:k + _CHUNK])))
-    for r in rows:
-        vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
-    children = {}
     # a row matched by its tax ID cannot change that vendor's tax IDs (it holds that one): only vendors matched
     # by name need theirs
     tax_ids = sorted({vid for r, vid, how in plan if vid and how != "tax_id" and r.tax})
     wanted = {"tax_ids": tax_ids, "bank_accounts": ids, "addresses": ids if any(r.address for r, _, _ in plan) else [],
               "contacts": ids if any(r.contact for r, _, _ in plan) else []}
-    all_accounts: list | None = [] if keep_all and len(ids) > _SCAN_ABOVE else None
-    for key, table in _CHILD_TABLES.items():
-        some = wanted[key]
-        children[key] = _by_vendor(session, table, some, set(some), all_accounts if key == "bank_accounts" else None
-                                   ) if some else {}
-    bus: dict[int, list[int]] = {}
+    child_reads = {key: _child_rows_read(session, table, wanted[key])
+                   for key, table in _CHILD_TABLES.items() if wanted[key]}
+    bu_rows: list = []
     if ids and any(r.business_units is not None for r, _, _ in plan):
         bt = VendorBusinessUnit.__table__
         for k in range(0, len(ids), _CHUNK):
-            for vid, bu in session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
-                    bt.c.vendor_id.in_(ids[k:k + _CHUNK]))):
-                bus.setdefault(vid, []).append(bu)
+            bu_rows += session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
+                bt.c.vendor_id.in_(ids[k:k + _CHUNK]))).all()
+    firm_rows = session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)).all()
+    all_names = all_accounts = None
+    if keep_all and whole:  # the whole vendor table was read, and so the whole bank account table
+        at_key, at_status = _VENDOR_COLS.index("name_key"), _VENDOR_COLS.index("status")
+        all_names = [(r[0], r[at_key], r[at_status]) for r in rows]
+        at = 2 + [c.name for c in VendorBankAccount.__table__.c if c.name not in _SKIP].index("account_key")
+        all_accounts = [(r[0], r[at]) for r in child_reads["bank_accounts"][1]]
+    if then is not None:
+        then(all_names, all_accounts)
+    vendors: dict[int, dict] = {}
+    for r in (r for r in rows if r[0] in idset) if whole else rows:
+        vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
+    children = {key: _grouped(table, child_reads[key], set(wanted[key])) if key in child_reads else {}
+                for key, table in _CHILD_TABLES.items()}
+    bus: dict[int, list[int]] = {}
+    for vid, bu in bu_rows:
+        bus.setdefault(vid, []).append(bu)
     firms: dict[int, list[bool]] = {}
-    for vid, member in session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)):
+    for vid, member in firm_rows:
         if vid in idset:
             firms.setdefault(vid, []).append(member)
     return _State(vendors, children, bus, firms, all_names, all_accounts)
@@ -622,15 +635,21 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     vendors' insert is queued before the rows are compared (their ids taken first), the rest after, and
     duplicate detection runs in the worker process meanwhile (``_Pipelined``)."""
     session.flush()
-    state = _load_state(session, plan, keep_all=pool is not None)
     open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
                                                 VendorConflict.incoming)
                                          .where(VendorConflict.status == "open")).all())
     events: list[dict] = []
     w = _Writes()
     new_rows: list[tuple[RowOutcome, _Row, dict]] = []  # vendor ids come from the insert
-    piped = _Pipelined(session, plan, state, source, actor, pool) if pool is not None else None
+    piped: _Pipelined | None = None
+
+    def start(all_names: list | None, all_accounts: list | None) -> None:
+        """After the state's reads: the writer starts (with the new vendors' insert) while the state is built."""
+        nonlocal piped
+        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool)
+
     try:
+        state = _load_state(session, plan, keep_all=pool is not None, then=start if pool is not None else None)
         barrier = piped.writer.drain if piped is not None else None
         for r, vid, how in plan:
             if vid is None:
@@ -688,23 +707,24 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
 class _Pipelined:
     """``_apply``'s writes for a large file (decision 0032), with the sequential path's results.
 
-    Made before the rows are compared: it reads what duplicate detection will need from the master as it is
-    (names, and for many vendors the whole (vendor, bank account) table: kept from ``_load_state``'s scans when
-    it made them), takes the new vendors' ids, queues their insert and starts the writer. While the rows are
+    Made once ``_load_state`` has read (before it sorts the rows into the state): it reads what duplicate
+    detection will need from the master as it is (names, and for many vendors the whole (vendor, bank account)
+    table: kept from ``_load_state``'s scans when it made them), takes the new vendors' ids, queues their insert
+    and starts the writer. While the rows are
     compared the writer inserts; a row that goes through the ORM (four eyes) waits for the writer to be idle
     first (``Writer.drain``). ``finish`` plans the new vendors' child rows, queues the rest of the writes,
     sends the names as they will be to the worker process and serialises the audit event's list of vendors
     while both work, then (after the join) writes the flags and the event. The session is left alone
     whenever the writer has work; an error in any queued statement is raised (``_import`` rolls back)."""
 
-    def __init__(self, session: Session, plan: list, state: _State, source: str, actor: Actor,
-                 pool: pipeline.DedupePool) -> None:
+    def __init__(self, session: Session, plan: list, all_names: list | None, all_accounts: list | None,
+                 source: str, actor: Actor, pool: pipeline.DedupePool) -> None:
         self.session, self.pool, self.actor = session, pool, actor
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
         session.flush()
-        self.names = state.all_names if state.all_names is not None else _read(
+        self.names = all_names if all_names is not None else _read(
             session, select(vt.c.id, vt.c.name_key, vt.c.status))
-        self.every = state.all_accounts  # None: looked up in ``finish`` (few vendors)
+        self.every = all_accounts  # None: looked up in ``finish`` (few vendors)
         if self.every is None and len(plan) > _SCAN_ABOVE:
             self.every = _read(session, select(ba.c.vendor_id, ba.c.account_key))
         self.writer = pipeline.Writer(session)
