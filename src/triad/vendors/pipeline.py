@@ -113,8 +113,10 @@ class Writer:
 
     def join(self) -> None:
         """Wait for every statement queued, then end the thread; the first error of any of them is raised here."""
-        self.drain()
-        self.close()
+        try:
+            self.drain()
+        finally:
+            self.close()
 
     def close(self) -> None:
         """End the thread and wait for it: always, in ``finally``. Statements still queued are not run (after
