@@ -20,20 +20,20 @@ from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
 from triad.ap.bulk import insert_rows
 from triad.ap.bulk import raw as driver_value
-from triad.audit.service import Actor, record, record_large, record_many
-from triad.core.db import utcnow
+from triad.audit.service import Actor, record, record_json, record_large, record_many
+from triad.core.db import json_dumps, utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.gcpause import cyclic_gc_paused
 from triad.core.schemas import _country, _currency
 from triad.firms.models import LawFirm
 from triad.org.models import BusinessUnit
-from triad.vendors import dedupe, legal_sync, service, validation, vector_checks
+from triad.vendors import dedupe, legal_sync, pipeline, service, validation, vector_checks
 from triad.vendors.csv_cells import export_cell, import_cells
 from triad.vendors.models import (
     ScreeningStatus,
@@ -385,21 +385,47 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
     report = ImportReport(filename, source, dry_run, partial)
     rows = read_rows(data, filename)
     report.rows = len(rows)
+    # a large procurement file: the worker process for duplicate detection starts now, so its start-up overlaps
+    # the checks (decision 0032); the legal path and small files use neither it nor the writer thread
+    pool = pipeline.DedupePool([raw.get("legal_name", "") for _, raw in rows]) if (
+        source == "procurement" and len(rows) > pipeline.PIPELINE_ABOVE) else None
+    try:
+        return _checked_and_applied(session, rows, report, filename, source, actor, dry_run, partial, pool)
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _checked_and_applied(session: Session, rows: list, report: ImportReport, filename: str, source: str,
+                         actor: Actor, dry_run: bool, partial: bool, pool: pipeline.DedupePool | None
+                         ) -> ImportReport:
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
     checked: list[_Row] = []
     # the common shapes checked column-wise first; the rest (and every refusal) row by row
-    for (line, raw), pre in zip(rows, vector_checks.precheck(rows, checks), strict=True):
+    at: list[int] = []  # each checked row's position in the file
+    for i, ((line, raw), pre) in enumerate(zip(rows, vector_checks.precheck(rows, checks), strict=True)):
         row, errors = _check_row(line, raw, filename, checks.bu_codes, checks, pre)
         report.errors += errors
         if row is not None:
             checked.append(row)
-    plan = _match(session, checked, report, filename)
+            at.append(i)
+    def name_keys() -> None:
+        """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
+        keys = pool.name_keys() if pool is not None else None
+        if keys is not None:
+            for row, i in zip(checked, at, strict=True):
+                row._name_key = keys[i]
+
+    plan = _match(session, checked, report, filename, name_keys)
     if report.errors and not partial:
         report.outcomes = [RowOutcome(e["line"], "error") for e in report.errors]
         return report
     nested = session.begin_nested()
     try:
-        (_apply_legal if source == "legal" else _apply)(session, plan, report, source, filename, actor)
+        if source == "legal":
+            _apply_legal(session, plan, report, source, filename, actor)
+        else:
+            _apply(session, plan, report, source, filename, actor, pool)
     except BaseException:
         nested.rollback()
         session.expire_all()
@@ -444,13 +470,16 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
     return out
 
 
-def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str) -> list[tuple[_Row, int | None,
-                                                                                                  str | None]]:
-    """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous)."""
+def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
+           name_keys: Any = None) -> list[tuple[_Row, int | None, str | None]]:
+    """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
+    ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
     by_tax: dict[str, int] = {}
     tk = list({r.tax_key for r in rows if r.tax_key})
     for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
         by_tax[validation.tax_key(value)] = vid
+    if name_keys is not None:
+        name_keys()
     by_name: dict[str, list[int]] = {}
     names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
     for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
@@ -501,19 +530,30 @@ _VENDOR_COLS = ("id", "legal_name", "name_key", "other_names", "country", "statu
                 "screening_status", "risk_tier")
 
 
-def _by_vendor(session: Session, table, ids: list[int], idset: set[int]) -> dict[int, list[dict]]:
-    """Rows of a vendor child table for these vendors, as dicts in id order, grouped by vendor."""
-    names = [c.name for c in table.c if c.name not in _SKIP]
-    stmt = select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
+def _child_stmt(table):
+    """A vendor child table's rows for ``_load_state``: vendor id, id, then the columns compared, in id order."""
+    return select(table.c.vendor_id, table.c.id, *[c for c in table.c if c.name not in _SKIP]).order_by(table.c.id)
+
+
+def _child_rows_read(session: Session, table, ids: list[int]) -> tuple[bool, list]:
+    """A vendor child table's rows for these vendors, in id order: (whether the whole table was read (then all
+    its rows are given), the rows)."""
+    stmt = _child_stmt(table)
     if len(ids) > _SCAN_ABOVE:
-        result = [r for r in _read(session, stmt) if r[0] in idset]
-    else:
-        result = []
-        for k in range(0, len(ids), _CHUNK):
-            result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-        result.sort(key=lambda r: r[1])
+        return True, _read(session, stmt)
+    result = []
+    for k in range(0, len(ids), _CHUNK):
+        result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+    result.sort(key=lambda r: r[1])
+    return False, result
+
+
+def _grouped(table, read: tuple[bool, list], idset: set[int]) -> dict[int, list[dict]]:
+    """``_child_rows_read``'s rows of these vendors as dicts, in id order, grouped by vendor."""
+    names = [c.name for c in table.c if c.name not in _SKIP]
+    whole, result = read
     out: dict[int, list[dict]] = {}
-    for r in result:
+    for r in (r for r in result if r[0] in idset) if whole else result:
         out.setdefault(r[0], []).append(dict(zip(names, r[2:], strict=True)))
     return out
 
@@ -526,90 +566,129 @@ class _State:
     children: dict[str, dict[int, list[dict]]]
     business_units: dict[int, list[int]]
     firms: dict[int, list[bool]]
+    # with ``keep_all``, when the whole tables were read: (id, name_key, status) of every vendor and
+    # (vendor id, account key) of every bank account, for duplicate detection (decision 0032)
+    all_names: list[tuple] | None = None
+    all_accounts: list[tuple] | None = None
 
 
-def _load_state(session: Session, plan: list) -> _State:
+def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any = None) -> _State:
+    """What the rows are compared with, read once. Every read comes first; ``then`` (given ``all_names`` and
+    ``all_accounts``, see ``_State``) is called after the last one, before the rows read are sorted into the
+    state: from there on this function does not use the session (the pipelined path starts its writer)."""
     ids = sorted({vid for _, vid, _ in plan if vid})
     idset = set(ids)
     vt = Vendor.__table__
-    vendors: dict[int, dict] = {}
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
-    if len(ids) > _SCAN_ABOVE:
-        rows = [r for r in _read(session, stmt) if r[0] in idset]
+    whole = len(ids) > _SCAN_ABOVE
+    if whole:
+        rows = _read(session, stmt)
     else:
         rows = []
         for k in range(0, len(ids), _CHUNK):
             rows += _read(session, stmt.where(vt.c.id.in_(ids[k:k + _CHUNK])))
-    for r in rows:
-        vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
-    children = {}
     # a row matched by its tax ID cannot change that vendor's tax IDs (it holds that one): only vendors matched
     # by name need theirs
     tax_ids = sorted({vid for r, vid, how in plan if vid and how != "tax_id" and r.tax})
     wanted = {"tax_ids": tax_ids, "bank_accounts": ids, "addresses": ids if any(r.address for r, _, _ in plan) else [],
               "contacts": ids if any(r.contact for r, _, _ in plan) else []}
-    for key, table in _CHILD_TABLES.items():
-        some = wanted[key]
-        children[key] = _by_vendor(session, table, some, set(some)) if some else {}
-    bus: dict[int, list[int]] = {}
+    child_reads = {key: _child_rows_read(session, table, wanted[key])
+                   for key, table in _CHILD_TABLES.items() if wanted[key]}
+    bu_rows: list = []
     if ids and any(r.business_units is not None for r, _, _ in plan):
         bt = VendorBusinessUnit.__table__
         for k in range(0, len(ids), _CHUNK):
-            for vid, bu in session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
-                    bt.c.vendor_id.in_(ids[k:k + _CHUNK]))):
-                bus.setdefault(vid, []).append(bu)
+            bu_rows += session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
+                bt.c.vendor_id.in_(ids[k:k + _CHUNK]))).all()
+    firm_rows = session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)).all()
+    all_names = all_accounts = None
+    if keep_all and whole:  # the whole vendor table was read, and so the whole bank account table
+        at_key, at_status = _VENDOR_COLS.index("name_key"), _VENDOR_COLS.index("status")
+        all_names = [(r[0], r[at_key], r[at_status]) for r in rows]
+        at = 2 + [c.name for c in VendorBankAccount.__table__.c if c.name not in _SKIP].index("account_key")
+        all_accounts = [(r[0], r[at]) for r in child_reads["bank_accounts"][1]]
+    if then is not None:
+        then(all_names, all_accounts)
+    vendors: dict[int, dict] = {}
+    for r in (r for r in rows if r[0] in idset) if whole else rows:
+        vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
+    children = {key: _grouped(table, child_reads[key], set(wanted[key])) if key in child_reads else {}
+                for key, table in _CHILD_TABLES.items()}
+    bus: dict[int, list[int]] = {}
+    for vid, bu in bu_rows:
+        bus.setdefault(vid, []).append(bu)
     firms: dict[int, list[bool]] = {}
-    for vid, member in session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)):
+    for vid, member in firm_rows:
         if vid in idset:
             firms.setdefault(vid, []).append(member)
-    return _State(vendors, children, bus, firms)
+    return _State(vendors, children, bus, firms, all_names, all_accounts)
 
 
-def _apply(session: Session, plan: list, report: ImportReport, source: str, filename: str, actor: Actor) -> None:
+def _apply(session: Session, plan: list, report: ImportReport, source: str, filename: str, actor: Actor,
+           pool: pipeline.DedupePool | None = None) -> None:
     """Compare every row with what Triad holds (read once), then write only the differences in bulk (Core
     executemany), with one audit event for the file naming every created or changed vendor. A bank or tax change
-    to an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes)."""
+    to an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes).
+
+    With ``pool`` (a large file, decision 0032) the same plan is written through a ``pipeline.Writer``: the new
+    vendors' insert is queued before the rows are compared (their ids taken first), the rest after, and
+    duplicate detection runs in the worker process meanwhile (``_Pipelined``)."""
     session.flush()
-    state = _load_state(session, plan)
     open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
                                                 VendorConflict.incoming)
                                          .where(VendorConflict.status == "open")).all())
     events: list[dict] = []
     w = _Writes()
     new_rows: list[tuple[RowOutcome, _Row, dict]] = []  # vendor ids come from the insert
-    for r, vid, how in plan:
-        if vid is None:
-            out = RowOutcome(r.line, "created", None, r.legal_name, changed=["created"])
-            event = {"action": "vendor.created", "entity_type": "vendor", "entity_id": None,
-                     "after": {"legal_name": r.legal_name, "source": source, "line": r.line,
-                               "tax_ids": [r.tax["value"]] if r.tax else [],
-                               "bank_accounts": [r.bank["account_key"]] if r.bank else []}}
-            events.append(event)
-            new_rows.append((out, r, event))
-            report.created += 1
-            current = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}
-            firms: list[bool] = []
-        else:
-            v = state.vendors[vid]
-            firms = state.firms.get(vid, [])
-            out = _diff_and_plan(session, v, r, source, actor, events, state, w, how)
-            out.matched_by = how
-        if vid is not None:
-            report.updated += out.action == "updated"
-            report.unchanged += out.action == "unchanged"
-            current = v
-        for fld, triad_value, incoming in _legal_diffs(current, r, source, firms):
-            if out.vendor_id is not None and (out.vendor_id, fld, incoming) in open_conflicts:
-                continue
-            open_conflicts.add((out.vendor_id, fld, incoming))
-            w.conflicts.append((out, {"field": fld, "source": source, "owner": OWNER[fld], "in_triad": triad_value,
-                                      "incoming": incoming, "filename": filename[:255], "line": r.line,
-                                      "status": "open"}))
-            out.conflicts.append(fld)
-            report.conflicts += 1
-        report.held_for_approval += len(out.held_for_approval)
-        report.outcomes.append(out)
+    piped: _Pipelined | None = None
+
+    def start(all_names: list | None, all_accounts: list | None) -> None:
+        """After the state's reads: the writer starts (with the new vendors' insert) while the state is built."""
+        nonlocal piped
+        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool)
+
+    try:
+        state = _load_state(session, plan, keep_all=pool is not None, then=start if pool is not None else None)
+        barrier = piped.writer.drain if piped is not None else None
+        for r, vid, how in plan:
+            if vid is None:
+                out = RowOutcome(r.line, "created", None, r.legal_name, changed=["created"])
+                event = {"action": "vendor.created", "entity_type": "vendor", "entity_id": None,
+                         "after": {"legal_name": r.legal_name, "source": source, "line": r.line,
+                                   "tax_ids": [r.tax["value"]] if r.tax else [],
+                                   "bank_accounts": [r.bank["account_key"]] if r.bank else []}}
+                events.append(event)
+                new_rows.append((out, r, event))
+                report.created += 1
+                current = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}
+                firms: list[bool] = []
+            else:
+                v = state.vendors[vid]
+                firms = state.firms.get(vid, [])
+                out = _diff_and_plan(session, v, r, source, actor, events, state, w, how, barrier)
+                out.matched_by = how
+            if vid is not None:
+                report.updated += out.action == "updated"
+                report.unchanged += out.action == "unchanged"
+                current = v
+            for fld, triad_value, incoming in _legal_diffs(current, r, source, firms):
+                if out.vendor_id is not None and (out.vendor_id, fld, incoming) in open_conflicts:
+                    continue
+                open_conflicts.add((out.vendor_id, fld, incoming))
+                w.conflicts.append((out, {"field": fld, "source": source, "owner": OWNER[fld],
+                                          "in_triad": triad_value, "incoming": incoming, "filename": filename[:255],
+                                          "line": r.line, "status": "open"}))
+                out.conflicts.append(fld)
+                report.conflicts += 1
+            report.held_for_approval += len(out.held_for_approval)
+            report.outcomes.append(out)
+        if piped is not None:
+            piped.finish(report, filename, events, w, new_rows)
+            return
+    finally:
+        if piped is not None:
+            piped.writer.close()
     if new_rows:
         _insert_vendors(session, new_rows, source, actor, w)
     w.run(session)
@@ -623,6 +702,107 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                          "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
                                       "after": e["after"]} for e in events]})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
+
+
+class _Pipelined:
+    """``_apply``'s writes for a large file (decision 0032), with the sequential path's results.
+
+    Made once ``_load_state`` has read (before it sorts the rows into the state): it reads what duplicate
+    detection will need from the master as it is (names, and for many vendors the whole (vendor, bank account)
+    table: kept from ``_load_state``'s scans when it made them), takes the new vendors' ids, queues their insert
+    and starts the writer. While the rows are
+    compared the writer inserts; a row that goes through the ORM (four eyes) waits for the writer to be idle
+    first (``Writer.drain``). ``finish`` plans the new vendors' child rows, queues the rest of the writes,
+    sends the names as they will be to the worker process and serialises the audit event's list of vendors
+    while both work, then (after the join) writes the flags and the event. The session is left alone
+    whenever the writer has work; an error in any queued statement is raised (``_import`` rolls back)."""
+
+    def __init__(self, session: Session, plan: list, all_names: list | None, all_accounts: list | None,
+                 source: str, actor: Actor, pool: pipeline.DedupePool) -> None:
+        self.session, self.pool, self.actor = session, pool, actor
+        vt, ba = Vendor.__table__, VendorBankAccount.__table__
+        session.flush()
+        self.names = all_names if all_names is not None else _read(
+            session, select(vt.c.id, vt.c.name_key, vt.c.status))
+        self.every = all_accounts  # None: looked up in ``finish`` (few vendors)
+        if self.every is None and len(plan) > _SCAN_ABOVE:
+            self.every = _read(session, select(ba.c.vendor_id, ba.c.account_key))
+        self.writer = pipeline.Writer(session)
+        fresh = [r for r, vid, _ in plan if vid is None]
+        self.ids = _take_ids(session, len(fresh)) if fresh else []
+        if fresh:
+            values = _vendor_values(fresh, source, actor)
+            cols = _table_order(vt, values[0])
+            get = itemgetter(*cols)
+            self.writer.insert(vt, ["id", *cols], [(i, *get(v)) for i, v in zip(self.ids, values, strict=True)])
+        self.writer.start()
+
+    def finish(self, report: ImportReport, filename: str, events: list, w: _Writes, new_rows: list) -> None:
+        session, writer = self.session, self.writer
+        vt, ba = Vendor.__table__, VendorBankAccount.__table__
+        _plan_new_children(new_rows, self.ids, w)
+        wanted = set(w.dedupe_ids)
+        names, every = self.names, self.every
+        if w.orm_ids or (wanted and every is None):
+            writer.drain()  # the session is ours until more is queued
+            if w.orm_ids:  # names the ORM changed (a four-eyes row's name applies at once)
+                ids = sorted(w.orm_ids)
+                changed = {vid: (vid, key, status) for k in range(0, len(ids), _CHUNK) for vid, key, status in _read(
+                    session, select(vt.c.id, vt.c.name_key, vt.c.status).where(vt.c.id.in_(ids[k:k + _CHUNK])))}
+                names = [changed.get(row[0], row) for row in names]
+                if every is not None:
+                    every = [row for row in every if row[0] not in w.orm_ids] + [
+                        tuple(row) for k in range(0, len(ids), _CHUNK) for row in _read(session, select(
+                            ba.c.vendor_id, ba.c.account_key).where(ba.c.vendor_id.in_(ids[k:k + _CHUNK])))]
+            if wanted and every is None:  # a few vendors: their rows, and the rows of the accounts they will have
+                replaced = set(w.replace["bank_accounts"])
+                every = [(vid, key) for key, vid in _lookup(session, ba.c.vendor_id, ba.c.account_key, wanted)]
+                keys_then = {key for vid, key in every if key and vid not in replaced} | {
+                    r["account_key"] for r in w.inserts["bank_accounts"]
+                    if r["vendor_id"] in wanted and r["account_key"]}
+                every += _lookup(session, ba.c.account_key, ba.c.vendor_id, keys_then)
+        # the names as they will be: the master's, renamed by the queued updates, with the new vendors
+        renamed = {u["_id"]: u["name_key"] for u in w.vendor_updates if "name_key" in u}
+        final = [(vid, renamed.get(vid, key)) for vid, key, status in names if status != VendorStatus.deactivated]
+        final += [(o.vendor_id, r.name_key) for o, r, _ in new_rows]
+        final.sort()
+        index = [vid for vid, _ in final]
+        keys = [k or "" for _, k in final]
+        pos = {vid: i for i, vid in enumerate(index)}
+        similar = self.pool.similar_names(keys, {pos[v] for v in wanted if v in pos}) if wanted else None
+        w.run(session, writer)
+        # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
+        vendors_json = json_dumps([{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
+                                    "after": e["after"]} for e in events])
+        accounts = _accounts_after(w, wanted, every) if wanted else {}
+        pairs = similar.result() if similar is not None else {}
+        writer.join()
+        report.duplicates = _write_flags(session, index, pairs, accounts, wanted) if wanted else []
+        report.duplicates_flagged = len(report.duplicates)
+        if events or report.conflicts or report.duplicates_flagged:
+            summary = _summary(report, filename, report.source)
+            # ``record_large``'s text, put together: "vendors" sorts after every summary key, so the canonical
+            # dump of the whole is the summary's with the list added last
+            assert max(summary) < "vendors"
+            record_json(session, actor=self.actor, action="vendor_import.applied", entity_type="vendor_import",
+                        after_json=json_dumps(summary)[:-1] + ',"vendors":' + vendors_json + "}")
+        session.expire_all()
+
+
+def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[int]]:
+    """What ``flag_duplicates`` reads after the writes: for every bank account of a ``wanted`` vendor, all the
+    vendors paid into it. From (vendor, account) rows read before the writes (``every``: the whole table, or
+    at least every row of a wanted vendor and every row of an account a wanted vendor will have) with the
+    queued deletes and inserts applied."""
+    replaced = set(w.replace["bank_accounts"])
+    added = [(r["vendor_id"], r["account_key"]) for r in w.inserts["bank_accounts"]]
+    rows = [(vid, key) for vid, key in every if vid not in replaced] + added
+    wanted_keys = {key for vid, key in rows if key and vid in wanted}
+    accounts: dict[str, set[int]] = {}
+    for vid, key in rows:
+        if key in wanted_keys:
+            accounts.setdefault(key, set()).add(vid)
+    return accounts
 
 
 def _apply_legal(session: Session, plan: list, report: ImportReport, source: str, filename: str,
@@ -718,6 +898,7 @@ class _Writes:
     inserts: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
     conflicts: list[tuple[RowOutcome, dict]] = field(default_factory=list)
     dedupe_ids: set[int] = field(default_factory=set)  # vendors whose names or bank accounts are new
+    orm_ids: set[int] = field(default_factory=set)  # vendors changed through the ORM (four eyes)
 
     today: Any = field(default_factory=lambda: utcnow().date())
 
@@ -729,13 +910,18 @@ class _Writes:
                 row["validated_on"] = today if row["scheme"] in validation.VALIDATED_SCHEMES else None
             self.inserts[key].append(row)
 
-    def run(self, session: Session) -> None:
+    def run(self, session: Session, writer: pipeline.Writer | None = None) -> None:
+        """The writes, in this order (it decides the new rows' ids): vendor updates, then per child table its
+        deletes and inserts, then conflicts. With ``writer`` they are queued to it (decision 0032)."""
         vt = Vendor.__table__
         by_cols: dict[tuple[str, ...], list[dict]] = {}
         for u in self.vendor_updates:
             by_cols.setdefault(tuple(sorted(k for k in u if k != "_id")), []).append(u)
         now = utcnow()
         for cols, items in by_cols.items():
+            if writer is not None:
+                writer.update_by_id(vt, cols, items, {"updated_at": now})
+                continue
             stmt = update(vt).where(vt.c.id == bindparam("_id")).values(
                 {c: bindparam(c) for c in cols} | {"updated_at": now})
             for k in range(0, len(items), 5000):
@@ -743,28 +929,38 @@ class _Writes:
         tables = {**_CHILD_TABLES, "business_units": VendorBusinessUnit.__table__}
         for key, table in tables.items():
             ids = self.replace[key]
-            for k in range(0, len(ids), _CHUNK):
-                session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-            _insert_dicts(session, table, self.inserts[key])
+            if writer is not None:
+                writer.delete_vendors_rows(table, ids)
+            else:
+                for k in range(0, len(ids), _CHUNK):
+                    session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+            _insert_dicts(session, table, self.inserts[key], writer)
         _insert_dicts(session, VendorConflict.__table__,
-                      [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts])
+                      [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts], writer)
 
 
-def _insert_dicts(session: Session, table, rows: list[dict]) -> None:
+def _insert_dicts(session: Session, table, rows: list[dict], writer: pipeline.Writer | None = None) -> None:
     """Insert dict rows through the driver (``ap.bulk.insert_rows``: one ``executemany`` on SQLite, ``COPY`` on
     PostgreSQL), grouped by their keys. A group that leaves out a column with a Python-side default goes
-    through a Core insert instead, which applies the default (the driver path does not know it)."""
+    through a Core insert instead, which applies the default (the driver path does not know it). With
+    ``writer`` the groups are queued to it; there every group must name every column with a default."""
     groups: dict[tuple[str, ...], list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for cols, items in groups.items():
         if any(c.default is not None and c.name not in cols for c in table.c):
+            if writer is not None and writer.threaded:
+                raise ValueError(f"{table.name}: a queued insert must give every column with a default")
             for k in range(0, len(items), 5000):
                 session.execute(insert(table), items[k:k + 5000])
         else:
             ordered = _table_order(table, cols)
-            insert_rows(session, table, ordered, list(map(itemgetter(*ordered), items)) if len(ordered) > 1
-                        else [(row[ordered[0]],) for row in items])
+            tuples = list(map(itemgetter(*ordered), items)) if len(ordered) > 1 else [(row[ordered[0]],)
+                                                                                     for row in items]
+            if writer is not None:
+                writer.insert(table, ordered, tuples)
+            else:
+                insert_rows(session, table, ordered, tuples)
 
 
 def _table_order(table, cols) -> list[str]:
@@ -779,15 +975,25 @@ def _table_order(table, cols) -> list[str]:
 
 def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor, w: _Writes) -> None:
     """Create the new vendors as drafts in one multi-row insert (ids in row order), then their child rows."""
+    ids = _insert_ids(session, _vendor_values([r for _, r, _ in new_rows], source, actor))
+    _plan_new_children(new_rows, ids, w)
+
+
+def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
+    """The new vendors' rows: drafts."""
     now = utcnow()
     pathway = "procurement" if source == "procurement" else "legal"
     # other_names as a tuple: the same JSON text as a list, and hashable, so the bulk insert serialises the
     # common empty value once rather than once per row
-    values = [{"legal_name": r.legal_name, "other_names": tuple(r.other_names or ()), "country": r.country,
-               "status": VendorStatus.draft.value, "risk_tier": "medium", "screening_status": "not_screened",
-               "name_key": r.name_key, "onboarding_pathway": pathway, "requested_by_id": actor.user_id,
-               "legal_review": "none", "created_at": now, "updated_at": now} for _, r, _ in new_rows]
-    ids = _insert_ids(session, values)
+    return [{"legal_name": r.legal_name, "other_names": tuple(r.other_names or ()), "country": r.country,
+             "status": VendorStatus.draft.value, "risk_tier": "medium", "screening_status": "not_screened",
+             "name_key": r.name_key, "onboarding_pathway": pathway, "requested_by_id": actor.user_id,
+             "legal_review": "none", "created_at": now, "updated_at": now} for r in rows]
+
+
+def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
+    """The new vendors' ids on their outcomes and events; their child rows planned (after the updated vendors',
+    which decides the rows' ids)."""
     for (out, r, event), vid in zip(new_rows, ids, strict=True):
         out.vendor_id = event["entity_id"] = vid
         w.dedupe_ids.add(vid)
@@ -830,12 +1036,26 @@ def _insert_ids(session: Session, values: list[dict]) -> list[int]:
     return [i for i, _, _ in got]
 
 
+def _take_ids(session: Session, n: int) -> list[int]:
+    """Ids for ``n`` new vendors, taken before they are inserted (the writer inserts them with these ids).
+
+    PostgreSQL: from the table's sequence (as ``_insert_ids``). SQLite: the next ``n`` after the highest id,
+    which are the ids SQLite itself would give (the id is the rowid, no AUTOINCREMENT): the transaction holds
+    the write lock from its start (``BEGIN IMMEDIATE``), so no other writer can take them meanwhile; were one
+    to, the insert fails on the primary key and nothing is applied, never a wrong id."""
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.execute(sql_text(
+            "SELECT nextval(pg_get_serial_sequence('vendor', 'id')) FROM generate_series(1, :n)"), {"n": n}).scalars())
+    top = session.execute(select(func.max(Vendor.__table__.c.id))).scalar() or 0
+    return list(range(top + 1, top + 1 + n))
+
+
 def _bank_in(bank: dict) -> dict:
     return {k: v for k, v in bank.items() if k != "account_key"}  # computed again by the schema
 
 
 def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor, events: list, state: _State,
-                   w: _Writes, how: str | None = None) -> RowOutcome:
+                   w: _Writes, how: str | None = None, barrier: Any = None) -> RowOutcome:
     """Compare a row with its vendor; plan the writes (``w``) and the audit event (``events``). The rules are
     ``service.update_vendor``'s: child lists are replaced whole; names, tax IDs or bank details changed before
     activation void a completed legal review; changed names void the screening result."""
@@ -880,6 +1100,9 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         return out
     four_eyes = v["status"] in (VendorStatus.active, VendorStatus.suspended)
     if four_eyes and ({"tax_ids", "bank_accounts"} & set(changes)):
+        if barrier is not None:
+            barrier()  # the writer idle first: this row goes through the ORM, on the same connection
+        w.orm_ids.add(vid)
         vendor = session.get(Vendor, vid)
         out = _update(session, vendor, r, source, actor, events, [])
         v["legal_review"] = vendor.legal_review
@@ -1016,10 +1239,7 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
     keys = [k or "" for _, k in names]
     pos = {vid: i for i, vid in enumerate(index)}
     focus = {pos[v] for v in ids_wanted if v in pos}
-    pairs: dict[tuple[int, int], tuple[str, float | None]] = {}
-    for (i, j), score in dedupe.similar_names(keys, new=focus).items():
-        a, b = sorted((index[i], index[j]))
-        pairs[(a, b)] = ("similar_name", score)
+    similar = dedupe.similar_names(keys, new=focus)
     ba = VendorBankAccount.__table__
     # (account key, vendor id) pairs of the given vendors, then every vendor paid into one of those accounts
     accounts: dict[str, set[int]] = {}
@@ -1033,6 +1253,19 @@ def flag_duplicates(session: Session, vendor_ids: list[int], new_ids: set[int]) 
         wanted_keys = {key for key, _ in _lookup(session, ba.c.vendor_id, ba.c.account_key, ids_wanted) if key}
         for vid, key in _lookup(session, ba.c.account_key, ba.c.vendor_id, wanted_keys):
             accounts.setdefault(key, set()).add(vid)
+    return _write_flags(session, index, similar, accounts, ids_wanted)
+
+
+def _write_flags(session: Session, index: list[int], similar: dict[tuple[int, int], float],
+                 accounts: dict[str, set[int]], ids_wanted: set[int]) -> list[dict]:
+    """The flags of ``flag_duplicates`` from what it compared: ``similar`` (``dedupe.similar_names`` over the
+    name keys of the vendors ``index`` lists, in that order) and ``accounts`` (every vendor paid into an
+    account of a wanted vendor). Pairs already flagged (either way round) are left alone; the rest are
+    written and returned, in vendor-id order."""
+    pairs: dict[tuple[int, int], tuple[str, float | None]] = {}
+    for (i, j), score in similar.items():
+        a, b = sorted((index[i], index[j]))
+        pairs[(a, b)] = ("similar_name", score)
     for members in accounts.values():
         ms = sorted(members)
         for x in range(len(ms)):

@@ -1,0 +1,279 @@
+"""The pipelined import (decision 0032: writes on a writer thread, duplicate detection in a worker process) gives
+exactly what the sequential path gives: outcomes, counts, conflicts, flags, held changes, stored rows and the
+audit event (text and hash). An error inside the writer reaches the caller and nothing is applied."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from tests.factories import world as factories
+from tests.integration.test_vendor_master import activate
+from triad.audit import service as audit_service
+from triad.audit.models import AuditEvent
+from triad.audit.service import Actor, verify
+from triad.vendors import pipeline, service, sync
+from triad.vendors.models import (
+    Vendor,
+    VendorAddress,
+    VendorBankAccount,
+    VendorBusinessUnit,
+    VendorConflict,
+    VendorContact,
+    VendorDuplicate,
+    VendorPendingChange,
+    VendorTaxId,
+)
+
+PROC = Actor("cli:procurement")
+TABLES = [Vendor, VendorTaxId, VendorBankAccount, VendorAddress, VendorContact, VendorBusinessUnit, VendorConflict,
+          VendorDuplicate, VendorPendingChange]
+TIMESTAMPS = {"created_at", "updated_at", "requested_at", "validated_on"}
+HEADER = ("legal_name,other_names,country,tax_scheme,tax_id,routing_number,account_number,bank_currency,"
+          "address_line1,address_city,contact_name,contact_email,business_units,status,risk_tier\n")
+
+
+@pytest.fixture
+def w(db):
+    return factories.world(db)
+
+
+def _ein(i: int) -> str:
+    return f"13-{8100000 + i:07d}"
+
+
+def _varied_file(db, w) -> str:
+    """New vendors (some near copies of existing names, some paid into an existing account), updates of names,
+    aliases, banks, addresses, contacts and business units, legal-owned fields (conflicts), an active vendor's
+    bank change (held for four eyes, with its address applied), a deactivated vendor renamed, unchanged rows."""
+    bu2 = factories.business_unit(db)
+    existing = [factories.vendor(db, f"Orchard Quill Partners {c}{d} LLC", _ein(k))
+                for k, (c, d) in enumerate((c, d) for c in "ABCDEFGH" for d in "KLMNP")]
+    active = w.a.firm.vendor
+    activate(db, w, active)
+    gone = factories.vendor(db, "Saltmarsh Ferry Co LLC", _ein(700))
+    service.transition(session=db, vendor=gone, to="deactivated", actor=Actor.of(w.users["legal_ops"]),
+                       user=w.users["legal_ops"], reason="left the panel")
+    db.flush()
+    lines = []
+    for k, v in enumerate(existing):
+        tax = v.tax_ids[0].value
+        kind = k % 8
+        if kind == 0:  # renamed, new alias
+            lines.append(f"{v.legal_name} Group,Alias {k},US,us_ein,{tax},,,,,,,,,,")
+        elif kind == 1:  # new bank account and address
+            lines.append(f"{v.legal_name},,US,us_ein,{tax},026009593,{7100000 + k},USD,{k} Birch Rd,Boise,,,,,")
+        elif kind == 2:  # contact and business units
+            lines.append(f"{v.legal_name},,US,us_ein,{tax},,,,,,Pat {k},pat{k}@example.com,"
+                         f"{w.bu.code};{bu2.code},,")
+        elif kind == 3:  # legal-owned fields: conflicts
+            lines.append(f"{v.legal_name},,US,us_ein,{tax},,,,,,,,,active,high")
+        elif kind == 4:  # unchanged
+            lines.append(f"{v.legal_name},,US,us_ein,{tax},,,,,,,,,,")
+        elif kind == 5:  # matched by name, given a new tax ID and an address
+            lines.append(f"{v.legal_name.upper()},,US,us_ein,{_ein(500 + k)},,,,{k} Cedar Ave,Reno,,,,,")
+        else:  # address only
+            lines.append(f"{v.legal_name},,US,us_ein,{tax},,,,{k} Elm St,Tulsa,,,,,")
+    lines.append(f"{gone.legal_name} Renamed,,US,us_ein,{gone.tax_ids[0].value},,,,,,,,,,")
+    # the active vendor renamed (applied at once, through the ORM) to a near copy of another vendor's name: the
+    # flag needs its name as the ORM left it
+    near = existing[12].legal_name.replace("Quill", "Quil")
+    lines.append(f"{near},,US,us_ein,{active.tax_ids[0].value},026009593,44445555,USD,5 Oak Rd,Austin,,,,,")
+    for k in range(30):  # new vendors
+        name = f"Lantern Ridge Freight {chr(65 + k % 26)}{k:02d} Ltd"
+        account = f"{7200000 + k}"
+        if k % 5 == 1:
+            name = existing[k].legal_name.replace("LLC", "L.L.C.").replace("Partners", "Partnrs")  # near copy
+        if k % 7 == 2:
+            account = existing[9].bank_accounts[0].account_number  # an existing vendor's account
+            lines.append(f"{name},,US,us_ein,{_ein(900 + k)},{existing[9].bank_accounts[0].routing_number},{account},"
+                         f"USD,{k} Pier St,Seattle,,,{w.bu.code},,")
+            continue
+        lines.append(f"{name},,US,us_ein,{_ein(900 + k)},021000021,{account},USD,{k} Pier St,Seattle,,,,,")
+    return HEADER + "\n".join(lines) + "\n"
+
+
+def _reset_sequences(db) -> None:
+    """PostgreSQL: every sequence of the tables written back to the tables' highest id, so both runs take the same
+    ids (a rolled-back nextval is not given back)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    for model in [*TABLES, AuditEvent]:
+        table = model.__table__
+        if "id" not in table.c:
+            continue
+        db.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608
+                           f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"))
+
+
+def _snapshot(db, since: int) -> dict:
+    out = {}
+    for model in TABLES:
+        table = model.__table__
+        cols = [c for c in table.c if c.name not in TIMESTAMPS]
+        out[table.name] = [tuple(r) for r in db.execute(sa.select(*cols).order_by(table.c.id))]
+    ev = AuditEvent.__table__
+    out["audit"] = [tuple(r) for r in db.execute(
+        sa.select(ev.c.seq, ev.c.action, ev.c.entity_type, ev.c.entity_id, ev.c.before, ev.c.after, ev.c.prev_hash,
+                  ev.c.hash).where(ev.c.seq > since).order_by(ev.c.seq))]
+    return out
+
+
+def _run(db, monkeypatch, text: str, threshold: int, **kw) -> tuple[dict, dict]:
+    monkeypatch.setattr(pipeline, "PIPELINE_ABOVE", threshold)
+    since = db.scalar(sa.select(sa.func.max(AuditEvent.seq))) or 0
+    outer = db.begin_nested()
+    try:
+        _reset_sequences(db)
+        report = sync.import_vendors(session=db, data=text.encode(), filename="proc.csv", source="procurement",
+                                     actor=PROC, **kw)
+        snap = _snapshot(db, since)
+        assert verify(db).ok
+    finally:
+        outer.rollback()
+        db.expire_all()
+    return report.as_dict(), snap
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """The audit clock stopped, so both runs' events (and hashes) can be compared."""
+    at = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(audit_service, "utcnow", lambda: at)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_pipelined_path_gives_exactly_the_sequential_paths_results(db, w, monkeypatch, frozen, dry_run):
+    text = _varied_file(db, w)
+    started = [t.name for t in threading.enumerate()]
+    seq_report, seq_rows = _run(db, monkeypatch, text, threshold=10**9, dry_run=dry_run)
+    pools = []
+    real_pool = pipeline.DedupePool
+
+    def counted(names):
+        pools.append(real_pool(names))
+        return pools[-1]
+
+    monkeypatch.setattr(pipeline, "DedupePool", counted)
+    pipe_report, pipe_rows = _run(db, monkeypatch, text, threshold=0, dry_run=dry_run)
+    assert len(pools) == 1  # the pipelined path did run
+    assert pipe_report == seq_report
+    for table in seq_rows:
+        assert pipe_rows[table] == seq_rows[table], table
+    # the file exercises what it should
+    assert seq_report["created"] == 30 and seq_report["conflicts"] >= 10 and seq_report["held_for_approval"] == 1
+    active = w.a.firm.vendor.id
+    assert any(active in (d["vendor_id"], d["other_vendor_id"]) for d in seq_report["duplicates"])
+    reasons = {d["reason"] for d in seq_report["duplicates"]}
+    assert reasons == {"similar_name", "same_bank_account"}
+    assert [o["action"] for o in seq_report["outcomes"]].count("unchanged") >= 5
+    if dry_run:
+        assert not seq_report["applied"] and seq_rows["audit"] == []  # nothing visible after a dry run
+    else:
+        assert len(seq_rows["audit"]) >= 1 and seq_rows["audit"][-1][1] == "vendor_import.applied"
+    # no thread or process left behind
+    assert [t.name for t in threading.enumerate()] == started
+    assert pools[0]._proc is None
+
+
+def test_the_pipelined_path_flags_against_a_master_with_rows_read_whole(db, w, monkeypatch, frozen):
+    """Above ``_SCAN_ABOVE`` the state's whole-table scans are reused for duplicate detection: same results."""
+    text = _varied_file(db, w)
+    monkeypatch.setattr(sync, "_SCAN_ABOVE", 0)
+    seq = _run(db, monkeypatch, text, threshold=10**9)
+    pipe = _run(db, monkeypatch, text, threshold=0)
+    assert pipe == seq
+
+
+def test_an_error_in_the_writer_reaches_the_caller_and_nothing_is_applied(db, w, monkeypatch):
+    """A constraint violation in a queued statement (new vendors given an id already taken) is raised by the
+    import, and the savepoint rolls back every write, those of the four-eyes row made through the ORM too."""
+    text = _varied_file(db, w)
+    monkeypatch.setattr(pipeline, "PIPELINE_ABOVE", 0)
+    taken = db.scalar(sa.select(sa.func.min(Vendor.id)))
+    real = sync._take_ids
+    monkeypatch.setattr(sync, "_take_ids", lambda session, n: [taken] + real(session, n)[1:])
+    before = _snapshot(db, 0)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - the driver's own IntegrityError, either driver
+        sync.import_vendors(session=db, data=text.encode(), filename="proc.csv", source="procurement", actor=PROC)
+    message = str(caught.value)  # the writer's own error (the vendor insert), not a later one it would cause
+    assert "UNIQUE constraint failed: vendor.id" in message or ("Key (id)" in message and "COPY vendor," in message)
+    db.expire_all()
+    assert _snapshot(db, 0) == before
+    assert [t for t in threading.enumerate() if t.name == "vendor-import-writer"] == []
+
+
+def test_small_files_start_no_thread_and_no_process(db, w, monkeypatch):
+    def refuse(names):
+        raise AssertionError("a small file started the worker process")
+
+    monkeypatch.setattr(pipeline, "DedupePool", refuse)
+    text = HEADER + "Tiny Lamp Co Ltd,,US,,,,,,,,,,,,\n"
+    report = sync.import_vendors(session=db, data=text.encode(), filename="p.csv", source="procurement", actor=PROC)
+    assert report.created == 1
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_without_a_working_worker_process_the_import_computes_the_same_itself(db, w, monkeypatch, frozen,
+                                                                              executable):
+    """The worker's answers (name keys, similar names) are pure: when it cannot start (a server whose
+    ``sys.executable`` is not a Python) or dies, the import computes them in its own process, same results."""
+    text = _varied_file(db, w)
+    seq = _run(db, monkeypatch, text, threshold=10**9)
+    monkeypatch.setattr(pipeline.sys, "executable", executable)
+    pipe = _run(db, monkeypatch, text, threshold=0)
+    assert pipe == seq
+
+
+def test_the_pipelined_path_inside_an_api_request_and_the_cli(client, db, w, monkeypatch, cli_db, tmp_path):
+    """The import is called inside a request (the server's worker thread) and by the CLI (its own committed
+    database): the writer thread and the worker process start and end there too."""
+    import json
+
+    from triad.cli import app
+
+    monkeypatch.setattr(pipeline, "PIPELINE_ABOVE", 0)
+    text = _varied_file(db, w)
+    token = {"Authorization": f"Bearer {w.tokens['procurement']}"}
+    r = client.post("/api/v1/vendors/import", headers=token, files={"file": ("v.csv", text.encode())})
+    assert r.status_code == 200, r.text
+    assert (r.json()["applied"], r.json()["created"], r.json()["held_for_approval"]) == (True, 30, 1)
+    runner, _ = cli_db
+    path = tmp_path / "proc.csv"
+    path.write_text(HEADER + "".join(f"Cobalt Wharf Supply {k:03d} Ltd,,US,us_ein,{_ein(300 + k)},021000021,"
+                                     f"{7300000 + k},USD,{k} Dock St,Mobile,,,,,\n" for k in range(40)))
+    out = runner.invoke(app, ["vendors", "import", str(path), "--source", "procurement", "--json"])
+    assert out.exit_code == 0, out.stdout
+    assert json.loads(out.stdout)["created"] == 40
+    assert [t.name for t in threading.enumerate() if t.name.startswith("vendor-import")] == []
+
+
+def test_the_writer_stops_at_the_first_error_and_a_close_runs_nothing_more(db, w):
+    """``Writer`` (SQLite: a thread): statements run in order; after a failed one none runs, and ``join`` raises
+    its error."""
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL the writer runs inline: each call raises its own error")
+    vt = Vendor.__table__
+    cols = ["id", "legal_name", "other_names", "country", "status", "risk_tier", "screening_status", "created_at",
+            "updated_at", "name_key", "onboarding_pathway", "legal_review"]
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    top = db.scalar(sa.select(sa.func.max(Vendor.id)))
+
+    def row(vid: int, name: str) -> tuple:
+        return (vid, name, [], "US", "draft", "medium", "not_screened", now, now, name.lower(), "procurement", "none")
+
+    nested = db.begin_nested()
+    writer = pipeline.Writer(db)
+    writer.start()
+    writer.insert(vt, cols, [row(top + 1, "First Writer Ltd")])
+    writer.insert(vt, cols, [row(top, "Taken Id Ltd")])  # the id is taken: fails
+    writer.insert(vt, cols, [row(top + 2, "After The Error Ltd")])
+    with pytest.raises(Exception, match="UNIQUE constraint failed: vendor.id"):
+        writer.join()
+    writer.close()
+    names = set(db.scalars(sa.select(Vendor.legal_name).where(Vendor.id > top)))
+    assert names == {"First Writer Ltd"}  # before the error: run; after it: not
+    nested.rollback()
