@@ -10,8 +10,8 @@ seeded database (benchmarks/ap.py's seed) and is rolled back, except the export'
 Also the least any importer could do (decision 0033): read the feed with ``csv.reader`` and store each row's
 six cells, as text, into a scratch table, committed — once into a table without an index
 (``minimal_import``), once with the one unique index that makes an entry apply only once
-(``minimal_import_unique``). No checks, no invoice update, no history. Their ratios to the read floor say
-whether an import of payment confirmations can be within 5x of reading them at all.
+(``minimal_import_unique``), best of three each. No checks, no invoice update, no history. Their ratios
+to the read floor say whether an import of payment confirmations can be within 5x of reading them at all.
 
 Prints one JSON line: seconds per step and the ratio of each side's total to its floor. Not a target:
 what no code above the database can go below. ``--n N`` (default 20,000), ``--db sqlite|postgresql``.
@@ -125,7 +125,8 @@ def run(kind: str, n: int, tmp: Path) -> dict:
                 "export_db_ratio": round(out["export_s"] / write_s, 1),
                 "import_db_ratio": round(out["import_s"] / read_s, 1)}
         for name, unique in (("minimal_import", False), ("minimal_import_unique", True)):
-            took = minimal_import(engine, feed, name, unique)
+            # best of three, each into a new table, as the floors are
+            took = min(minimal_import(engine, feed, f"{name}_{k}", unique) for k in range(3))
             out[name + "_s"] = round(took, 4)
             out[name + "_ratio"] = round(took / read_s, 1)
         return out
