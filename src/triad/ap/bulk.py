@@ -37,13 +37,7 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     session.flush()  # pending ORM changes first, so the order of writes stays what the code says
     conn = session.connection()
     dialect = conn.dialect
-    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
-    if any(procs):
-        # column by column (map and zip run in C): each converted column replaces the raw one
-        rows = list(rows)
-        cols = list(zip(*rows, strict=True)) or [() for _ in columns]
-        rows = list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)),
-                        strict=True))
+    rows = bound(dialect, table, columns, rows)
     raw = conn.connection.driver_connection
     quote = dialect.identifier_preparer
     count = 0
@@ -65,6 +59,18 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     finally:
         cur.close()
     return len(rows)
+
+
+def bound(dialect: Any, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
+    """``rows`` with each value converted by its column's bind processor (as an ORM insert would store it);
+    the rows as given when no column has one."""
+    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
+    if not any(procs):
+        return rows
+    # column by column (map and zip run in C): each converted column replaces the raw one
+    rows = list(rows)
+    cols = list(zip(*rows, strict=True)) or [() for _ in columns]
+    return list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)), strict=True))
 
 
 def _memo(proc: Any) -> Any:

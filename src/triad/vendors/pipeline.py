@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.orm import Session
 
-from triad.ap.bulk import _memo
+from triad.ap.bulk import _memo, bound
 
 # A procurement import of more rows than this writes on a thread and uses the worker process (decision 0032:
 # measured at 5,000 rows slower, at 10,000 even, at 20,000 faster). Fewer rows (the API, the pages, the CLI's
@@ -67,7 +67,6 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._abandoned = False
-        self.statements = 0
 
     # ------------------------------------------------------------ the thread
 
@@ -94,7 +93,6 @@ class Writer:
                     cur.execute(*item)
                     if TRACE:
                         print(f"writer {time.perf_counter() - t0:.3f}s {item[0][:50]}", file=sys.stderr)
-                    self.statements += 1
             except BaseException as exc:  # noqa: BLE001 - handed to the caller by join() or drain()
                 self._error = exc
             finally:
@@ -143,11 +141,7 @@ class Writer:
 
             insert_rows(self.session, table, columns, rows)
             return
-        procs = [_memo(table.c[name].type._cached_bind_processor(self.dialect)) for name in columns]
-        if any(procs):
-            cols = list(zip(*rows, strict=True))
-            rows = list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)),
-                            strict=True))
+        rows = list(bound(self.dialect, table, columns, rows))
         quote = self.dialect.identifier_preparer
         head = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
                 "VALUES ")

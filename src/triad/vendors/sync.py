@@ -1021,9 +1021,7 @@ def _insert_ids(session: Session, values: list[dict]) -> list[int]:
     cols = _table_order(vt, values[0])
     get = itemgetter(*cols)
     if session.get_bind().dialect.name != "sqlite":
-        ids = list(session.execute(sql_text(
-            "SELECT nextval(pg_get_serial_sequence('vendor', 'id')) FROM generate_series(1, :n)"),
-            {"n": len(values)}).scalars())
+        ids = _take_ids(session, len(values))
         insert_rows(session, vt, ["id", *cols], [(i, *get(v)) for i, v in zip(ids, values, strict=True)])
         return ids
     insert_rows(session, vt, cols, list(map(get, values)))
@@ -1039,7 +1037,7 @@ def _insert_ids(session: Session, values: list[dict]) -> list[int]:
 def _take_ids(session: Session, n: int) -> list[int]:
     """Ids for ``n`` new vendors, taken before they are inserted (the writer inserts them with these ids).
 
-    PostgreSQL: from the table's sequence (as ``_insert_ids``). SQLite: the next ``n`` after the highest id,
+    PostgreSQL: from the table's sequence. SQLite: the next ``n`` after the highest id,
     which are the ids SQLite itself would give (the id is the rowid, no AUTOINCREMENT): the transaction holds
     the write lock from its start (``BEGIN IMMEDIATE``), so no other writer can take them meanwhile; were one
     to, the insert fails on the primary key and nothing is applied, never a wrong id."""
