@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 from triad.ap.bulk import insert_rows
 from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_json, record_large, record_many
-from triad.core.db import json_dumps, utcnow
+from triad.core.db import json_dumps, json_dumps_large, utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.gcpause import cyclic_gc_paused
 from triad.core.schemas import _country, _currency
@@ -772,8 +772,8 @@ class _Pipelined:
         similar = self.pool.similar_names(keys, {pos[v] for v in wanted if v in pos}) if wanted else None
         w.run(session, writer)
         # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
-        vendors_json = json_dumps([{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
-                                    "after": e["after"]} for e in events])
+        vendors_json = json_dumps_large([{"vendor_id": e["entity_id"], "action": e["action"],
+                                          "before": e.get("before"), "after": e["after"]} for e in events])
         accounts = _accounts_after(w, wanted, every) if wanted else {}
         pairs = similar.result() if similar is not None else {}
         writer.join()
