@@ -409,12 +409,15 @@ def _checked_and_applied(session: Session, rows: list, report: ImportReport, fil
         if row is not None:
             checked.append(row)
             at.append(i)
-    def name_keys() -> None:
-        """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
-        keys = pool.name_keys() if pool is not None else None
-        if keys is not None:
-            for row, i in zip(checked, at, strict=True):
-                row._name_key = keys[i]
+    def name_keys(wanted: list[_Row]) -> None:
+        """The name keys of the rows not matched by tax ID (wanted after the tax-ID lookup): with a worker
+        process, computed by both (decision 0036); any other row's key is computed if and when it is needed."""
+        if pool is None:
+            return
+        where = {id(row): i for row, i in zip(checked, at, strict=True)}
+        keys = pool.name_keys([where[id(row)] for row in wanted])
+        for row in wanted:
+            row._name_key = keys[where[id(row)]]
 
     plan = _match(session, checked, report, filename, name_keys)
     if report.errors and not partial:
@@ -473,15 +476,17 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
 def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
            name_keys: Any = None) -> list[tuple[_Row, int | None, str | None]]:
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
-    ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
+    ``name_keys``: called with the rows not matched by tax ID before their name keys are wanted (they may come
+    from the worker process)."""
     by_tax: dict[str, int] = {}
     tk = list({r.tax_key for r in rows if r.tax_key})
     for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
         by_tax[validation.tax_key(value)] = vid
+    unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
     if name_keys is not None:
-        name_keys()
+        name_keys(unmatched)
     by_name: dict[str, list[int]] = {}
-    names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
+    names = {r.name_key for r in unmatched}
     for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
         by_name.setdefault(key, []).append(vid)
     plan = []
