@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, update
@@ -151,7 +152,7 @@ class Writer:
         per = self._per_statement(len(columns))
         for k in range(0, len(rows), per):
             chunk = rows[k:k + per]
-            self._put(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+            self._put(head + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""

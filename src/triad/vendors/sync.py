@@ -763,8 +763,8 @@ class _Pipelined:
                 replaced = set(w.replace["bank_accounts"])
                 every = [(vid, key) for key, vid in _lookup(session, ba.c.vendor_id, ba.c.account_key, wanted)]
                 keys_then = {key for vid, key in every if key and vid not in replaced} | {
-                    r["account_key"] for r in w.inserts["bank_accounts"]
-                    if r["vendor_id"] in wanted and r["account_key"]}
+                    row["account_key"] for vid, row in w.inserts["bank_accounts"]
+                    if vid in wanted and row["account_key"]}
                 every += _lookup(session, ba.c.account_key, ba.c.vendor_id, keys_then)
         # the names as they will be: the master's, renamed by the queued updates, with the new vendors
         renamed = {u["_id"]: u["name_key"] for u in w.vendor_updates if "name_key" in u}
@@ -800,7 +800,7 @@ def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[
     at least every row of a wanted vendor and every row of an account a wanted vendor will have) with the
     queued deletes and inserts applied."""
     replaced = set(w.replace["bank_accounts"])
-    added = [(r["vendor_id"], r["account_key"]) for r in w.inserts["bank_accounts"]]
+    added = [(vid, row["account_key"]) for vid, row in w.inserts["bank_accounts"]]
     rows = [(vid, key) for vid, key in every if vid not in replaced] + added
     wanted_keys = {key for vid, key in rows if key and vid in wanted}
     accounts: dict[str, set[int]] = {}
@@ -900,7 +900,10 @@ class _Writes:
 
     vendor_updates: list[dict] = field(default_factory=list)
     replace: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
-    inserts: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
+    # per child table: (vendor id, row without vendor_id) pairs, in insertion order (the rows are not copied:
+    # nothing changes them once planned)
+    inserts: dict[str, list[tuple[int, dict]]] = field(
+        default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
     conflicts: list[tuple[RowOutcome, dict]] = field(default_factory=list)
     dedupe_ids: set[int] = field(default_factory=set)  # vendors whose names or bank accounts are new
     orm_ids: set[int] = field(default_factory=set)  # vendors changed through the ORM (four eyes)
@@ -908,12 +911,9 @@ class _Writes:
     today: Any = field(default_factory=lambda: utcnow().date())
 
     def children(self, vid: int, key: str, rows: list[dict]) -> None:
-        today = self.today
+        add = self.inserts[key].append
         for row in rows:
-            row = {**row, "vendor_id": vid}
-            if key == "tax_ids":
-                row["validated_on"] = today if row["scheme"] in validation.VALIDATED_SCHEMES else None
-            self.inserts[key].append(row)
+            add((vid, row))
 
     def run(self, session: Session, writer: pipeline.Writer | None = None) -> None:
         """The writes, in this order (it decides the new rows' ids): vendor updates, then per child table its
@@ -939,7 +939,7 @@ class _Writes:
             else:
                 for k in range(0, len(ids), _CHUNK):
                     session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-            _insert_dicts(session, table, self.inserts[key], writer)
+            _insert_children(session, table, self.inserts[key], self.today, writer)
         _insert_dicts(session, VendorConflict.__table__,
                       [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts], writer)
 
@@ -966,6 +966,38 @@ def _insert_dicts(session: Session, table, rows: list[dict], writer: pipeline.Wr
                 writer.insert(table, ordered, tuples)
             else:
                 insert_rows(session, table, ordered, tuples)
+
+
+def _insert_children(session: Session, table, pairs: list[tuple[int, dict]], today: Any,
+                     writer: pipeline.Writer | None = None) -> None:
+    """Insert child rows planned as (vendor id, row) pairs (``_Writes.children``): grouped by the row's keys,
+    each group's tuples built straight in the table's column order (``vendor_id`` first after ``id``; a tax
+    ID's ``validated_on`` last, ``today`` for a scheme validated by checksum). The rows stored are
+    ``_insert_dicts``' of the rows with those columns added, which a group of another shape still goes through."""
+    tax = table.name == VendorTaxId.__tablename__
+    groups: dict[tuple[str, ...], list[tuple[int, dict]]] = {}
+    for pair in pairs:
+        groups.setdefault(tuple(pair[1]), []).append(pair)
+    for keys, items in groups.items():
+        extra = ["validated_on"] if tax else []
+        cols = _table_order(table, ["vendor_id", *keys, *extra])
+        rest = cols[1:len(cols) - len(extra)]
+        if cols[0] != "vendor_id" or cols[len(cols) - len(extra):] != extra or not rest or \
+                any(c.default is not None and c.name not in cols for c in table.c):
+            _insert_dicts(session, table, [{**row, "vendor_id": vid, **(
+                {"validated_on": today if row["scheme"] in validation.VALIDATED_SCHEMES else None} if tax else {})}
+                for vid, row in items], writer)
+            continue
+        get = itemgetter(*rest) if len(rest) > 1 else (lambda row, c=rest[0]: (row[c],))
+        if tax:
+            schemes = validation.VALIDATED_SCHEMES
+            tuples = [(vid, *get(row), today if row["scheme"] in schemes else None) for vid, row in items]
+        else:
+            tuples = [(vid, *get(row)) for vid, row in items]
+        if writer is not None:
+            writer.insert(table, cols, tuples)
+        else:
+            insert_rows(session, table, cols, tuples)
 
 
 def _table_order(table, cols) -> list[str]:
@@ -1011,7 +1043,7 @@ def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
         if r.contact:
             w.children(vid, "contacts", [r.contact])
         for bu in r.business_units or []:
-            w.inserts["business_units"].append({"vendor_id": vid, "business_unit_id": bu})
+            w.inserts["business_units"].append((vid, {"business_unit_id": bu}))
 
 
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
@@ -1144,7 +1176,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     if "business_unit_ids" in changes:
         if current_bus:
             w.replace["business_units"].append(vid)
-        w.inserts["business_units"] += [{"vendor_id": vid, "business_unit_id": b} for b in r.business_units]
+        w.inserts["business_units"] += [(vid, {"business_unit_id": b}) for b in r.business_units]
     if names_changed or "bank_accounts" in changes:
         w.dedupe_ids.add(vid)
     out.action = "updated"
