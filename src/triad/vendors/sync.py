@@ -1031,19 +1031,21 @@ def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
 def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
     """The new vendors' ids on their outcomes and events; their child rows planned (after the updated vendors',
     which decides the rows' ids)."""
+    ins = w.inserts
+    taxes, banks, addresses, contacts = (ins[k].append for k in ("tax_ids", "bank_accounts", "addresses", "contacts"))
     for (out, r, event), vid in zip(new_rows, ids, strict=True):
         out.vendor_id = event["entity_id"] = vid
-        w.dedupe_ids.add(vid)
         if r.tax:
-            w.children(vid, "tax_ids", [r.tax])
+            taxes((vid, r.tax))
         if r.bank:
-            w.children(vid, "bank_accounts", [r.bank])
+            banks((vid, r.bank))
         if r.address:
-            w.children(vid, "addresses", [r.address])
+            addresses((vid, r.address))
         if r.contact:
-            w.children(vid, "contacts", [r.contact])
-        for bu in r.business_units or []:
-            w.inserts["business_units"].append((vid, {"business_unit_id": bu}))
+            contacts((vid, r.contact))
+        if r.business_units:
+            ins["business_units"] += [(vid, {"business_unit_id": bu}) for bu in r.business_units]
+    w.dedupe_ids.update(ids)
 
 
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
