@@ -82,11 +82,12 @@ def test_a_worker_that_dies_leaves_the_parent_computing_the_keys():
     try:
         time.sleep(0.3)
         pool._proc.kill()
+        pool._proc.wait()  # gone for sure (its pipes closed) before it is asked anything
         got = pool.name_keys(wanted)
         assert [got[i] for i in wanted] == [name_key(names[i]) for i in wanted]
-        assert pool._proc is None
         keys = [name_key(n) for n in names[:200]]
         assert pool.similar_names(keys, {0}).result() == dedupe.similar_names(keys, new={0})
+        assert pool._proc is None  # seen gone (by the first read or write that found its pipe closed)
     finally:
         pool.close()
 
