@@ -216,3 +216,41 @@ def test_bulk_reads_through_the_connection_are_the_orms_rows_and_see_pending_cha
     core, orm = sync._read(db, firms), db.execute(firms).all()
     assert core == orm and [type(r[1]) for r in core] == [type(r[1]) for r in orm] == [bool] * len(orm)
 
+
+
+def test_child_rows_planned_as_pairs_are_stored_as_the_dict_rows_were(db, w):
+    """``_insert_children`` (tuples built from (vendor id, row) pairs) stores exactly the rows ``_insert_dicts``
+    stores for the same rows with ``vendor_id`` (and a tax ID's ``validated_on``) added: a scheme validated by
+    checksum and one that is not, rows of two shapes in one table, a row leaving out a column with a default
+    (``kind``), and business units (one column)."""
+    import datetime as dt
+
+    from triad.vendors.models import VendorAddress, VendorBusinessUnit, VendorTaxId
+
+    a, b = db.scalars(sa.select(Vendor.id).order_by(Vendor.id).limit(2)).all()
+    bu = db.scalar(sa.select(sa.func.min(sa.text("id"))).select_from(sa.text("business_unit")))
+    today = dt.date(2026, 11, 26)
+    planned = {
+        VendorTaxId.__table__: [(a, {"scheme": "us_ein", "value": "13-7777777", "country": "US"}),
+                                (b, {"scheme": "other", "value": "X-1", "country": "US"})],
+        VendorAddress.__table__: [(a, {"kind": "remit_to", "line1": "1 Main St", "line2": None, "city": "Troy",
+                                       "region": None, "postal_code": None, "country": "US"}),
+                                  (b, {"line1": "2 Main St", "city": "Troy", "country": "US"}),
+                                  (b, {"city": "Rome", "line1": "3 Via", "country": "IT", "kind": "billing"})],
+        VendorBusinessUnit.__table__: [(a, {"business_unit_id": bu})],
+    }
+
+    def stored(table):
+        return sorted(tuple(r[1:]) for r in db.execute(sa.select(table).where(table.c.vendor_id.in_([a, b]))).all())
+
+    for table, pairs in planned.items():
+        db.execute(sa.delete(table).where(table.c.vendor_id.in_([a, b])))
+        sync._insert_children(db, table, pairs, today)
+        got = stored(table)
+        db.execute(sa.delete(table).where(table.c.vendor_id.in_([a, b])))
+        sync._insert_dicts(db, table, [{**row, "vendor_id": vid, **({"validated_on": today if row["scheme"] in (
+            "us_ein",) else None} if table is VendorTaxId.__table__ else {})} for vid, row in pairs])
+        assert got == stored(table) and len(got) == len(pairs), table.name
+    taxes = dict(db.execute(sa.select(VendorTaxId.value, VendorTaxId.validated_on)
+                            .where(VendorTaxId.vendor_id.in_([a, b]))).all())
+    assert taxes == {"13-7777777": today, "X-1": None}

@@ -70,7 +70,19 @@ def bound(dialect: Any, table: Table, columns: Sequence[str], rows: Iterable[Seq
     # column by column (map and zip run in C): each converted column replaces the raw one
     rows = list(rows)
     cols = list(zip(*rows, strict=True)) or [() for _ in columns]
-    return list(zip(*(col if p is None else map(p, col) for p, col in zip(procs, cols, strict=True)), strict=True))
+    return list(zip(*(col if p is None else _converted(p, col) for p, col in zip(procs, cols, strict=True)),
+                    strict=True))
+
+
+def _converted(proc: Any, col: Sequence[Any]) -> Iterable[Any]:
+    """A column through its (``_memo``) bind processor: each distinct value converted once, then looked up in C."""
+    try:
+        seen = dict.fromkeys(col)
+    except TypeError:  # unhashable values (JSON lists): one call each
+        return map(proc, col)
+    for value in seen:
+        seen[value] = proc(value)
+    return map(seen.__getitem__, col)
 
 
 def _memo(proc: Any) -> Any:

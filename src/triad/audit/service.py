@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Text, cast, insert, inspect, select, type_coerce, u
 from sqlalchemy.orm import Session
 
 from triad.audit.models import GENESIS, AuditEvent, AuditHead
-from triad.core.db import json_dumps, utcnow
+from triad.core.db import json_dumps, json_dumps_large, utcnow
 
 # Columns never copied into the trail.
 SECRET_COLUMNS = {"password_hash", "token_hash"}
@@ -155,9 +155,10 @@ def record_large(session: Session, *, actor: Actor, action: str, entity_type: st
                  after: dict[str, Any], reason: str | None = None) -> int:
     """``record`` for one large event (an import file naming every record it changed), serialised once:
     ``record_json`` of ``json_dumps(after)``. ``record`` stores ``json.loads(json_dumps(after))``, whose
-    text is the same for data with string keys (the only kind an event holds). Returns the event's ``seq``."""
+    text is the same for data with string keys (the only kind an event holds). The text is made by
+    ``json_dumps_large`` (the same text, faster; no floats). Returns the event's ``seq``."""
     return record_json(session, actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
-                       after_json=json_dumps(after), reason=reason)
+                       after_json=json_dumps_large(after), reason=reason)
 
 
 def record_json(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,

@@ -28,12 +28,15 @@ import logging
 import os
 import pickle
 import queue
+import select
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from itertools import chain
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, update
@@ -149,7 +152,7 @@ class Writer:
         per = self._per_statement(len(columns))
         for k in range(0, len(rows), per):
             chunk = rows[k:k + per]
-            self._put(head + ", ".join([one] * len(chunk)), [v for row in chunk for v in row])
+            self._put(head + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""
@@ -200,9 +203,10 @@ class Writer:
 
 class DedupePool:
     """One worker process (``python -m triad.vendors.dedupe_worker``), started when a large import has read its
-    file; ``close`` in ``finally`` ends it whatever happened. It first computes the name keys of the file's legal
-    names (``validation.name_key``, pure Python: the main thread checks the rows meanwhile), then waits for the
-    ``similar_names`` request.
+    file; ``close`` in ``finally`` ends it whatever happened. It computes the name keys of the file's legal names
+    (``validation.name_key``, pure Python) in file order while the main thread checks the rows; once the rows
+    are matched by tax ID, ``name_keys`` tells it which names are still wanted and computes them from the other
+    end itself until the two meet (decision 0036). Then it waits for the ``similar_names`` request.
 
     A plain child interpreter rather than a ``multiprocessing`` pool: a ``spawn`` or ``forkserver`` child
     first runs the parent's main module again (``__mp_main__``), which re-ran an unguarded script's own
@@ -210,12 +214,17 @@ class DedupePool:
     ``fork`` of a threaded server either. The child gets the parent's ``sys.path`` (the benchmark's ``src``).
 
     Both answers are pure functions of what was sent, so when the worker cannot give one (it could not start,
-    e.g. ``sys.executable`` is not a Python under some servers, or it failed) the caller computes it itself:
-    ``name_keys`` gives None and ``similar_names`` computes in this process, with a warning in the log."""
+    e.g. ``sys.executable`` is not a Python under some servers, or it failed) the caller computes it itself,
+    with a warning in the log. The pipes are read and written without blocking on either side (``_send``
+    reads while it writes), so neither process can wait on the other's full pipe."""
 
     def __init__(self, names: list[str]) -> None:
+        self._names = names
         self._proc: subprocess.Popen | None = None
         self._asked = False
+        self._stopped = False  # the worker was told to stop computing name keys
+        self._ended = False  # the worker's "end" of the name keys was read
+        self._buf = bytearray()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         fd, self._names_file = tempfile.mkstemp(prefix="triad-vendor-names-", suffix=".pickle")
         try:
@@ -226,49 +235,155 @@ class DedupePool:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "triad.vendors.dedupe_worker", self._names_file], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._stderr, env=env)
+            os.set_blocking(self._proc.stdin.fileno(), False)
         except OSError as exc:
             _log.warning("vendor import worker did not start (%s): computing in this process", exc)
+            self._stop()
         except BaseException:
             self.close()  # the temporary files
             raise
 
-    def _read_answer(self) -> Any:
-        proc = self._proc
-        if proc is None:
-            raise RuntimeError("no worker")
-        try:
-            kind, value = pickle.load(proc.stdout)  # noqa: S301 - our own child's answer
-        except (EOFError, pickle.UnpicklingError, OSError):
-            code = proc.wait()
-            self._stderr.seek(0)
-            raise RuntimeError(f"exit {code}: {self._stderr.read().decode(errors='replace')[-2000:]}") from None
-        if kind != "ok":
-            raise RuntimeError(value)
-        return value
+    # ------------------------------------------------------------ the pipes
 
-    def name_keys(self) -> list[str] | None:
-        """``validation.name_key`` of every name given, in order (waits for the worker); None if the worker
-        could not give them (the caller computes them)."""
-        try:
-            return self._read_answer()
-        except RuntimeError as exc:
-            _log.warning("vendor import worker gave no name keys (%s): computing in this process", exc)
-            self._stop()
+    def _failed(self, what: str) -> RuntimeError:
+        proc = self._proc
+        code = proc.wait() if proc is not None else None
+        self._stderr.seek(0)
+        return RuntimeError(f"{what}; exit {code}: {self._stderr.read().decode(errors='replace')[-2000:]}")
+
+    def _fill(self, block: bool) -> bool:
+        """Read what the worker has written (waiting for some if ``block``); False at the end of its output."""
+        fd = self._proc.stdout.fileno()
+        if not block and not select.select([fd], [], [], 0)[0]:
+            return True
+        data = os.read(fd, 1 << 20)
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    def _frame(self) -> Any:
+        """The next complete frame already read, or None."""
+        buf = self._buf
+        if len(buf) < 8:
             return None
+        n = struct.unpack_from("<Q", buf)[0]
+        if len(buf) < 8 + n:
+            return None
+        obj = pickle.loads(bytes(buf[8:8 + n]))  # noqa: S301 - our own child's answer
+        del buf[:8 + n]
+        return obj
+
+    def _next(self) -> Any:
+        """The next frame, waiting for it."""
+        while (obj := self._frame()) is None:
+            if not self._fill(block=True):
+                raise self._failed("the worker's output ended")
+        return obj
+
+    def _send(self, obj: Any) -> None:
+        """Write one frame to the worker, reading its output meanwhile (it may be waiting for us to)."""
+        payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data = memoryview(struct.pack("<Q", len(payload)) + payload)
+        out, inp = self._proc.stdin.fileno(), self._proc.stdout.fileno()
+        while data:
+            readable, writable, _ = select.select([inp], [out], [])
+            if readable and not self._fill(block=True):
+                raise self._failed("the worker's output ended")
+            if writable:
+                try:
+                    data = data[os.write(out, data[:1 << 16]):]
+                except BlockingIOError:
+                    continue
+                except OSError as exc:  # the worker is gone
+                    raise self._failed(f"the worker took no more input ({exc})") from None
+
+    # ------------------------------------------------------------ name keys
+
+    def name_keys(self, wanted: list[int]) -> dict[int, str]:
+        """``validation.name_key`` of the names at these positions: the worker's, from the start of the list, and
+        this process's, from the end, until they meet (the worker's keys always cover a prefix of the wanted
+        positions, so the first one found computed tells that all before it are). May hold more keys than
+        wanted."""
+        from triad.vendors.validation import name_key
+
+        need = sorted(set(wanted))
+        got: dict[int, str] = {}
+        if self._proc is not None:
+            try:
+                bitmap = bytearray((len(self._names) + 7) // 8)
+                for i in need:
+                    bitmap[i >> 3] |= 1 << (i & 7)
+                self._send(("need", bytes(bitmap)))
+            except RuntimeError as exc:
+                self._gone("name keys", exc)
+        names = self._names
+        top = len(need) - 1
+        n = 0
+        while top >= 0:
+            if self._proc is not None and n % 64 == 0:
+                self._collect(got)
+            n += 1
+            i = need[top]
+            if i in got:
+                break
+            got[i] = name_key(names[i])
+            top -= 1
+        self._stop_keys()
+        for i in need[:top + 1]:  # the worker's, all received (checked, not assumed)
+            if i not in got:
+                got[i] = name_key(names[i])
+        return got
+
+    def _stop_keys(self) -> None:
+        if self._proc is not None and not self._stopped:
+            self._stopped = True
+            try:
+                self._send(("stop",))
+            except RuntimeError as exc:
+                self._gone("name keys", exc)
+
+    def _collect(self, got: dict[int, str]) -> None:
+        """Keys the worker has sent so far (without waiting for more)."""
+        try:
+            while select.select([self._proc.stdout.fileno()], [], [], 0)[0]:
+                if not self._fill(block=True):
+                    raise self._failed("the worker's output ended")
+                while (frame := self._frame()) is not None:
+                    self._keys_frame(frame, got)
+        except RuntimeError as exc:
+            self._gone("name keys", exc)
+
+    def _keys_frame(self, frame: tuple, got: dict[int, str] | None) -> None:
+        if frame[0] == "keys":
+            if got is not None:
+                got.update(zip(frame[1], frame[2], strict=True))
+        elif frame[0] == "end":
+            self._ended = True
+        else:
+            raise RuntimeError(frame[1] if frame[0] == "error" else f"unexpected {frame[0]!r}")
+
+    def _gone(self, what: str, exc: BaseException) -> None:
+        _log.warning("vendor import worker gave no %s (%s): computing in this process", what, exc)
+        self._stop()
+
+    # ------------------------------------------------------------ duplicate detection
 
     def similar_names(self, keys: list[str], new: set[int]) -> _Answer:
         """Send the request; the answer's ``result()`` waits for the pairs (computed here if the worker cannot
-        give them). Only after ``name_keys``."""
+        give them)."""
         assert not self._asked
         self._asked = True
         answer = _Answer(self, keys, new)
+        self._stop_keys()
         if self._proc is not None:
             try:
-                self._proc.stdin.write(pickle.dumps((keys, new), protocol=pickle.HIGHEST_PROTOCOL))
+                while not self._ended:  # the rest of the name keys first (sent before the worker saw the stop)
+                    self._keys_frame(self._next(), None)
+                self._send((keys, new))
                 self._proc.stdin.close()
-            except OSError as exc:
-                _log.warning("vendor import worker took no request (%s): computing in this process", exc)
-                self._stop()
+            except (RuntimeError, OSError) as exc:
+                self._gone("duplicate pairs", exc)
         return answer
 
     def _stop(self) -> None:
@@ -296,12 +411,15 @@ class _Answer:
         self._pool, self._keys, self._new = pool, keys, new
 
     def result(self) -> dict[tuple[int, int], float]:
-        if self._pool._proc is not None:
+        pool = self._pool
+        if pool._proc is not None:
             try:
-                return self._pool._read_answer()
+                kind, value = pool._next()
+                if kind != "ok":
+                    raise RuntimeError(value)
+                return value
             except RuntimeError as exc:
-                _log.warning("vendor import worker gave no duplicate pairs (%s): computing in this process", exc)
-                self._pool._stop()
+                pool._gone("duplicate pairs", exc)
         from triad.vendors import dedupe
 
         return dedupe.similar_names(self._keys, new=self._new)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 from triad.ap.bulk import insert_rows
 from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_json, record_large, record_many
-from triad.core.db import json_dumps, utcnow
+from triad.core.db import json_dumps, json_dumps_large, utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.gcpause import cyclic_gc_paused
 from triad.core.schemas import _country, _currency
@@ -409,12 +409,15 @@ def _checked_and_applied(session: Session, rows: list, report: ImportReport, fil
         if row is not None:
             checked.append(row)
             at.append(i)
-    def name_keys() -> None:
-        """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
-        keys = pool.name_keys() if pool is not None else None
-        if keys is not None:
-            for row, i in zip(checked, at, strict=True):
-                row._name_key = keys[i]
+    def name_keys(wanted: list[_Row]) -> None:
+        """The name keys of the rows not matched by tax ID (wanted after the tax-ID lookup): with a worker
+        process, computed by both (decision 0036); any other row's key is computed if and when it is needed."""
+        if pool is None:
+            return
+        where = {id(row): i for row, i in zip(checked, at, strict=True)}
+        keys = pool.name_keys([where[id(row)] for row in wanted])
+        for row in wanted:
+            row._name_key = keys[where[id(row)]]
 
     plan = _match(session, checked, report, filename, name_keys)
     if report.errors and not partial:
@@ -473,15 +476,17 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
 def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
            name_keys: Any = None) -> list[tuple[_Row, int | None, str | None]]:
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
-    ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
+    ``name_keys``: called with the rows not matched by tax ID before their name keys are wanted (they may come
+    from the worker process)."""
     by_tax: dict[str, int] = {}
     tk = list({r.tax_key for r in rows if r.tax_key})
     for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
         by_tax[validation.tax_key(value)] = vid
+    unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
     if name_keys is not None:
-        name_keys()
+        name_keys(unmatched)
     by_name: dict[str, list[int]] = {}
-    names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
+    names = {r.name_key for r in unmatched}
     for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
         by_name.setdefault(key, []).append(vid)
     plan = []
@@ -758,8 +763,8 @@ class _Pipelined:
                 replaced = set(w.replace["bank_accounts"])
                 every = [(vid, key) for key, vid in _lookup(session, ba.c.vendor_id, ba.c.account_key, wanted)]
                 keys_then = {key for vid, key in every if key and vid not in replaced} | {
-                    r["account_key"] for r in w.inserts["bank_accounts"]
-                    if r["vendor_id"] in wanted and r["account_key"]}
+                    row["account_key"] for vid, row in w.inserts["bank_accounts"]
+                    if vid in wanted and row["account_key"]}
                 every += _lookup(session, ba.c.account_key, ba.c.vendor_id, keys_then)
         # the names as they will be: the master's, renamed by the queued updates, with the new vendors
         renamed = {u["_id"]: u["name_key"] for u in w.vendor_updates if "name_key" in u}
@@ -772,8 +777,8 @@ class _Pipelined:
         similar = self.pool.similar_names(keys, {pos[v] for v in wanted if v in pos}) if wanted else None
         w.run(session, writer)
         # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
-        vendors_json = json_dumps([{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
-                                    "after": e["after"]} for e in events])
+        vendors_json = json_dumps_large([{"vendor_id": e["entity_id"], "action": e["action"],
+                                          "before": e.get("before"), "after": e["after"]} for e in events])
         accounts = _accounts_after(w, wanted, every) if wanted else {}
         pairs = similar.result() if similar is not None else {}
         writer.join()
@@ -795,7 +800,7 @@ def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[
     at least every row of a wanted vendor and every row of an account a wanted vendor will have) with the
     queued deletes and inserts applied."""
     replaced = set(w.replace["bank_accounts"])
-    added = [(r["vendor_id"], r["account_key"]) for r in w.inserts["bank_accounts"]]
+    added = [(vid, row["account_key"]) for vid, row in w.inserts["bank_accounts"]]
     rows = [(vid, key) for vid, key in every if vid not in replaced] + added
     wanted_keys = {key for vid, key in rows if key and vid in wanted}
     accounts: dict[str, set[int]] = {}
@@ -895,7 +900,10 @@ class _Writes:
 
     vendor_updates: list[dict] = field(default_factory=list)
     replace: dict[str, list[int]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
-    inserts: dict[str, list[dict]] = field(default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
+    # per child table: (vendor id, row without vendor_id) pairs, in insertion order (the rows are not copied:
+    # nothing changes them once planned)
+    inserts: dict[str, list[tuple[int, dict]]] = field(
+        default_factory=lambda: {k: [] for k in (*_CHILD_TABLES, "business_units")})
     conflicts: list[tuple[RowOutcome, dict]] = field(default_factory=list)
     dedupe_ids: set[int] = field(default_factory=set)  # vendors whose names or bank accounts are new
     orm_ids: set[int] = field(default_factory=set)  # vendors changed through the ORM (four eyes)
@@ -903,12 +911,9 @@ class _Writes:
     today: Any = field(default_factory=lambda: utcnow().date())
 
     def children(self, vid: int, key: str, rows: list[dict]) -> None:
-        today = self.today
+        add = self.inserts[key].append
         for row in rows:
-            row = {**row, "vendor_id": vid}
-            if key == "tax_ids":
-                row["validated_on"] = today if row["scheme"] in validation.VALIDATED_SCHEMES else None
-            self.inserts[key].append(row)
+            add((vid, row))
 
     def run(self, session: Session, writer: pipeline.Writer | None = None) -> None:
         """The writes, in this order (it decides the new rows' ids): vendor updates, then per child table its
@@ -934,7 +939,7 @@ class _Writes:
             else:
                 for k in range(0, len(ids), _CHUNK):
                     session.execute(delete(table).where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
-            _insert_dicts(session, table, self.inserts[key], writer)
+            _insert_children(session, table, self.inserts[key], self.today, writer)
         _insert_dicts(session, VendorConflict.__table__,
                       [{**c, "vendor_id": out.vendor_id, "created_at": now} for out, c in self.conflicts], writer)
 
@@ -961,6 +966,38 @@ def _insert_dicts(session: Session, table, rows: list[dict], writer: pipeline.Wr
                 writer.insert(table, ordered, tuples)
             else:
                 insert_rows(session, table, ordered, tuples)
+
+
+def _insert_children(session: Session, table, pairs: list[tuple[int, dict]], today: Any,
+                     writer: pipeline.Writer | None = None) -> None:
+    """Insert child rows planned as (vendor id, row) pairs (``_Writes.children``): grouped by the row's keys,
+    each group's tuples built straight in the table's column order (``vendor_id`` first after ``id``; a tax
+    ID's ``validated_on`` last, ``today`` for a scheme validated by checksum). The rows stored are
+    ``_insert_dicts``' of the rows with those columns added, which a group of another shape still goes through."""
+    tax = table.name == VendorTaxId.__tablename__
+    groups: dict[tuple[str, ...], list[tuple[int, dict]]] = {}
+    for pair in pairs:
+        groups.setdefault(tuple(pair[1]), []).append(pair)
+    for keys, items in groups.items():
+        extra = ["validated_on"] if tax else []
+        cols = _table_order(table, ["vendor_id", *keys, *extra])
+        rest = cols[1:len(cols) - len(extra)]
+        if cols[0] != "vendor_id" or cols[len(cols) - len(extra):] != extra or not rest or \
+                any(c.default is not None and c.name not in cols for c in table.c):
+            _insert_dicts(session, table, [{**row, "vendor_id": vid, **(
+                {"validated_on": today if row["scheme"] in validation.VALIDATED_SCHEMES else None} if tax else {})}
+                for vid, row in items], writer)
+            continue
+        get = itemgetter(*rest) if len(rest) > 1 else (lambda row, c=rest[0]: (row[c],))
+        if tax:
+            schemes = validation.VALIDATED_SCHEMES
+            tuples = [(vid, *get(row), today if row["scheme"] in schemes else None) for vid, row in items]
+        else:
+            tuples = [(vid, *get(row)) for vid, row in items]
+        if writer is not None:
+            writer.insert(table, cols, tuples)
+        else:
+            insert_rows(session, table, cols, tuples)
 
 
 def _table_order(table, cols) -> list[str]:
@@ -994,19 +1031,21 @@ def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
 def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
     """The new vendors' ids on their outcomes and events; their child rows planned (after the updated vendors',
     which decides the rows' ids)."""
+    ins = w.inserts
+    taxes, banks, addresses, contacts = (ins[k].append for k in ("tax_ids", "bank_accounts", "addresses", "contacts"))
     for (out, r, event), vid in zip(new_rows, ids, strict=True):
         out.vendor_id = event["entity_id"] = vid
-        w.dedupe_ids.add(vid)
         if r.tax:
-            w.children(vid, "tax_ids", [r.tax])
+            taxes((vid, r.tax))
         if r.bank:
-            w.children(vid, "bank_accounts", [r.bank])
+            banks((vid, r.bank))
         if r.address:
-            w.children(vid, "addresses", [r.address])
+            addresses((vid, r.address))
         if r.contact:
-            w.children(vid, "contacts", [r.contact])
-        for bu in r.business_units or []:
-            w.inserts["business_units"].append({"vendor_id": vid, "business_unit_id": bu})
+            contacts((vid, r.contact))
+        if r.business_units:
+            ins["business_units"] += [(vid, {"business_unit_id": bu}) for bu in r.business_units]
+    w.dedupe_ids.update(ids)
 
 
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
@@ -1139,7 +1178,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     if "business_unit_ids" in changes:
         if current_bus:
             w.replace["business_units"].append(vid)
-        w.inserts["business_units"] += [{"vendor_id": vid, "business_unit_id": b} for b in r.business_units]
+        w.inserts["business_units"] += [(vid, {"business_unit_id": b}) for b in r.business_units]
     if names_changed or "bank_accounts" in changes:
         w.dedupe_ids.add(vid)
     out.action = "updated"
