@@ -15,6 +15,8 @@ holds its results equal to the row-by-row checks on seeded valid and invalid val
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -22,6 +24,7 @@ import polars as pl
 from stdnum import exceptions as stdnum_exc
 
 from triad.vendors import validation
+from triad.vendors.csv_cells import import_cell
 
 _COLS = ("legal_name", "country", "tax_scheme", "tax_id", "tax_country", "bank_holder", "iban", "bic",
          "routing_number", "account_number", "bank_currency", "address_line1", "address_city",
@@ -38,24 +41,222 @@ def _routing(number: str) -> str | None:
         return None
 
 
-def _mapped(col: pl.Expr, values: pl.Series, fn: Any) -> pl.Expr:
-    """``fn`` applied once per distinct value of the column (None when it refuses the value)."""
-    mapping = {v: fn(v) for v in values.unique().to_list()}
-    return col.replace_strict(mapping, default=None, return_dtype=pl.String)
+
+# ---------------------------------------------------------------- reading a plain CSV file column-wise
+
+# Every character Python's str.strip() and str.isspace() treat as white space (tests/unit/test_vendor_import_checks.py
+# holds this equal to a scan of every code point).
+WHITE_SPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+               "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+_ASCII_WHITE = "".join(ch for ch in WHITE_SPACE if ch.isascii())
+_BOM = b"\xef\xbb\xbf"
 
 
-def _columns(dicts: list[dict[str, str]]) -> dict[str, Any]:
-    """The checked columns as lists ("" where a row has no such cell)."""
-    present = [c for c in _COLS if c in dicts[0]]
-    try:  # a CSV file: every row has the header's keys, so one pass of C-level item getting
-        values = list(map(itemgetter(*present), dicts)) if len(present) > 1 else None
-    except KeyError:
-        values = None
+def read_csv(data: bytes, text: str) -> tuple[list[str], pl.DataFrame, frozenset[str]] | None:
+    """A CSV file's header and its rows as a frame of text columns, exactly what ``sync.read_rows``' reading with
+    ``csv.reader`` gives (cells stripped, the export's formula neutralisation undone; data lines numbered from 2),
+    and the columns with no cell that has white space at either end (all but those where an apostrophe was
+    undone: it may uncover a tab); or None when the file is not plain enough to be sure of that: then it is read
+    row by row.
+
+    Plain means: no double quote (csv's quote character), no NUL, a carriage return only before a newline (where
+    csv.reader ends the record as at a newline, and polars drops it); at least two columns with
+    distinct names; every line (the last may lack its newline) has exactly the header's number of commas, so
+    there are no blank, short or long records and every cell is the text between two separators. ``text`` is
+    ``data`` decoded as UTF-8 with one leading BOM dropped. polars' reading is checked, not trusted: same
+    header, one row per line, and the cells' bytes add up to the file's bytes less separators and newlines."""
+    if '"' in text or "\x00" in text:
+        return None
+    crlf = 0
+    if "\r" in text:  # csv.reader ends a record at "\r\n" as at "\n"; a "\r" anywhere else: row by row
+        crlf = text.count("\r\n")
+        if text.count("\r") != crlf:
+            return None
+    end = text.find("\n")
+    if end < 0:
+        return None
+    header = text[:end - 1 if text[end - 1:end] == "\r" else end].split(",")
+    width = len(header)
+    lines = text.count("\n") + (not text.endswith("\n"))  # the header's line included
+    if width < 2 or len(set(header)) != width or lines < 2 or text.count(",") != (width - 1) * lines:
+        return None
+    body = data[len(_BOM):] if data.startswith(_BOM) else data
+    try:
+        df = pl.read_csv(body, has_header=True, infer_schema=False, quote_char=None, empty_string_is_null=False,
+                         truncate_ragged_lines=False, raise_if_empty=True)
+    except pl.exceptions.PolarsError:
+        return None
+    records = lines - 1
+    body_bytes = len(body) - (body.find(b"\n") + 1)
+    separators = (width - 1) * records + records - (not text.endswith("\n")) + crlf - (text[end - 1:end] == "\r")
+    if df.columns != header or df.height != records or df.dtypes != [pl.String] * width or \
+            df.null_count().sum_horizontal().item() != 0 or \
+            df.select(pl.sum_horizontal(pl.all().str.len_bytes().sum())).item() != body_bytes - separators:
+        return None
+    if csv.field_size_limit() < len(text) and \
+            df.select(pl.max_horizontal(pl.all().str.len_chars().max())).item() > csv.field_size_limit():
+        return None  # csv.reader refuses such a field: let it say so
+    # white space at either end of a cell goes, as str.strip() does it
+    white = [ch for ch in (_ASCII_WHITE if text.isascii() else WHITE_SPACE) if ch not in "\r\n" and ch in text]
+    if white and df.select(pl.any_horizontal(
+            (pl.col(c).str.starts_with(ch) | pl.col(c).str.ends_with(ch)).any() for c in header for ch in white
+    )).item():
+        df = df.with_columns(pl.all().str.strip_chars(WHITE_SPACE))
+    quoted = []
+    if "'" in text:  # the export's formula neutralisation undone, as csv_cells.import_cells does it
+        quoted = [c for c in header if df[c].str.starts_with("'").any()]
+        if quoted:
+            df = df.with_columns(pl.Series(c, [import_cell(v) for v in df[c].to_list()], pl.String) for c in quoted)
+    return header, df, frozenset(header).difference(quoted)
+
+
+# ---------------------------------------------------------------- checking the common shapes column-wise
+
+# read by sync._check_row besides the common shapes and the legal values: a row with all of them empty is plain
+_REST = ("vendor_id", "other_names", "contact_name", "business_units")
+
+
+def frame_of(dicts: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFrame:
+    """``columns`` of row dicts as a frame of text ("" where a row has no such cell)."""
+    present = [c for c in columns if dicts and c in dicts[0]]
+    values = None
+    if len(present) > 1:
+        try:  # a CSV file: every row has the header's keys, so one pass of C-level item getting
+            values = list(map(itemgetter(*present), dicts))
+        except KeyError:
+            values = None
     if values is None:
-        return {c: [r.get(c, "") for r in dicts] for c in _COLS}
-    out: dict[str, Any] = dict(zip(present, zip(*values, strict=True), strict=True))
-    missing = [""] * len(dicts)
-    return {c: list(out[c]) if c in out else missing for c in _COLS}
+        data = {c: [r.get(c, "") for r in dicts] for c in columns}
+    else:
+        out = dict(zip(present, zip(*values, strict=True), strict=True)) if values else dict.fromkeys(present, ())
+        missing = [""] * len(dicts)
+        data = {c: list(out[c]) if c in out else missing for c in columns}
+    return pl.DataFrame(data, schema=dict.fromkeys(columns, pl.String))
+
+
+@dataclass
+class Checked:
+    """The column-wise checks' results, one list entry per row (Python values, None where a part is absent).
+
+    ``pre``: the row's name, country, tax ID, bank account and address are valid in the common shapes, and
+    ``cc``/``tax_*``/bank/address lists hold what ``sync._check_row`` would build for them. ``plain``: ``pre``
+    and nothing else to check: no vendor id, other names, contact or business units, and every legal column
+    empty or an allowed value; ``legal`` gives those columns' values lower-cased ("" when empty)."""
+
+    pre: list[bool]
+    plain: list[bool]
+    name: list[str]
+    cc: list
+    tax_value: list
+    tax_key: list
+    holder: list
+    number: list
+    rtn: list
+    cur: list
+    account_key: list
+    line1: list
+    city: list
+    postal: list
+    addr_cc: list
+    legal: list[tuple[str, list[str]]]
+
+    def parts(self, i: int) -> tuple | None:
+        """Row i's ``(country, tax, bank, address)`` as ``sync._check_row`` builds them, or None (not ``pre``)."""
+        if not self.pre[i]:
+            return None
+        tax = {"scheme": "us_ein", "value": self.tax_value[i], "country": "US"} if self.tax_value[i] else None
+        bank = {"holder_name": self.holder[i], "iban": None, "bic": None, "account_number": self.number[i],
+                "routing_number": self.rtn[i], "currency": self.cur[i], "is_primary": True,
+                "account_key": self.account_key[i]} if self.number[i] else None
+        address = {"kind": "remit_to", "line1": self.line1[i], "line2": None, "city": self.city[i], "region": None,
+                   "postal_code": self.postal[i], "country": self.addr_cc[i]} if self.line1[i] else None
+        return self.cc[i], tax, bank, address
+
+
+def _few(s: pl.Series) -> list:
+    """A column of few distinct values as a list (one shared value when there is only one)."""
+    return [s[0]] * len(s) if len(s) and s.n_unique() == 1 else s.to_list()
+
+
+# the columns whose values the common shapes take (the holder is bank_holder or else legal_name)
+_EDGE_COLS = ("legal_name", "tax_id", "bank_holder", "account_number", "routing_number", "address_line1",
+              "address_city", "address_postal_code")
+
+
+def checked(df: pl.DataFrame, checks: Any, legal_values: dict[str, set[str]], names: list[str] | None = None,
+            edge_free: frozenset[str] = frozenset()) -> Checked:
+    """The common shapes checked over whole columns (``df``: text columns, absent ones count as empty).
+    ``checks``: the import's ``sync._Checks`` (country/currency caches); ``legal_values``: the allowed values
+    of each legal column (``sync.LEGAL_VALUES``); ``names``: the legal_name column as a list, when at hand;
+    ``edge_free``: columns the reader has stripped (no cell with white space at either end: not looked at again).
+    """
+    n = df.height
+    c = pl.col
+    need = (*_COLS, *_REST, *legal_values)
+    df = df.select([c(k) if k in df.columns else pl.repeat("", n, dtype=pl.String).alias(k) for k in need])
+    # each distinct value of the repeating columns, looked up once with the row checks' own functions
+    mapped = ("country", "tax_country", "address_country", "bank_currency", "routing_number", *legal_values)
+    distinct = df.select(*(c(k).unique().implode() for k in mapped),
+                         c("tax_id").str.slice(0, 2).unique().implode().alias("ein_prefix"),
+                         (c("bank_holder") != "").any().alias("holder_set"),
+                         *((c(k) != "").any().alias(f"{k} set") for k in legal_values)).row(0, named=True)
+
+    def lookup(col: str, fn: Any) -> pl.Expr:
+        return c(col).replace_strict({v: fn(v) for v in distinct[col]}, default=None, return_dtype=pl.String)
+
+    cc = lookup("country", lambda v: checks.country(v.upper()))
+    # the tax and address countries default to the row's (checked) country, as in _check_row
+    tax_cc = pl.when(c("tax_country") != "").then(lookup("tax_country", checks.country)).otherwise(cc)
+    addr_cc = pl.when(c("address_country") != "").then(lookup("address_country", checks.country)).otherwise(cc)
+    cur = lookup("bank_currency", checks.currency)
+    rtn = pl.when(c("routing_number").str.len_chars() <= 9).then(lookup("routing_number", _routing))
+    holder = pl.when(c("bank_holder") != "").then(c("bank_holder")).otherwise(c("legal_name"))
+    ein_ok = {p: "1" if p.isascii() and p.isdigit() and validation._ein_prefix_valid(p) else None
+              for p in distinct["ein_prefix"] if p is not None}
+    edge = [c(k).str.contains(_EDGE_SPACE) for k in _EDGE_COLS if k not in edge_free]
+    name_ok = c("legal_name").str.len_chars().is_between(1, 300)
+    tax_none = c("tax_id") == ""
+    tax_ok = (c("tax_scheme") == "us_ein") & (tax_cc == "US") & \
+        c("tax_id").str.contains(r"^[0-9]{2}-?[0-9]{7}$") & \
+        c("tax_id").str.slice(0, 2).replace_strict(ein_ok, default=None, return_dtype=pl.String).is_not_null()
+    bank_none = (c("iban") == "") & (c("bic") == "") & (c("routing_number") == "") & (c("account_number") == "")
+    bank_ok = (c("iban") == "") & (c("bic") == "") & rtn.is_not_null() & cur.is_not_null() & \
+        c("account_number").str.contains(r"^[0-9]{4,17}$") & holder.str.len_chars().is_between(1, 200)
+    addr_none = c("address_line1") == ""
+    addr_ok = c("address_line1").str.len_chars().is_between(1, 200) & \
+        c("address_city").str.len_chars().is_between(1, 100) & (c("address_postal_code").str.len_chars() <= 20) & \
+        addr_cc.is_not_null()
+    fast = name_ok & cc.is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & (addr_none | addr_ok)
+    if edge:
+        fast = fast & ~pl.any_horizontal(edge)
+    fast = fast.fill_null(False)
+    # the legal columns: Python's lower() once per distinct value, as _check_row applies it
+    lowered = {key: {v: v.lower() for v in distinct[key]} for key in legal_values}
+    legal_ok = [c(key).is_in([v for v, low in lowered[key].items() if not low or low in legal_values[key]])
+                for key in legal_values]
+    plain = fast & pl.all_horizontal(*(c(k) == "" for k in _REST), *legal_ok)
+    legal = [key for key in legal_values if distinct[f"{key} set"]]
+    some = c("tax_id") != ""
+    first, last = c("tax_id").str.slice(0, 2), c("tax_id").str.slice(-7)
+    out = df.lazy().select(
+        fast.alias("pre"), plain.alias("plain"), cc.alias("cc"),
+        pl.when(some).then(pl.concat_str(first, pl.lit("-"), last)).alias("tax_value"),
+        pl.when(some).then(pl.concat_str(first, last)).alias("tax_key"),
+        *([holder.alias("holder")] if distinct["holder_set"] else []),
+        pl.when(c("account_number") != "").then(c("account_number")).alias("number"), rtn.alias("rtn"),
+        cur.alias("cur"), pl.concat_str(rtn, pl.lit(":"), c("account_number")).alias("account_key"),
+        pl.when(c("address_line1") != "").then(c("address_line1")).alias("line1"), "address_city",
+        pl.when(c("address_postal_code") != "").then(c("address_postal_code")).alias("postal"),
+        addr_cc.alias("addr_cc"),
+        *(c(key).replace_strict(lowered[key], return_dtype=pl.String) for key in legal),
+    ).collect()
+    names = names if names is not None else df["legal_name"].to_list()
+    return Checked(
+        out["pre"].to_list(), out["plain"].to_list(), names, _few(out["cc"]), out["tax_value"].to_list(),
+        out["tax_key"].to_list(), out["holder"].to_list() if distinct["holder_set"] else names,
+        out["number"].to_list(), _few(out["rtn"]), _few(out["cur"]), out["account_key"].to_list(),
+        out["line1"].to_list(), _few(out["address_city"]), _few(out["postal"]), _few(out["addr_cc"]),
+        [(key, out[key].to_list()) for key in legal])
 
 
 def precheck(rows: list[tuple[int, dict[str, str]]], checks: Any) -> list[tuple | None]:
@@ -63,58 +264,5 @@ def precheck(rows: list[tuple[int, dict[str, str]]], checks: Any) -> list[tuple 
     the row must be checked row by row. ``checks``: the import's ``sync._Checks`` (country/currency caches)."""
     if not rows:
         return []
-    data = _columns([r for _, r in rows])
-    df = pl.DataFrame(data, schema=dict.fromkeys(_COLS, pl.String))
-    c = pl.col
-
-    def valid_country(v: str) -> str | None:
-        return checks.country(v.upper())
-
-    country = _mapped(c("country"), df["country"], valid_country).alias("cc")
-    df = df.with_columns(country)
-    # the tax and address countries default to the row's (checked) country, as in _check_row
-    df = df.with_columns(
-        pl.when(c("tax_country") != "").then(_mapped(c("tax_country"), df["tax_country"], checks.country))
-        .otherwise(c("cc")).alias("tax_cc"),
-        pl.when(c("address_country") != "").then(
-            _mapped(c("address_country"), df["address_country"], checks.country))
-        .otherwise(c("cc")).alias("addr_cc"),
-        _mapped(c("bank_currency"), df["bank_currency"], checks.currency).alias("cur"),
-        pl.when(c("routing_number").str.len_chars() <= 9).then(
-            _mapped(c("routing_number"), df["routing_number"], _routing)).alias("rtn"),
-        pl.when(c("bank_holder") != "").then(c("bank_holder")).otherwise(c("legal_name")).alias("holder"),
-    )
-    prefixes = df["tax_id"].str.slice(0, 2)
-    ein_ok = {p: "1" if p.isascii() and p.isdigit() and validation._ein_prefix_valid(p) else None
-              for p in prefixes.unique().to_list() if p is not None}
-    edge = [c(k).str.contains(_EDGE_SPACE) for k in ("legal_name", "tax_id", "holder", "account_number",
-                                                        "routing_number", "address_line1", "address_city",
-                                                        "address_postal_code")]
-    name_ok = c("legal_name").str.len_chars().is_between(1, 300)
-    tax_none = c("tax_id") == ""
-    tax_ok = (c("tax_scheme") == "us_ein") & (c("tax_cc") == "US") & \
-        c("tax_id").str.contains(r"^[0-9]{2}-?[0-9]{7}$") & \
-        c("tax_id").str.slice(0, 2).replace_strict(ein_ok, default=None, return_dtype=pl.String).is_not_null()
-    bank_none = (c("iban") == "") & (c("bic") == "") & (c("routing_number") == "") & (c("account_number") == "")
-    bank_ok = (c("iban") == "") & (c("bic") == "") & c("rtn").is_not_null() & c("cur").is_not_null() & \
-        c("account_number").str.contains(r"^[0-9]{4,17}$") & c("holder").str.len_chars().is_between(1, 200)
-    addr_none = c("address_line1") == ""
-    addr_ok = c("address_line1").str.len_chars().is_between(1, 200) & \
-        c("address_city").str.len_chars().is_between(1, 100) & (c("address_postal_code").str.len_chars() <= 20) & \
-        c("addr_cc").is_not_null()
-    fast = name_ok & c("cc").is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & \
-        (addr_none | addr_ok) & ~pl.any_horizontal(edge)
-    out = df.select(fast.fill_null(False).alias("fast"), "cc", "tax_id", "rtn", "account_number", "holder", "cur",
-                    "address_line1", "address_city", "address_postal_code", "addr_cc")
-    result: list[tuple | None] = []
-    for ok, cc, tax_id, rtn, number, holder, cur, line1, city, postal, addr_cc in out.iter_rows():
-        if not ok:
-            result.append(None)
-            continue
-        tax = {"scheme": "us_ein", "value": f"{tax_id[:2]}-{tax_id[-7:]}", "country": "US"} if tax_id else None
-        bank = {"holder_name": holder, "iban": None, "bic": None, "account_number": number, "routing_number": rtn,
-                "currency": cur, "is_primary": True, "account_key": f"{rtn}:{number}"} if number else None
-        address = {"kind": "remit_to", "line1": line1, "line2": None, "city": city, "region": None,
-                   "postal_code": postal or None, "country": addr_cc} if line1 else None
-        result.append((cc, tax, bank, address))
-    return result
+    done = checked(frame_of([r for _, r in rows], _COLS), checks, {})
+    return [done.parts(i) for i in range(len(rows))]
