@@ -16,6 +16,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -256,8 +257,25 @@ class _Row:
 
 
 class _FileRow(_Row):
-    """A row of a file read column-wise that needed no row check: its ``raw`` dict is made from the file's
-    columns when something first reads it (built with ``raw`` = the ``_File``; its line is its index + 2)."""
+    """A plain row of a file read column-wise (``_checked_rows``): its ``raw`` dict is made from the file's columns
+    when something first reads it (its line is its index + 2). Made with the values a plain row has; the rest
+    are a plain row's: no other names, contact or business units (``_check_row`` gives None for them)."""
+
+    def __init__(self, line: int, file: _File, legal_name: str, country: str, tax: dict | None, bank: dict | None,
+                 address: dict | None, legal: dict[str, str], tax_key: str | None) -> None:
+        self.line = line
+        self._raw = file
+        self.legal_name = legal_name
+        self.country = country
+        self.other_names = None
+        self.tax = tax
+        self.bank = bank
+        self.address = address
+        self.contact = None
+        self.business_units = None
+        self.legal = legal
+        self.tax_key = tax_key
+        self._name_key = None
 
     @property
     def raw(self) -> dict[str, str]:
@@ -267,7 +285,7 @@ class _FileRow(_Row):
         return raw
 
     @raw.setter
-    def raw(self, value: Any) -> None:
+    def raw(self, value: dict[str, str]) -> None:
         self._raw = value
 
 
@@ -452,39 +470,32 @@ def _checked_rows(file: _File, filename: str, checks: _Checks, errors: list) -> 
     (``vector_checks.checked``); a row that is plain there (nothing else to check) becomes its ``_Row`` directly,
     every other row goes through ``_check_row`` (with its column-wise parts when those were valid), which gives
     each refusal its line, field and message. tests/unit/test_vendor_import_checks.py holds both ways equal."""
-    rows: list[_Row] = []
-    at: list[int] = []
     if not file.n:
-        return rows, at
+        return [], []
     done = vector_checks.checked(file.frame, checks, LEGAL_VALUES, file.names(), file.edge_free)
     plain = done.plain
+    # the plain rows made at C level (map over the columns, compress to the plain rows), in file order
+    made = map(_FileRow, compress(file.lines(), plain), repeat(file), compress(done.name, plain),
+               compress(done.cc, plain), compress(done.tax, plain), compress(done.bank, plain),
+               compress(done.address, plain), compress(done.legal, plain), compress(done.tax_key, plain)) \
+        if file.by_column else \
+        map(_Row, compress(file.lines(), plain), compress(map(file.raw, range(file.n)), plain), compress(done.name, plain),
+            compress(done.cc, plain), repeat(None), compress(done.tax, plain), compress(done.bank, plain),
+            compress(done.address, plain), repeat(None), repeat(None), compress(done.legal, plain),
+            compress(done.tax_key, plain))
+    if all(plain):
+        return list(made), list(range(file.n))
+    rows: list[_Row] = []
+    at: list[int] = []
     others = iter(file.raws([i for i, p in enumerate(plain) if not p]))
-    legal_cols = done.legal
-    row_cls, raw_of_plain = (_FileRow, None) if file.by_column else (_Row, file.raw)
+    lines = file.lines()
     bu_codes = checks.bu_codes
-    for i, line, pre, is_plain, name, cc, tax_value, tax_key, holder, number, rtn, cur, account_key, line1, city, \
-            postal, addr_cc in zip(range(file.n), file.lines(), done.pre, plain, done.name, done.cc, done.tax_value,
-                                   done.tax_key, done.holder, done.number, done.rtn, done.cur, done.account_key,
-                                   done.line1, done.city, done.postal, done.addr_cc, strict=True):
-        parts = None
-        if pre:  # what _check_row builds from these values (vector_checks.Checked.parts)
-            tax = {"scheme": "us_ein", "value": tax_value, "country": "US"} if tax_value else None
-            bank = {"holder_name": holder, "iban": None, "bic": None, "account_number": number,
-                    "routing_number": rtn, "currency": cur, "is_primary": True,
-                    "account_key": account_key} if number else None
-            address = {"kind": "remit_to", "line1": line1, "line2": None, "city": city, "region": None,
-                       "postal_code": postal, "country": addr_cc} if line1 else None
-            if is_plain:
-                legal = {}
-                for key, values in legal_cols:
-                    if values[i]:
-                        legal[key] = values[i]
-                rows.append(row_cls(line, raw_of_plain(i) if raw_of_plain else file, name, cc, None, tax, bank,
-                                    address, None, None, legal, tax_key))
-                at.append(i)
-                continue
-            parts = (cc, tax, bank, address)
-        row, refused = _check_row(line, next(others), filename, bu_codes, checks, parts)
+    for i, is_plain in enumerate(plain):
+        if is_plain:
+            rows.append(next(made))
+            at.append(i)
+            continue
+        row, refused = _check_row(lines[i], next(others), filename, bu_codes, checks, done.parts(i))
         if row is None:
             errors += refused
         else:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import polars as pl
 from stdnum import exceptions as stdnum_exc
 
@@ -65,42 +66,51 @@ def read_csv(data: bytes, text: str) -> tuple[list[str], pl.DataFrame, frozenset
     there are no blank, short or long records and every cell is the text between two separators. ``text`` is
     ``data`` decoded as UTF-8 with one leading BOM dropped. polars' reading is checked, not trusted: same
     header, one row per line, and the cells' bytes add up to the file's bytes less separators and newlines."""
-    if '"' in text or "\x00" in text:
+    body = data[len(_BOM):] if data.startswith(_BOM) else data  # ``text``, encoded
+    if b'"' in body or b"\x00" in body:
         return None
-    crlf = 0
-    if "\r" in text:  # csv.reader ends a record at "\r\n" as at "\n"; a "\r" anywhere else: row by row
-        crlf = text.count("\r\n")
-        if text.count("\r") != crlf:
-            return None
     end = text.find("\n")
     if end < 0:
         return None
-    header = text[:end - 1 if text[end - 1:end] == "\r" else end].split(",")
+    # counted on the bytes (an ASCII byte in UTF-8 is always that character)
+    octets = np.frombuffer(body, np.uint8)
+    crlf = 0
+    if b"\r" in body:  # csv.reader ends a record at "\r\n" as at "\n"; a "\r" anywhere else: row by row
+        at = np.flatnonzero(octets == 13)
+        if at[-1] + 1 >= len(octets) or not (octets[at + 1] == 10).all():
+            return None
+        crlf = len(at)
+    header_cr = text[end - 1:end] == "\r"
+    header = text[:end - 1 if header_cr else end].split(",")
     width = len(header)
-    lines = text.count("\n") + (not text.endswith("\n"))  # the header's line included
-    if width < 2 or len(set(header)) != width or lines < 2 or text.count(",") != (width - 1) * lines:
+    ends_with_newline = text.endswith("\n")
+    lines = int(np.count_nonzero(octets == 10)) + (not ends_with_newline)  # the header's line included
+    if width < 2 or len(set(header)) != width or lines < 2 or \
+            int(np.count_nonzero(octets == 44)) != (width - 1) * lines:
         return None
-    body = data[len(_BOM):] if data.startswith(_BOM) else data
     try:
         df = pl.read_csv(body, has_header=True, infer_schema=False, quote_char=None, empty_string_is_null=False,
                          truncate_ragged_lines=False, raise_if_empty=True)
     except pl.exceptions.PolarsError:
         return None
     records = lines - 1
-    body_bytes = len(body) - (body.find(b"\n") + 1)
-    separators = (width - 1) * records + records - (not text.endswith("\n")) + crlf - (text[end - 1:end] == "\r")
-    if df.columns != header or df.height != records or df.dtypes != [pl.String] * width or \
-            df.null_count().sum_horizontal().item() != 0 or \
-            df.select(pl.sum_horizontal(pl.all().str.len_bytes().sum())).item() != body_bytes - separators:
+    if df.columns != header or df.height != records or df.dtypes != [pl.String] * width:
         return None
-    if csv.field_size_limit() < len(text) and \
-            df.select(pl.max_horizontal(pl.all().str.len_chars().max())).item() > csv.field_size_limit():
-        return None  # csv.reader refuses such a field: let it say so
-    # white space at either end of a cell goes, as str.strip() does it
+    body_bytes = len(body) - (body.find(b"\n") + 1)
+    separators = (width - 1) * records + records - (not ends_with_newline) + crlf - header_cr
+    # white space at either end of a cell (as str.strip() sees it) of a character the file has
     white = [ch for ch in (_ASCII_WHITE if text.isascii() else WHITE_SPACE) if ch not in "\r\n" and ch in text]
-    if white and df.select(pl.any_horizontal(
-            (pl.col(c).str.starts_with(ch) | pl.col(c).str.ends_with(ch)).any() for c in header for ch in white
-    )).item():
+    col = pl.col
+    nulls, total, longest, edge = df.select(
+        pl.sum_horizontal(pl.all().null_count()).alias("nulls"),
+        pl.sum_horizontal(pl.all().str.len_bytes().sum()).alias("total"),
+        pl.max_horizontal(pl.all().str.len_bytes().max()).alias("longest"),
+        pl.any_horizontal(False, *((col(c).str.starts_with(ch) | col(c).str.ends_with(ch)).any()
+                                   for c in header for ch in white)).alias("edge"),
+    ).row(0)
+    if nulls or total != body_bytes - separators or longest > csv.field_size_limit():
+        return None  # (csv.reader refuses a field longer than its limit: let it say so)
+    if edge:
         df = df.with_columns(pl.all().str.strip_chars(WHITE_SPACE))
     quoted = []
     if "'" in text:  # the export's formula neutralisation undone, as csv_cells.import_cells does it
@@ -136,41 +146,27 @@ def frame_of(dicts: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFr
 
 @dataclass
 class Checked:
-    """The column-wise checks' results, one list entry per row (Python values, None where a part is absent).
+    """The column-wise checks' results, one list entry per row.
 
-    ``pre``: the row's name, country, tax ID, bank account and address are valid in the common shapes, and
-    ``cc``/``tax_*``/bank/address lists hold what ``sync._check_row`` would build for them. ``plain``: ``pre``
-    and nothing else to check: no vendor id, other names, contact or business units, and every legal column
-    empty or an allowed value; ``legal`` gives those columns' values lower-cased ("" when empty)."""
+    ``pre``: the row's name, country, tax ID, bank account and address are valid in the common shapes; then
+    ``cc``, ``tax``, ``bank``, ``address`` and ``tax_key`` are what ``sync._check_row`` builds for them (the
+    dicts are new for each row; None where the row has no such part, and for every part of a row not ``pre``).
+    ``plain``: ``pre`` and nothing else to check: no vendor id, other names, contact or business units, and every
+    legal column empty or an allowed value; ``legal`` is then the row's legal values, lower-cased."""
 
     pre: list[bool]
     plain: list[bool]
     name: list[str]
     cc: list
-    tax_value: list
+    tax: list
+    bank: list
+    address: list
     tax_key: list
-    holder: list
-    number: list
-    rtn: list
-    cur: list
-    account_key: list
-    line1: list
-    city: list
-    postal: list
-    addr_cc: list
-    legal: list[tuple[str, list[str]]]
+    legal: list[dict[str, str]]
 
     def parts(self, i: int) -> tuple | None:
         """Row i's ``(country, tax, bank, address)`` as ``sync._check_row`` builds them, or None (not ``pre``)."""
-        if not self.pre[i]:
-            return None
-        tax = {"scheme": "us_ein", "value": self.tax_value[i], "country": "US"} if self.tax_value[i] else None
-        bank = {"holder_name": self.holder[i], "iban": None, "bic": None, "account_number": self.number[i],
-                "routing_number": self.rtn[i], "currency": self.cur[i], "is_primary": True,
-                "account_key": self.account_key[i]} if self.number[i] else None
-        address = {"kind": "remit_to", "line1": self.line1[i], "line2": None, "city": self.city[i], "region": None,
-                   "postal_code": self.postal[i], "country": self.addr_cc[i]} if self.line1[i] else None
-        return self.cc[i], tax, bank, address
+        return (self.cc[i], self.tax[i], self.bank[i], self.address[i]) if self.pre[i] else None
 
 
 def _few(s: pl.Series) -> list:
@@ -204,59 +200,74 @@ def checked(df: pl.DataFrame, checks: Any, legal_values: dict[str, set[str]], na
     def lookup(col: str, fn: Any) -> pl.Expr:
         return c(col).replace_strict({v: fn(v) for v in distinct[col]}, default=None, return_dtype=pl.String)
 
-    cc = lookup("country", lambda v: checks.country(v.upper()))
-    # the tax and address countries default to the row's (checked) country, as in _check_row
-    tax_cc = pl.when(c("tax_country") != "").then(lookup("tax_country", checks.country)).otherwise(cc)
-    addr_cc = pl.when(c("address_country") != "").then(lookup("address_country", checks.country)).otherwise(cc)
-    cur = lookup("bank_currency", checks.currency)
-    rtn = pl.when(c("routing_number").str.len_chars() <= 9).then(lookup("routing_number", _routing))
-    holder = pl.when(c("bank_holder") != "").then(c("bank_holder")).otherwise(c("legal_name"))
     ein_ok = {p: "1" if p.isascii() and p.isdigit() and validation._ein_prefix_valid(p) else None
               for p in distinct["ein_prefix"] if p is not None}
+    # the legal columns: Python's lower() once per distinct value, as _check_row applies it
+    lowered = {key: {v: v.lower() for v in distinct[key]} for key in legal_values}
+    legal = [key for key in legal_values if distinct[f"{key} set"]]
+    # one lazy query in steps, each value computed once: the looked-up columns, then the shapes, then the results
+    lf = df.lazy().with_columns(
+        lookup("country", lambda v: checks.country(v.upper())).alias("cc"),
+        lookup("bank_currency", checks.currency).alias("cur"),
+        pl.when(c("routing_number").str.len_chars() <= 9).then(lookup("routing_number", _routing)).alias("rtn"),
+        pl.when(c("bank_holder") != "").then(c("bank_holder")).otherwise(c("legal_name")).alias("holder"),
+    ).with_columns(
+        # the tax and address countries default to the row's (checked) country, as in _check_row
+        pl.when(c("tax_country") != "").then(lookup("tax_country", checks.country)).otherwise(c("cc")).alias("tax_cc"),
+        pl.when(c("address_country") != "").then(lookup("address_country", checks.country)).otherwise(c("cc"))
+        .alias("addr_cc"),
+    )
     edge = [c(k).str.contains(_EDGE_SPACE) for k in _EDGE_COLS if k not in edge_free]
     name_ok = c("legal_name").str.len_chars().is_between(1, 300)
     tax_none = c("tax_id") == ""
-    tax_ok = (c("tax_scheme") == "us_ein") & (tax_cc == "US") & \
+    tax_ok = (c("tax_scheme") == "us_ein") & (c("tax_cc") == "US") & \
         c("tax_id").str.contains(r"^[0-9]{2}-?[0-9]{7}$") & \
         c("tax_id").str.slice(0, 2).replace_strict(ein_ok, default=None, return_dtype=pl.String).is_not_null()
     bank_none = (c("iban") == "") & (c("bic") == "") & (c("routing_number") == "") & (c("account_number") == "")
-    bank_ok = (c("iban") == "") & (c("bic") == "") & rtn.is_not_null() & cur.is_not_null() & \
-        c("account_number").str.contains(r"^[0-9]{4,17}$") & holder.str.len_chars().is_between(1, 200)
+    bank_ok = (c("iban") == "") & (c("bic") == "") & c("rtn").is_not_null() & c("cur").is_not_null() & \
+        c("account_number").str.contains(r"^[0-9]{4,17}$") & c("holder").str.len_chars().is_between(1, 200)
     addr_none = c("address_line1") == ""
     addr_ok = c("address_line1").str.len_chars().is_between(1, 200) & \
         c("address_city").str.len_chars().is_between(1, 100) & (c("address_postal_code").str.len_chars() <= 20) & \
-        addr_cc.is_not_null()
-    fast = name_ok & cc.is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & (addr_none | addr_ok)
+        c("addr_cc").is_not_null()
+    fast = name_ok & c("cc").is_not_null() & (tax_none | tax_ok) & (bank_none | bank_ok) & (addr_none | addr_ok)
     if edge:
         fast = fast & ~pl.any_horizontal(edge)
-    fast = fast.fill_null(False)
-    # the legal columns: Python's lower() once per distinct value, as _check_row applies it
-    lowered = {key: {v: v.lower() for v in distinct[key]} for key in legal_values}
     legal_ok = [c(key).is_in([v for v, low in lowered[key].items() if not low or low in legal_values[key]])
                 for key in legal_values]
-    plain = fast & pl.all_horizontal(*(c(k) == "" for k in _REST), *legal_ok)
-    legal = [key for key in legal_values if distinct[f"{key} set"]]
-    some = c("tax_id") != ""
+    lf = lf.with_columns(fast.fill_null(False).alias("pre"))
     first, last = c("tax_id").str.slice(0, 2), c("tax_id").str.slice(-7)
-    out = df.lazy().select(
-        fast.alias("pre"), plain.alias("plain"), cc.alias("cc"),
-        pl.when(some).then(pl.concat_str(first, pl.lit("-"), last)).alias("tax_value"),
-        pl.when(some).then(pl.concat_str(first, last)).alias("tax_key"),
-        *([holder.alias("holder")] if distinct["holder_set"] else []),
-        pl.when(c("account_number") != "").then(c("account_number")).alias("number"), rtn.alias("rtn"),
-        cur.alias("cur"), pl.concat_str(rtn, pl.lit(":"), c("account_number")).alias("account_key"),
-        pl.when(c("address_line1") != "").then(c("address_line1")).alias("line1"), "address_city",
-        pl.when(c("address_postal_code") != "").then(c("address_postal_code")).alias("postal"),
-        addr_cc.alias("addr_cc"),
+    out = lf.select(
+        "pre", (c("pre") & pl.all_horizontal(*(c(k) == "" for k in _REST), *legal_ok)).alias("plain"),
+        pl.when(c("pre")).then(c("cc")).alias("cc"),
+        pl.when(c("pre") & (c("tax_id") != "")).then(pl.concat_str(first, pl.lit("-"), last)).alias("tax_value"),
+        "holder",
+        pl.when(c("pre") & (c("account_number") != "")).then(c("account_number")).alias("number"), "rtn", "cur",
+        pl.when(c("pre") & (c("address_line1") != "")).then(c("address_line1")).alias("line1"), "address_city",
+        pl.when(c("address_postal_code") != "").then(c("address_postal_code")).alias("postal"), "addr_cc",
         *(c(key).replace_strict(lowered[key], return_dtype=pl.String) for key in legal),
     ).collect()
     names = names if names is not None else df["legal_name"].to_list()
-    return Checked(
-        out["pre"].to_list(), out["plain"].to_list(), names, _few(out["cc"]), out["tax_value"].to_list(),
-        out["tax_key"].to_list(), out["holder"].to_list() if distinct["holder_set"] else names,
-        out["number"].to_list(), _few(out["rtn"]), _few(out["cur"]), out["account_key"].to_list(),
-        out["line1"].to_list(), _few(out["address_city"]), _few(out["postal"]), _few(out["addr_cc"]),
-        [(key, out[key].to_list()) for key in legal])
+    holders = out["holder"].to_list() if distinct["holder_set"] else names
+    # what _check_row builds (Checks.tax/bank/address for these shapes), made here for the rows that have them
+    values = out["tax_value"].to_list()
+    tax = [{"scheme": "us_ein", "value": v, "country": "US"} if v is not None else None for v in values]
+    tax_key = [v[:2] + v[3:] if v is not None else None for v in values]  # validation.tax_key of 12-3456789
+    bank = [{"holder_name": h, "iban": None, "bic": None, "account_number": number, "routing_number": rtn,
+             "currency": cur, "is_primary": True, "account_key": f"{rtn}:{number}"} if number is not None else None
+            for h, number, rtn, cur in zip(holders, out["number"].to_list(), _few(out["rtn"]), _few(out["cur"]),
+                                           strict=True)]
+    address = [{"kind": "remit_to", "line1": line1, "line2": None, "city": city, "region": None,
+                "postal_code": postal, "country": country} if line1 is not None else None
+               for line1, city, postal, country in zip(out["line1"].to_list(), _few(out["address_city"]),
+                                                        _few(out["postal"]), _few(out["addr_cc"]), strict=True)]
+    legal_dicts: list[dict[str, str]] = [{} for _ in range(n)]
+    for key in legal:
+        for d, v in zip(legal_dicts, out[key].to_list(), strict=True):
+            if v:
+                d[key] = v
+    return Checked(out["pre"].to_list(), out["plain"].to_list(), names, _few(out["cc"]), tax, bank, address,
+                   tax_key, legal_dicts)
 
 
 def precheck(rows: list[tuple[int, dict[str, str]]], checks: Any) -> list[tuple | None]:
