@@ -475,14 +475,17 @@ def _checked_rows(file: _File, filename: str, checks: _Checks, errors: list) -> 
     done = vector_checks.checked(file.frame, checks, LEGAL_VALUES, file.names(), file.edge_free)
     plain = done.plain
     # the plain rows made at C level (map over the columns, compress to the plain rows), in file order
-    made = map(_FileRow, compress(file.lines(), plain), repeat(file), compress(done.name, plain),
-               compress(done.cc, plain), compress(done.tax, plain), compress(done.bank, plain),
-               compress(done.address, plain), compress(done.legal, plain), compress(done.tax_key, plain)) \
-        if file.by_column else \
-        map(_Row, compress(file.lines(), plain), compress(map(file.raw, range(file.n)), plain), compress(done.name, plain),
-            compress(done.cc, plain), repeat(None), compress(done.tax, plain), compress(done.bank, plain),
-            compress(done.address, plain), repeat(None), repeat(None), compress(done.legal, plain),
-            compress(done.tax_key, plain))
+    def of_plain(values: Any) -> Any:
+        return compress(values, plain)
+
+    if file.by_column:
+        made = map(_FileRow, of_plain(file.lines()), repeat(file), of_plain(done.name), of_plain(done.cc),
+                   of_plain(done.tax), of_plain(done.bank), of_plain(done.address), of_plain(done.legal),
+                   of_plain(done.tax_key))
+    else:
+        made = map(_Row, of_plain(file.lines()), of_plain(map(file.raw, range(file.n))), of_plain(done.name),
+                   of_plain(done.cc), repeat(None), of_plain(done.tax), of_plain(done.bank), of_plain(done.address),
+                   repeat(None), repeat(None), of_plain(done.legal), of_plain(done.tax_key))
     if all(plain):
         return list(made), list(range(file.n))
     rows: list[_Row] = []
