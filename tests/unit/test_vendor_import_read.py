@@ -5,8 +5,10 @@ export's apostrophes undone, data lines numbered from 2), or declines and leaves
 from __future__ import annotations
 
 import csv
+import dataclasses
 import random
 
+import polars as pl
 import pytest
 
 from triad.core.errors import ValidationFailed
@@ -63,6 +65,7 @@ HEAD = "legal_name,country,tax_id,address_line1\n"
     (HEAD + "Acme Ltd,US,1,x,extra\nBeta LLC,GB,,\n", False),  # long record (extras dropped)
     (HEAD + "Acme Ltd,US,1,x,\nBeta LLC,GB\n", False),  # one long, one short: the comma count alone agrees
     (HEAD + "Acme Ltd,US,1,x,\n\n", False),
+    ("legal_name,country\nA,B,\n\nC,D\n", False),  # a blank line and an extra empty cell: counts agree
     ("\ufeff" + HEAD + "Acme Ltd,US,1,x\n", True),  # BOM
     ("\ufeff\ufeff" + HEAD + "Acme Ltd,US,1,x\n", False),  # a second BOM is part of the first column's name
     (HEAD + "Żółw & Co GmbH,DE,,Straße 1\n名前 株式会社,JP,,東京\n", True),  # non-ASCII
@@ -147,3 +150,32 @@ def test_a_plain_rows_raw_dict_is_made_when_read():
     assert rows[1].raw == {"legal_name": "Beta LLC", "country": "US", "address_line1": "2 Main St",
                            "address_city": "Reno"}
     assert rows[1].raw is rows[1].raw  # made once
+
+
+def test_polars_refuses_a_long_record_rather_than_cutting_it():
+    """What read_csv relies on when a blank line and an extra empty cell make every count agree (the case
+    above): polars raises instead of dropping the extra cell, so the file is read by csv.reader."""
+    with pytest.raises(pl.exceptions.PolarsError):
+        pl.read_csv(b"legal_name,country\nA,B,\n\nC,D\n", infer_schema=False, quote_char=None,
+                    empty_string_is_null=False, truncate_ragged_lines=False)
+
+
+def test_white_space_is_what_str_strip_removes():
+    every = "".join(ch for ch in map(chr, range(0x110000)) if ch.isspace())
+    assert every == vector_checks.WHITE_SPACE
+    # polars with that set strips what str.strip() strips; the checks' edge pattern finds exactly those
+    chars = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF]
+    cells = pl.Series([f"{ch}x{ch}" for ch in chars])
+    assert cells.str.strip_chars(vector_checks.WHITE_SPACE).to_list() == [c.strip() for c in cells.to_list()]
+    assert cells.str.contains(vector_checks._EDGE_SPACE).to_list() == [ch.isspace() for ch in chars]
+
+
+def test_a_file_row_sets_every_field_of_a_row():
+    data = b"legal_name,country\nAcme Ltd,US\n"
+    file = sync._read_file(data, "f.csv")
+    (row,), _ = sync._checked_rows(file, "f.csv", sync._Checks({}), [])
+    assert isinstance(row, sync._FileRow)
+    assert set(vars(row)) == {f.name for f in dataclasses.fields(sync._Row)} - {"raw"} | {"_raw"}
+    reference, _ = sync._check_row(2, {"legal_name": "Acme Ltd", "country": "US"}, "f.csv", {})
+    assert {f.name: getattr(row, f.name) for f in dataclasses.fields(sync._Row)} == {
+        f.name: getattr(reference, f.name) for f in dataclasses.fields(sync._Row)}
