@@ -552,8 +552,8 @@ def _checked_and_applied(session: Session, file: _File, report: ImportReport, fi
         """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
         keys = pool.name_keys() if pool is not None else None
         if keys is not None:
-            for row, i in zip(checked, at, strict=True):
-                row._name_key = keys[i]
+            for row, key in zip(checked, keys if len(at) == len(keys) else map(keys.__getitem__, at), strict=True):
+                row._name_key = key
 
     plan = _match(session, checked, report, filename, name_keys)
     if report.errors and not partial:

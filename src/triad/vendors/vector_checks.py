@@ -252,7 +252,7 @@ def checked(df: pl.DataFrame, checks: Any, legal_values: dict[str, set[str]], na
     # what _check_row builds (Checks.tax/bank/address for these shapes), made here for the rows that have them
     values = out["tax_value"].to_list()
     tax = [{"scheme": "us_ein", "value": v, "country": "US"} if v is not None else None for v in values]
-    tax_key = [v[:2] + v[3:] if v is not None else None for v in values]  # validation.tax_key of 12-3456789
+    tax_key = [v.replace("-", "") if v is not None else None for v in values]  # validation.tax_key of 12-3456789
     bank = [{"holder_name": h, "iban": None, "bic": None, "account_number": number, "routing_number": rtn,
              "currency": cur, "is_primary": True, "account_key": f"{rtn}:{number}"} if number is not None else None
             for h, number, rtn, cur in zip(holders, out["number"].to_list(), _few(out["rtn"]), _few(out["cur"]),
@@ -261,11 +261,15 @@ def checked(df: pl.DataFrame, checks: Any, legal_values: dict[str, set[str]], na
                 "postal_code": postal, "country": country} if line1 is not None else None
                for line1, city, postal, country in zip(out["line1"].to_list(), _few(out["address_city"]),
                                                         _few(out["postal"]), _few(out["addr_cc"]), strict=True)]
-    legal_dicts: list[dict[str, str]] = [{} for _ in range(n)]
-    for key in legal:
-        for d, v in zip(legal_dicts, out[key].to_list(), strict=True):
-            if v:
-                d[key] = v
+    if len(legal) == 1:  # e.g. a status column
+        key = legal[0]
+        legal_dicts = [{key: v} if v else {} for v in out[key].to_list()]
+    else:
+        legal_dicts = [{} for _ in range(n)]
+        for key in legal:  # in LEGAL_VALUES' order, as _check_row adds them
+            for d, v in zip(legal_dicts, out[key].to_list(), strict=True):
+                if v:
+                    d[key] = v
     return Checked(out["pre"].to_list(), out["plain"].to_list(), names, _few(out["cc"]), tax, bank, address,
                    tax_key, legal_dicts)
 
