@@ -98,15 +98,20 @@ def read_csv(data: bytes, text: str) -> tuple[list[str], pl.DataFrame, frozenset
         return None
     body_bytes = len(body) - (body.find(b"\n") + 1)
     separators = (width - 1) * records + records - (not ends_with_newline) + crlf - header_cr
-    # white space at either end of a cell (as str.strip() sees it) of a character the file has
-    white = [ch for ch in (_ASCII_WHITE if text.isascii() else WHITE_SPACE) if ch not in "\r\n" and ch in text]
+    # a cell with white space at either end (as str.strip() sees it): in an ASCII file, a cell that starts or ends
+    # with one of the white space characters the file has; else a cell that strip_chars(WHITE_SPACE) shortens
     col = pl.col
+    if text.isascii():
+        white = [ch for ch in _ASCII_WHITE if ch not in "\r\n" and ch in text]
+        edges = [(col(c).str.starts_with(ch) | col(c).str.ends_with(ch)).any() for c in header for ch in white]
+    else:
+        edges = [(col(c).str.strip_chars(WHITE_SPACE).str.len_bytes() != col(c).str.len_bytes()).any()
+                 for c in header]
     nulls, total, longest, edge = df.select(
         pl.sum_horizontal(pl.all().null_count()).alias("nulls"),
         pl.sum_horizontal(pl.all().str.len_bytes().sum()).alias("total"),
         pl.max_horizontal(pl.all().str.len_bytes().max()).alias("longest"),
-        pl.any_horizontal(False, *((col(c).str.starts_with(ch) | col(c).str.ends_with(ch)).any()
-                                   for c in header for ch in white)).alias("edge"),
+        pl.any_horizontal(False, *edges).alias("edge"),
     ).row(0)
     if nulls or total != body_bytes - separators or longest > csv.field_size_limit():
         return None  # (csv.reader refuses a field longer than its limit: let it say so)
