@@ -134,7 +134,8 @@ class _File:
     @property
     def frame(self) -> Any:
         if self._frame is None:
-            cols = (*vector_checks._COLS, *vector_checks._REST, *LEGAL_VALUES)
+            header = set(self.header)  # the checks count an absent column as empty
+            cols = tuple(c for c in (*vector_checks._COLS, *vector_checks._REST, *LEGAL_VALUES) if c in header)
             self._frame = vector_checks.frame_of([r for _, r in self._pairs], cols)
         return self._frame
 
