@@ -4,13 +4,19 @@ A procurement file is mostly rows of a few shapes: a US EIN, a US routing number
 remit-to address. This module decides, over whole columns at once, which rows are plainly valid in those
 shapes and gives their normalised values; every other row (another tax scheme, an IBAN or BIC, anything odd
 or invalid) is left to ``sync._check_row``, which checks it value by value and gives the precise message
-(file, line, field, reason). The other columns (names, contact, business units, legal fields) are checked by
-``sync._check_row`` for every row. Values that repeat (countries, currencies, routing
-numbers, EIN prefixes) are looked up once per distinct value with the same functions the row checks use
-(pycountry through ``core.schemas``, python-stdnum).
+(file, line, field, reason). A row valid in those shapes whose other columns need nothing checked (no vendor id,
+other names, contact or business units; legal values empty or allowed) is "plain": ``sync._checked_rows`` makes
+its row from the columns without ``sync._check_row``; every other row goes through ``sync._check_row``. Values
+that repeat (countries, currencies, routing numbers, EIN prefixes, legal values) are looked up once per
+distinct value with the same functions the row checks use (pycountry through ``core.schemas``, python-stdnum,
+``str.lower``).
+
+``read_csv`` reads a plain CSV file into such columns directly (decision 0034); any other file is read row by
+row by ``sync._csv_rows`` and its columns made from the rows' dicts.
 
 The fast path may only ever accept less, never something different: tests/unit/test_vendor_import_checks.py
-holds its results equal to the row-by-row checks on seeded valid and invalid values.
+holds its results equal to the row-by-row checks on seeded valid and invalid values, and
+tests/unit/test_vendor_import_read.py the column-wise reading equal to csv.reader's.
 """
 
 from __future__ import annotations
