@@ -213,6 +213,12 @@ def test_checked_rows_equal_the_row_checks_for_rows_read_row_by_row():
     assert _checked(file) == _row_by_row(pairs)
     plain = vector_checks.checked(file.frame, sync._Checks(BU), sync.LEGAL_VALUES).plain
     assert 500 < sum(plain) < len(pairs) - 500
+    # JSON objects need not share their keys: an absent key counts as an empty cell, and raw stays the object
+    rng = random.Random(3)
+    sparse = [(line, {k: v for k, v in raw.items() if k == "legal_name" or v or rng.random() < 0.5})
+              for line, raw in pairs]
+    file = sync._File(sorted({k for _, raw in sparse for k in raw}), pairs=sparse)
+    assert _checked(file) == _row_by_row(sparse)
     # stripped columns are not looked at again for white space: told so, the same results for stripped rows
     stripped = [(line, {k: v.strip() for k, v in raw.items()}) for line, raw in pairs]
     told = sync._File(sorted(pairs[0][1]), pairs=stripped, edge_free=frozenset(pairs[0][1]))
