@@ -157,7 +157,7 @@ def test_polars_refuses_a_long_record_rather_than_cutting_it():
     above): polars raises instead of dropping the extra cell, so the file is read by csv.reader."""
     with pytest.raises(pl.exceptions.PolarsError):
         pl.read_csv(b"legal_name,country\nA,B,\n\nC,D\n", infer_schema=False, quote_char=None,
-                    empty_string_is_null=False, truncate_ragged_lines=False)
+                    truncate_ragged_lines=False)
 
 
 def test_white_space_is_what_str_strip_removes():

@@ -95,10 +95,11 @@ def read_csv(data: bytes, text: str) -> tuple[list[str], pl.DataFrame, frozenset
             int(np.count_nonzero(octets == 44)) != (width - 1) * lines:
         return None
     try:
-        df = pl.read_csv(body, has_header=True, infer_schema=False, quote_char=None, empty_string_is_null=False,
-                         truncate_ragged_lines=False, raise_if_empty=True)
+        df = pl.read_csv(body, has_header=True, infer_schema=False, quote_char=None, truncate_ragged_lines=False,
+                         raise_if_empty=True)
     except pl.exceptions.PolarsError:
         return None
+    df = df.with_columns(pl.all().fill_null(""))  # an empty cell (null, without null_values nothing else is)
     records = lines - 1
     if df.columns != header or df.height != records or df.dtypes != [pl.String] * width:
         return None
@@ -113,13 +114,12 @@ def read_csv(data: bytes, text: str) -> tuple[list[str], pl.DataFrame, frozenset
     else:
         edges = [(col(c).str.strip_chars(WHITE_SPACE).str.len_bytes() != col(c).str.len_bytes()).any()
                  for c in header]
-    nulls, total, longest, edge = df.select(
-        pl.sum_horizontal(pl.all().null_count()).alias("nulls"),
+    total, longest, edge = df.select(
         pl.sum_horizontal(pl.all().str.len_bytes().sum()).alias("total"),
         pl.max_horizontal(pl.all().str.len_bytes().max()).alias("longest"),
         pl.any_horizontal(False, *edges).alias("edge"),
     ).row(0)
-    if nulls or total != body_bytes - separators or longest > csv.field_size_limit():
+    if total != body_bytes - separators or longest > csv.field_size_limit():
         return None  # (csv.reader refuses a field longer than its limit: let it say so)
     if edge:
         df = df.with_columns(pl.all().str.strip_chars(WHITE_SPACE))
