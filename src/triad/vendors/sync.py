@@ -145,9 +145,12 @@ class _File:
     def names(self) -> list[str]:
         """Each row's legal name ("" when it has none), in file order."""
         if self._names is None:
-            self._names = (self._frame["legal_name"].to_list() if "legal_name" in self.header else [""] * self.n) \
-                if self.by_column else [
-                raw.get("legal_name", "") for _, raw in self._pairs]
+            if not self.by_column:
+                self._names = [raw.get("legal_name", "") for _, raw in self._pairs]
+            elif "legal_name" in self.header:
+                self._names = self._frame["legal_name"].to_list()
+            else:
+                self._names = [""] * self.n
         return self._names
 
     def raw(self, i: int) -> dict[str, str]:
@@ -548,7 +551,8 @@ def _checked_and_applied(session: Session, file: _File, report: ImportReport, fi
                          actor: Actor, dry_run: bool, partial: bool, pool: pipeline.DedupePool | None
                          ) -> ImportReport:
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
-    checked, at = _checked_rows(file, filename, checks, report.errors)
+    checked, at = _checked_rows(file, filename, checks, report.errors)  # at: each checked row's position
+
     def name_keys() -> None:
         """The name keys the worker computed while the rows were checked (wanted after the tax-ID lookup)."""
         keys = pool.name_keys() if pool is not None else None
