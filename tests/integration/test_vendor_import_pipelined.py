@@ -179,6 +179,19 @@ def test_the_pipelined_path_gives_exactly_the_sequential_paths_results(db, w, mo
     assert pools[0]._proc is None
 
 
+def test_with_refused_rows_the_workers_name_keys_go_to_their_rows(db, w, monkeypatch, frozen):
+    """The worker computes a name key for every row of the file; with rows refused by the checks (``partial``),
+    each kept row still gets its own key (stored as the new vendors' name_key, used to match by name)."""
+    text = _varied_file(db, w)
+    head, *rows = text.splitlines()
+    rows[1:1] = ["Bad Country Ltd,,XX,,,,,,,,,,,,", "Bad Unit Ltd,,US,,,,,,,,,,NOPE,,"]
+    text = "\n".join([head, *rows]) + "\n"
+    seq = _run(db, monkeypatch, text, threshold=10**9, partial=True)
+    pipe = _run(db, monkeypatch, text, threshold=0, partial=True)
+    assert len(seq[0]["errors"]) == 2 and seq[0]["created"] == 30
+    assert pipe == seq
+
+
 def test_the_pipelined_path_flags_against_a_master_with_rows_read_whole(db, w, monkeypatch, frozen):
     """Above ``_SCAN_ABOVE`` the state's whole-table scans are reused for duplicate detection: same results."""
     text = _varied_file(db, w)

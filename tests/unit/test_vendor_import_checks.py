@@ -3,6 +3,7 @@ for good input, and a refusal (then the schema's own message) for bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 
@@ -153,3 +154,112 @@ def test_tax_key_equals_dropping_every_non_alphanumeric():
         value = "".join(rng.choice("0123456789abcXYZ- ./é１") for _ in range(rng.randrange(14)))
         assert validation.tax_key(value) == re.sub(r"[^0-9A-Za-z]", "", value).upper(), value
     assert validation.tax_key(None) == ""
+
+
+BU = {"LIT": 1, "TAX": 2}
+REST = {
+    "other_names": ["Acme;Acme Corp", " ; ", "x", "x;x"],
+    "contact_name": ["Ann", "x" * 201],
+    "contact_email": ["ann@example.com", "bad"],
+    "business_units": ["LIT", "LIT;TAX", "LIT;LIT", "NOPE", " ; "],
+    "vendor_id": ["12", "x1"],
+    "status": ["active", "ACTIVE", "Draft", "bogus", "İnactive"],
+    "legal_review": ["completed", "None", "x"],
+    "risk_tier": ["HIGH", "medium", "xx"],
+    "panel_member": ["yes", "No", "maybe"],
+    "onboarding_pathway": ["procurement"],
+    "screening_status": ["cleared"],
+}
+
+
+def _full_rows(n: int, seed: int) -> list[tuple[int, dict[str, str]]]:
+    """The seeded rows plus every other column _check_row reads, each mostly empty."""
+    rng = random.Random(seed)
+    rows = _seeded_rows(n, seed)
+    for _, row in rows:
+        row.pop("contact_name", None)
+        for key, values in REST.items():
+            row[key] = rng.choice(values) if rng.random() < 0.04 else ""
+    return rows
+
+
+def _fields(row: sync._Row) -> dict:
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(sync._Row)}
+
+
+def _row_by_row(pairs: list[tuple[int, dict[str, str]]]) -> tuple[list[dict], list[int], list[dict]]:
+    """The reference: every row through _check_row alone."""
+    rows, at, errors = [], [], []
+    for i, (line, raw) in enumerate(pairs):
+        row, refused = sync._check_row(line, raw, "f.csv", BU, sync._Checks(BU))
+        errors += refused
+        if row is not None:
+            rows.append(_fields(row))
+            at.append(i)
+    return rows, at, errors
+
+
+def _checked(file: sync._File) -> tuple[list[dict], list[int], list[dict]]:
+    errors: list[dict] = []
+    rows, at = sync._checked_rows(file, "f.csv", sync._Checks(BU), errors)
+    return [_fields(r) for r in rows], at, errors
+
+
+def test_checked_rows_equal_the_row_checks_for_rows_read_row_by_row():
+    """Rows from a JSON file or a CSV file csv.reader had to read: the plain ones built from the columns, the
+    rest through _check_row; the same rows (every field, raw included), positions and errors, in order."""
+    pairs = _full_rows(4000, seed=17)
+    file = sync._File(sorted(pairs[0][1]), pairs=pairs)
+    assert _checked(file) == _row_by_row(pairs)
+    plain = vector_checks.checked(file.frame, sync._Checks(BU), sync.LEGAL_VALUES).plain
+    assert 500 < sum(plain) < len(pairs) - 500
+    # JSON objects need not share their keys: an absent key counts as an empty cell, and raw stays the object
+    rng = random.Random(3)
+    sparse = [(line, {k: v for k, v in raw.items() if k == "legal_name" or v or rng.random() < 0.5})
+              for line, raw in pairs]
+    file = sync._File(sorted({k for _, raw in sparse for k in raw}), pairs=sparse)
+    assert _checked(file) == _row_by_row(sparse)
+    # stripped columns are not looked at again for white space: told so, the same results for stripped rows
+    stripped = [(line, {k: v.strip() for k, v in raw.items()}) for line, raw in pairs]
+    told = sync._File(sorted(pairs[0][1]), pairs=stripped, edge_free=frozenset(pairs[0][1]))
+    assert _checked(told) == _row_by_row(stripped)
+
+
+def _csv(pairs: list[tuple[int, dict[str, str]]], end: str = "\n") -> bytes:
+    header = list(pairs[0][1])
+    lines = [",".join(header)] + [",".join(raw[k] for k in header) for _, raw in pairs]
+    return (end.join(lines) + end).encode()
+
+
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
+def test_checked_rows_of_a_file_read_column_wise_equal_the_row_checks(end):
+    pairs = _full_rows(4000, seed=23)
+    good = {k: "" for k in pairs[0][1]} | {"legal_name": "Acme Ltd", "country": "US", "tax_scheme": "us_ein",
+                                           "tax_id": "13-4924710", "routing_number": "021000021",
+                                           "account_number": "000123", "bank_currency": "USD"}
+    pairs[5] = (7, good | {"legal_name": "'=Formula Ltd"})  # an apostrophe undone
+    pairs[6] = (8, good | {"legal_name": "'\tTabbed Ltd", "tax_id": ""})  # it uncovers a tab: row by row
+    data = _csv(pairs, end)
+    file = sync._read_file(data, "f.csv")
+    assert file.by_column
+    reference = sync._csv_rows(data.decode())[1]
+    assert file.pairs() == reference
+    got = _checked(file)
+    assert got == _row_by_row(reference)
+    rows, at = sync._checked_rows(file, "f.csv", sync._Checks(BU), [])
+    assert sum(isinstance(r, sync._FileRow) for r in rows) > 500
+    assert rows[at.index(5)].legal_name == "=Formula Ltd" and isinstance(rows[at.index(5)], sync._FileRow)
+    assert rows[at.index(6)].legal_name == "\tTabbed Ltd" and not isinstance(rows[at.index(6)], sync._FileRow)
+    # a plain row's raw dict, made when read, is the row's own
+    assert all(r.raw == reference[i][1] for r, i in zip(rows, at, strict=True))
+
+
+def test_the_benchmarks_file_is_read_column_wise_and_checked_as_row_by_row():
+    from benchmarks.vendors import procurement_file
+
+    data = procurement_file(3000)
+    file = sync._read_file(data, "f.csv")
+    assert file.by_column
+    rows, at = sync._checked_rows(file, "f.csv", sync._Checks(BU), [])
+    assert len(rows) == 3000 and all(isinstance(r, sync._FileRow) for r in rows)
+    assert _checked(file) == _row_by_row(sync._csv_rows(data.decode())[1])

@@ -16,6 +16,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -111,6 +112,68 @@ class ImportReport:
 def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     """(line, row) pairs from CSV (header on line 1) or JSON (a list of objects, or {"vendors": [...]};
     the "line" is the record's position, from 1). Unknown columns are refused."""
+    return _read_file(data, filename).pairs()
+
+
+class _File:
+    """A vendor file's data rows, read row by row (``pairs``: (line, dict)) or, for a plain CSV file, column-wise
+    (``vector_checks.read_csv``: a frame of the header's columns; row i is line i + 2). Either way the same rows:
+    ``raw(i)`` gives row i's dict, ``frame`` the columns the checks read."""
+
+    def __init__(self, header: list[str], frame: Any = None, pairs: list[tuple[int, dict[str, str]]] | None = None,
+                 edge_free: frozenset[str] = frozenset()) -> None:
+        self.header = header
+        self.edge_free = edge_free  # columns with no cell that has white space at either end
+        self._frame = frame
+        self._pairs = pairs
+        self.by_column = frame is not None
+        self.n = frame.height if frame is not None else len(pairs or ())
+        self._names: list[str] | None = None
+        self._tuples: list[tuple] | None = None
+
+    @property
+    def frame(self) -> Any:
+        if self._frame is None:
+            header = set(self.header)  # the checks count an absent column as empty
+            cols = tuple(c for c in (*vector_checks._COLS, *vector_checks._REST, *LEGAL_VALUES) if c in header)
+            self._frame = vector_checks.frame_of([r for _, r in self._pairs], cols)
+        return self._frame
+
+    def lines(self) -> Any:
+        return range(2, self.n + 2) if self.by_column else [line for line, _ in self._pairs]
+
+    def names(self) -> list[str]:
+        """Each row's legal name ("" when it has none), in file order."""
+        if self._names is None:
+            if not self.by_column:
+                self._names = [raw.get("legal_name", "") for _, raw in self._pairs]
+            elif "legal_name" in self.header:
+                self._names = self._frame["legal_name"].to_list()
+            else:
+                self._names = [""] * self.n
+        return self._names
+
+    def raw(self, i: int) -> dict[str, str]:
+        if not self.by_column:
+            return self._pairs[i][1]
+        if self._tuples is None:
+            self._tuples = list(zip(*(s.to_list() for s in self._frame.get_columns()), strict=True))
+        return dict(zip(self.header, self._tuples[i], strict=True))
+
+    def raws(self, indices: list[int]) -> list[dict[str, str]]:
+        """The dicts of the rows at ``indices`` (column-wise: only those rows are taken out of the frame)."""
+        if not self.by_column:
+            return [self._pairs[i][1] for i in indices]
+        header = self.header
+        return [dict(zip(header, t, strict=True)) for t in self._frame[indices].rows()] if indices else []
+
+    def pairs(self) -> list[tuple[int, dict[str, str]]]:
+        if not self.by_column:
+            return self._pairs
+        return list(zip(self.lines(), self.raws(list(range(self.n))), strict=True))
+
+
+def _read_file(data: bytes, filename: str) -> _File:
     text = data.decode("utf-8-sig")
     if filename.lower().endswith(".json") or text.lstrip().startswith(("[", "{")):
         try:
@@ -124,28 +187,40 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
                                    errors=[{"file": filename, "line": 1, "field": None, "message": "not a list"}])
         rows = [(n, {k: _cell(v) for k, v in item.items()}) for n, item in enumerate(items, start=1)]
         header = sorted({k for _, r in rows for k in r})
+        file = _File(header, pairs=rows)
+    elif (plain := vector_checks.read_csv(data, text)) is not None:
+        file = _File(plain[0], frame=plain[1], edge_free=plain[2])  # the same rows as below, read column-wise
     else:
-        reader = csv.reader(io.StringIO(text))
-        header = next(reader, [])
-        width = len(header)
-        rows = []
-        n = 1
-        for rec in reader:  # what csv.DictReader gives: blank records skipped, short ones padded, extras dropped
-            if not rec:
-                continue
-            n += 1
-            if len(rec) < width:
-                rec += [""] * (width - len(rec))
-            rows.append((n, dict(zip(header, map(str.strip, rec), strict=False))))
-        if "'" in text:
-            import_cells(rows)  # undo the export's formula neutralisation (csv_cells)
+        header, rows = _csv_rows(text)
+        # every cell stripped; an apostrophe undone (import_cells) may uncover a tab
+        file = _File(header, pairs=rows, edge_free=frozenset() if "'" in text else frozenset(header))
+    header = file.header
     unknown = [h for h in header if h not in COLUMNS]
     if unknown or "legal_name" not in header:
         msg = f"unknown column(s): {', '.join(unknown)}" if unknown else "the legal_name column is missing"
         raise ValidationFailed(f"{filename}: {msg}; see docs/vendors.md for the columns",
                                errors=[{"file": filename, "line": 1, "field": unknown[0] if unknown else "legal_name",
                                         "message": msg}])
-    return rows
+    return file
+
+
+def _csv_rows(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file read row by row (the reference for ``vector_checks.read_csv``)."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    width = len(header)
+    rows = []
+    n = 1
+    for rec in reader:  # what csv.DictReader gives: blank records skipped, short ones padded, extras dropped
+        if not rec:
+            continue
+        n += 1
+        if len(rec) < width:
+            rec += [""] * (width - len(rec))
+        rows.append((n, dict(zip(header, map(str.strip, rec), strict=False))))
+    if "'" in text:
+        import_cells(rows)  # undo the export's formula neutralisation (csv_cells)
+    return header, rows
 
 
 def _cell(v: Any) -> str:
@@ -183,6 +258,39 @@ class _Row:
         if self._name_key is None:
             self._name_key = validation.name_key(self.legal_name)
         return self._name_key
+
+
+class _FileRow(_Row):
+    """A plain row of a file read column-wise (``_checked_rows``): its ``raw`` dict is made from the file's columns
+    when something first reads it (its line is its index + 2). Made with the values a plain row has; the rest
+    are a plain row's: no other names, contact or business units (``_check_row`` gives None for them)."""
+
+    def __init__(self, line: int, file: _File, legal_name: str, country: str, tax: dict | None, bank: dict | None,
+                 address: dict | None, legal: dict[str, str], tax_key: str | None) -> None:
+        self.line = line
+        self._raw = file
+        self.legal_name = legal_name
+        self.country = country
+        self.other_names = None
+        self.tax = tax
+        self.bank = bank
+        self.address = address
+        self.contact = None
+        self.business_units = None
+        self.legal = legal
+        self.tax_key = tax_key
+        self._name_key = None
+
+    @property
+    def raw(self) -> dict[str, str]:
+        raw = self._raw
+        if isinstance(raw, _File):
+            raw = self._raw = raw.raw(self.line - 2)
+        return raw
+
+    @raw.setter
+    def raw(self, value: dict[str, str]) -> None:
+        self._raw = value
 
 
 class _Checks:
@@ -360,6 +468,49 @@ def _check_row(line: int, raw: dict[str, str], file: str, bu_codes: dict[str, in
                 validation.tax_key(tax["value"]) if tax else None), []
 
 
+def _checked_rows(file: _File, filename: str, checks: _Checks, errors: list) -> tuple[list[_Row], list[int]]:
+    """Every row of the file checked, in file order: the valid rows, each one's position in the file, and the
+    refusals appended to ``errors``. The common shapes are checked column-wise first
+    (``vector_checks.checked``); a row that is plain there (nothing else to check) becomes its ``_Row`` directly,
+    every other row goes through ``_check_row`` (with its column-wise parts when those were valid), which gives
+    each refusal its line, field and message. tests/unit/test_vendor_import_checks.py holds both ways equal."""
+    if not file.n:
+        return [], []
+    done = vector_checks.checked(file.frame, checks, LEGAL_VALUES, file.names(), file.edge_free)
+    plain = done.plain
+    # the plain rows made at C level (map over the columns, compress to the plain rows), in file order
+    def of_plain(values: Any) -> Any:
+        return compress(values, plain)
+
+    if file.by_column:
+        made = map(_FileRow, of_plain(file.lines()), repeat(file), of_plain(done.name), of_plain(done.cc),
+                   of_plain(done.tax), of_plain(done.bank), of_plain(done.address), of_plain(done.legal),
+                   of_plain(done.tax_key))
+    else:
+        made = map(_Row, of_plain(file.lines()), of_plain(map(file.raw, range(file.n))), of_plain(done.name),
+                   of_plain(done.cc), repeat(None), of_plain(done.tax), of_plain(done.bank), of_plain(done.address),
+                   repeat(None), repeat(None), of_plain(done.legal), of_plain(done.tax_key))
+    if all(plain):
+        return list(made), list(range(file.n))
+    rows: list[_Row] = []
+    at: list[int] = []
+    others = iter(file.raws([i for i, p in enumerate(plain) if not p]))
+    lines = file.lines()
+    bu_codes = checks.bu_codes
+    for i, is_plain in enumerate(plain):
+        if is_plain:
+            rows.append(next(made))
+            at.append(i)
+            continue
+        row, refused = _check_row(lines[i], next(others), filename, bu_codes, checks, done.parts(i))
+        if row is None:
+            errors += refused
+        else:
+            rows.append(row)
+            at.append(i)
+    return rows, at
+
+
 # ---------------------------------------------------------------- import
 
 
@@ -383,32 +534,25 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
     if source == "legal":
         legal_sync.legal_user(session, actor)  # legal's fields are applied as a named legal user
     report = ImportReport(filename, source, dry_run, partial)
-    rows = read_rows(data, filename)
-    report.rows = len(rows)
+    file = _read_file(data, filename)
+    report.rows = file.n
     # a large procurement file: the worker process for duplicate detection starts now, so its start-up overlaps
     # the checks (decision 0032); the legal path and small files use neither it nor the writer thread
-    pool = pipeline.DedupePool([raw.get("legal_name", "") for _, raw in rows]) if (
-        source == "procurement" and len(rows) > pipeline.PIPELINE_ABOVE) else None
+    pool = pipeline.DedupePool(file.names()) if (
+        source == "procurement" and file.n > pipeline.PIPELINE_ABOVE) else None
     try:
-        return _checked_and_applied(session, rows, report, filename, source, actor, dry_run, partial, pool)
+        return _checked_and_applied(session, file, report, filename, source, actor, dry_run, partial, pool)
     finally:
         if pool is not None:
             pool.close()
 
 
-def _checked_and_applied(session: Session, rows: list, report: ImportReport, filename: str, source: str,
+def _checked_and_applied(session: Session, file: _File, report: ImportReport, filename: str, source: str,
                          actor: Actor, dry_run: bool, partial: bool, pool: pipeline.DedupePool | None
                          ) -> ImportReport:
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
-    checked: list[_Row] = []
-    # the common shapes checked column-wise first; the rest (and every refusal) row by row
-    at: list[int] = []  # each checked row's position in the file
-    for i, ((line, raw), pre) in enumerate(zip(rows, vector_checks.precheck(rows, checks), strict=True)):
-        row, errors = _check_row(line, raw, filename, checks.bu_codes, checks, pre)
-        report.errors += errors
-        if row is not None:
-            checked.append(row)
-            at.append(i)
+    checked, at = _checked_rows(file, filename, checks, report.errors)
+
     def name_keys(wanted: list[_Row]) -> None:
         """The name keys of the rows not matched by tax ID (wanted after the tax-ID lookup): with a worker
         process, computed by both (decision 0036); any other row's key is computed if and when it is needed."""
