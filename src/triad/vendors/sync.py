@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
-from triad.ap.bulk import insert_rows
+from triad.ap.bulk import among, insert_rows
 from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_json, record_large, record_many
 from triad.core.db import json_dumps, utcnow
@@ -492,6 +492,14 @@ def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any
     return out
 
 
+class _Plan(list):
+    """``_match``'s plan: (row, vendor id or None, how it matched) per row to apply, in file order. ``names``: when
+    matching read the whole vendor table, (id, name_key, status) of every vendor as read then; ``_load_state``
+    uses them for ``all_names`` instead of reading them again (decision 0035: nothing is written in between)."""
+
+    names: list[tuple] | None = None
+
+
 def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
            name_keys: Any = None) -> list[tuple[_Row, int | None, str | None]]:
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
@@ -501,9 +509,15 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
         name_keys()
     by_name: dict[str, list[int]] = {}
     names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
-    for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
+    plan = _Plan()
+    if len(names) > _SCAN_ABOVE:  # _lookup's scan, with each vendor's status: kept for _load_state (_Plan)
+        vt = Vendor.__table__
+        plan.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
+        found = [(vid, key) for vid, key, _ in plan.names if key in names]
+    else:
+        found = _lookup(session, Vendor.name_key, Vendor.id, names)
+    for vid, key in sorted(found):
         by_name.setdefault(key, []).append(vid)
-    plan = []
     seen: dict[int, int] = {}
     new_keys: dict[str, int] = {}
     claimed_tax: dict[str, int] = {}  # a tax ID one row of this file gives to a vendor
@@ -663,8 +677,8 @@ def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any 
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     whole = len(ids) > _SCAN_ABOVE
-    if whole:
-        rows = _fetch(session, stmt)
+    if whole:  # the matched vendors' rows in one statement (one parameter: ap.bulk.among)
+        rows = _fetch(session, stmt.where(among(session.connection(), vt.c.id, ids)))
     else:
         rows = []
         for k in range(0, len(ids), _CHUNK):
@@ -694,13 +708,15 @@ def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any 
     ft = LawFirm.__table__
     firm_rows = _fetch(session, select(ft.c.vendor_id, ft.c.panel_member))
     all_names = all_accounts = None
-    if keep_all and whole:  # the whole vendor table was read, and so the whole bank account table (by key)
-        all_names = list(map(itemgetter(0, _VENDOR_COLS.index("name_key"), _VENDOR_COLS.index("status")), rows))
+    if keep_all and whole:  # many vendors: the whole bank account table was read (by key), the names are read
+        all_names = getattr(plan, "names", None)
+        if all_names is None:
+            all_names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
         all_accounts = list(map(itemgetter(0, 2), keys_rows))
     if then is not None:
         then(all_names, all_accounts)
     vendors: dict[int, dict] = {}
-    for r in (r for r in rows if r[0] in idset) if whole else rows:
+    for r in rows:
         vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
     children = {key: _grouped(table, child_reads[key], set(wanted[key])) if key in child_reads else {}
                 for key, table in _CHILD_TABLES.items()}
