@@ -522,12 +522,13 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     new_keys: dict[str, int] = {}
     claimed_tax: dict[str, int] = {}  # a tax ID one row of this file gives to a vendor
     errors = report.errors
+    tax_of, name_of = by_tax.get, by_name.get
     for r in rows:
         tk, line = r.tax_key, r.line
-        if tk and tk in by_tax:
-            vid, how = by_tax[tk], "tax_id"
+        if tk and (vid := tax_of(tk)) is not None:
+            how = "tax_id"
         else:
-            found = by_name.get(r.name_key)
+            found = name_of(r.name_key)
             if found is None:
                 vid, how = None, None
             elif len(found) > 1:
@@ -582,12 +583,13 @@ def _tax_matches(session: Session, keys: set[str]) -> dict[str, int]:
     if len(keys) > _SCAN_ABOVE:  # the keys and their formatted forms are more still: the scan, as _lookup's
         tv = VendorTaxId.__table__
         for vid, value in _fetch(session, select(tv.c.vendor_id, tv.c.value)):
-            if value in keys:
+            if value[2:3] == "-":  # (a key has no hyphen) the usual stored form of an EIN, 12-3456789
+                if len(value) == 10:
+                    k = value[:2] + value[3:]
+                    if k in keys and k.isdigit():
+                        by_tax[k] = vid
+            elif value in keys:
                 by_tax[value] = vid
-            elif value is not None and len(value) == 10 and value[2] == "-":
-                k = value[:2] + value[3:]
-                if k in keys and k.isdigit():
-                    by_tax[k] = vid
         return by_tax
     tk = list(keys)
     for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
