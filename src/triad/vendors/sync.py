@@ -505,14 +505,19 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
     ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
     by_tax = _tax_matches(session, {r.tax_key for r in rows if r.tax_key})
-    if name_keys is not None:
-        name_keys()
     by_name: dict[str, list[int]] = {}
-    names = {r.name_key for r in rows if not (r.tax_key and r.tax_key in by_tax)}
+    unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
     plan = _Plan()
-    if len(names) > _SCAN_ABOVE:  # _lookup's scan, with each vendor's status: kept for _load_state (_Plan)
+    # many rows to match by name: the whole vendor table's names (_lookup's scan, with each vendor's status: kept for
+    # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them).
+    # Scan or batches, the same vendors are found (sorted below).
+    if len(unmatched) > _SCAN_ABOVE:
         vt = Vendor.__table__
         plan.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
+    if name_keys is not None:
+        name_keys()
+    names = {r.name_key for r in unmatched}
+    if plan.names is not None:
         found = [(vid, key) for vid, key, _ in plan.names if key in names]
     else:
         found = _lookup(session, Vendor.name_key, Vendor.id, names)
