@@ -479,6 +479,14 @@ def _fetch(session: Session, stmt) -> list[tuple]:
     return list(zip(*cols, strict=True))
 
 
+def _among(session: Session, stmt, col, values: Any) -> list[tuple]:
+    """``_fetch`` of ``stmt`` for the rows whose ``col`` is one of ``values``, in one statement (``ap.bulk.among``: one
+    parameter however many values) instead of IN batches; in no particular order (decision 0035)."""
+    if not values:
+        return []
+    return _fetch(session, stmt.where(among(session.connection(), col, values)))
+
+
 def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any, Any]]:
     """(id, key) pairs whose key is in ``keys``: IN batches for a few keys, one scan for many."""
     if not keys:
@@ -520,7 +528,7 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     if plan.names is not None:
         found = [(vid, key) for vid, key, _ in plan.names if key in names]
     else:
-        found = _lookup(session, Vendor.name_key, Vendor.id, names)
+        found = _among(session, select(Vendor.id, Vendor.name_key), Vendor.name_key, names)
     for vid, key in sorted(found):
         by_name.setdefault(key, []).append(vid)
     seen: dict[int, int] = {}
@@ -585,7 +593,8 @@ def _tax_matches(session: Session, keys: set[str]) -> dict[str, int]:
     by_tax: dict[str, int] = {}
     if not keys:
         return by_tax
-    if len(keys) > _SCAN_ABOVE:  # the keys and their formatted forms are more still: the scan, as _lookup's
+    # as many values as _lookup was given (the keys and the formatted forms, which differ: a key has no hyphen)
+    if len(keys) > _SCAN_ABOVE or len(keys) + sum(len(k) == 9 and k.isdigit() for k in keys) > _SCAN_ABOVE:
         tv = VendorTaxId.__table__
         for vid, value in _fetch(session, select(tv.c.vendor_id, tv.c.value)):
             if value[2:3] == "-":  # (a key has no hyphen) the usual stored form of an EIN, 12-3456789
@@ -622,9 +631,7 @@ def _child_rows_read(session: Session, table, ids: list[int], cols: list[str] | 
     stmt = _child_stmt(table, cols)
     if len(ids) > _SCAN_ABOVE:
         return True, _fetch(session, stmt)
-    result = []
-    for k in range(0, len(ids), _CHUNK):
-        result += _fetch(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+    result = _among(session, stmt, table.c.vendor_id, ids)
     result.sort(key=lambda r: r[1])
     return False, result
 
@@ -684,12 +691,7 @@ def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any 
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     whole = len(ids) > _SCAN_ABOVE
-    if whole:  # the matched vendors' rows in one statement (one parameter: ap.bulk.among)
-        rows = _fetch(session, stmt.where(among(session.connection(), vt.c.id, ids)))
-    else:
-        rows = []
-        for k in range(0, len(ids), _CHUNK):
-            rows += _fetch(session, stmt.where(vt.c.id.in_(ids[k:k + _CHUNK])))
+    rows = _among(session, stmt, vt.c.id, ids)
     # a row matched by its tax ID cannot change that vendor's tax IDs (it holds that one): only vendors matched
     # by name need theirs
     tax_ids = sorted({vid for r, vid, how in plan if vid and how != "tax_id" and r.tax})
@@ -709,9 +711,7 @@ def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any 
     bu_rows: list = []
     if ids and any(r.business_units is not None for r in rs):
         bt = VendorBusinessUnit.__table__
-        for k in range(0, len(ids), _CHUNK):
-            bu_rows += _fetch(session, select(bt.c.vendor_id, bt.c.business_unit_id).where(
-                bt.c.vendor_id.in_(ids[k:k + _CHUNK])))
+        bu_rows = _among(session, select(bt.c.vendor_id, bt.c.business_unit_id), bt.c.vendor_id, ids)
     ft = LawFirm.__table__
     firm_rows = _fetch(session, select(ft.c.vendor_id, ft.c.panel_member))
     all_names = all_accounts = None
