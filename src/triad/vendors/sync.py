@@ -517,8 +517,8 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
     plan = _Plan()
     # many rows to match by name: the whole vendor table's names (_lookup's scan, with each vendor's status: kept for
-    # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them).
-    # Scan or batches, the same vendors are found (sorted below).
+    # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them);
+    # few: the vendors with those names, in one statement. Either way the same vendors are found (sorted below).
     if len(unmatched) > _SCAN_ABOVE:
         vt = Vendor.__table__
         plan.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
@@ -541,15 +541,15 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
         if tk and (vid := tax_of(tk)) is not None:
             how = "tax_id"
         else:
-            found = name_of(r.name_key)
-            if found is None:
+            named = name_of(r.name_key)
+            if named is None:
                 vid, how = None, None
-            elif len(found) > 1:
+            elif len(named) > 1:
                 errors.append({"file": filename, "line": line, "field": "legal_name", "message": (
-                    f"matches {len(found)} vendors by name; give the tax ID")})
+                    f"matches {len(named)} vendors by name; give the tax ID")})
                 continue
             else:
-                vid, how = found[0], "name"
+                vid, how = named[0], "name"
         if vid:
             if vid in seen:
                 errors.append({"file": filename, "line": line, "field": "tax_id" if tk else "legal_name",
@@ -588,8 +588,8 @@ def _tax_matches(session: Session, keys: set[str]) -> dict[str, int]:
     Python against the keys without making the formatted forms: a value is the formatted form of a key exactly
     when it is ten characters with a hyphen third and the nine others, the hyphen dropped, are a key of digits;
     that key is then the value's ``tax_key``, as the value itself is for a stored value that is a key (keys are
-    upper-case ASCII letters and digits). The same pairs in the same order as the batches' scan, so the same
-    winner."""
+    upper-case ASCII letters and digits). It scans wherever ``_lookup`` would have (more keys and forms than
+    ``_SCAN_ABOVE``), with the same statement: the same pairs in the same order, so the same winner."""
     by_tax: dict[str, int] = {}
     if not keys:
         return by_tax
