@@ -514,7 +514,9 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     ``name_keys``: called before the first name key is wanted (they may come from the worker process)."""
     by_tax = _tax_matches(session, {r.tax_key for r in rows if r.tax_key})
     by_name: dict[str, list[int]] = {}
-    unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
+    tax_of = by_tax.get
+    taxed = [tax_of(tk) if (tk := r.tax_key) else None for r in rows]  # each row's vendor by tax ID, or None
+    unmatched = [r for r, vid in zip(rows, taxed, strict=True) if vid is None]
     plan = _Plan()
     # many rows to match by name: the whole vendor table's names (_lookup's scan, with each vendor's status: kept for
     # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them);
@@ -535,10 +537,10 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     new_keys: dict[str, int] = {}
     claimed_tax: dict[str, int] = {}  # a tax ID one row of this file gives to a vendor
     errors = report.errors
-    tax_of, name_of = by_tax.get, by_name.get
-    for r in rows:
+    name_of = by_name.get
+    for r, vid in zip(rows, taxed, strict=True):
         tk, line = r.tax_key, r.line
-        if tk and (vid := tax_of(tk)) is not None:
+        if vid is not None:
             how = "tax_id"
         else:
             named = name_of(r.name_key)
