@@ -601,7 +601,9 @@ def _tax_matches(session: Session, keys: set[str]) -> dict[str, int]:
         for vid, value in _fetch(session, select(tv.c.vendor_id, tv.c.value)):
             if value[2:3] == "-":  # (a key has no hyphen) the usual stored form of an EIN, 12-3456789
                 if len(value) == 10:
-                    k = value[:2] + value[3:]
+                    # value[:2] + value[3:] where that can be a key: with a hyphen before the third character
+                    # both keep one (the third, or that one) and neither is a key
+                    k = value.replace("-", "", 1)
                     if k in keys and k.isdigit():
                         by_tax[k] = vid
             elif value in keys:
