@@ -78,7 +78,10 @@ def _seed(db, w) -> dict:
               {"vendor_id": ids[43], "scheme": "us_ein", "value": "13-9512345", "country": "US"},
               {"vendor_id": ids[44], "scheme": "other", "value": "XK-7788", "country": "US"},  # not a stored form
               {"vendor_id": ids[44], "scheme": "other", "value": "XK7788", "country": "US"},
-              {"vendor_id": ids[45], "scheme": "other", "value": "XK7788", "country": "US"}]
+              {"vendor_id": ids[45], "scheme": "other", "value": "XK7788", "country": "US"},
+              # hyphens where a formatted EIN has digits: never a stored form of a key
+              {"vendor_id": ids[41], "scheme": "other", "value": "1--9512345", "country": "US"},
+              {"vendor_id": ids[41], "scheme": "other", "value": "-1-9512345", "country": "US"}]
     for table, rows in ((VendorTaxId, taxes), (VendorBankAccount, banks), (VendorAddress, addresses),
                         (VendorContact, contacts), (VendorBusinessUnit, units)):
         db.execute(sa.insert(table.__table__), rows)
