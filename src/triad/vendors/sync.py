@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, selectinload
 
-from triad.ap.bulk import insert_rows
+from triad.ap.bulk import among, insert_rows
 from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_json, record_large, record_many
 from triad.core.db import json_dumps, json_dumps_large, utcnow
@@ -604,17 +604,55 @@ def _read(session: Session, stmt) -> list:
     return session.connection().execute(stmt).all()
 
 
+def _fetch(session: Session, stmt) -> list[tuple]:
+    """``_read``'s rows as the driver's plain tuples (decision 0035): the statement runs as ``_read`` runs it
+    (Core, its parameters bound by SQLAlchemy, pending ORM changes flushed first), and the rows are fetched
+    from the DBAPI cursor at once instead of one SQLAlchemy ``Row`` each (at 100,000 rows the Core rows cost
+    twice the driver's fetch). Each column's result processor, where its type has one for this database and the
+    cursor's column type (booleans and JSON on SQLite, timestamps), is applied column by column, so the values
+    are ``_read``'s; strings and integers, which have none, are the driver's objects as they are."""
+    session.flush()
+    result = session.connection().execute(stmt)
+    try:
+        cur = result.cursor
+        procs = [col.type._cached_result_processor(result.dialect, desc[1])
+                 for col, desc in zip(stmt.selected_columns, cur.description, strict=True)]
+        rows = cur.fetchall()
+    finally:
+        result.close()
+    if not any(procs) or not rows:
+        return rows
+    cols = [col if p is None else list(map(p, col)) for p, col in zip(procs, zip(*rows, strict=True), strict=True)]
+    return list(zip(*cols, strict=True))
+
+
+def _among(session: Session, stmt, col, values: Any) -> list[tuple]:
+    """``_fetch`` of ``stmt`` for the rows whose ``col`` is one of ``values``, in one statement (``ap.bulk.among``: one
+    parameter however many values) instead of IN batches; in no particular order (decision 0035)."""
+    if not values:
+        return []
+    return _fetch(session, stmt.where(among(session.connection(), col, values)))
+
+
 def _lookup(session: Session, key_col, id_col, keys: set[str]) -> list[tuple[Any, Any]]:
     """(id, key) pairs whose key is in ``keys``: IN batches for a few keys, one scan for many."""
     if not keys:
         return []
     if len(keys) > _SCAN_ABOVE:
-        return [(i, k) for i, k in _read(session, select(id_col, key_col)) if k in keys]
+        return [(i, k) for i, k in _fetch(session, select(id_col, key_col)) if k in keys]
     out: list[tuple[Any, Any]] = []
     ks = list(keys)
     for k in range(0, len(ks), _CHUNK):
-        out += _read(session, select(id_col, key_col).where(key_col.in_(ks[k:k + _CHUNK])))
+        out += _fetch(session, select(id_col, key_col).where(key_col.in_(ks[k:k + _CHUNK])))
     return out
+
+
+class _Plan(list):
+    """``_match``'s plan: (row, vendor id or None, how it matched) per row to apply, in file order. ``names``: when
+    matching read the whole vendor table, (id, name_key, status) of every vendor as read then; ``_load_state``
+    uses them for ``all_names`` instead of reading them again (decision 0035: nothing is written in between)."""
+
+    names: list[tuple] | None = None
 
 
 def _match(session: Session, rows: list[_Row], report: ImportReport, filename: str,
@@ -622,47 +660,67 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     """Each row's vendor: by tax ID, then by normalised name (a name shared by two vendors is ambiguous).
     ``name_keys``: called with the rows not matched by tax ID before their name keys are wanted (they may come
     from the worker process)."""
-    by_tax: dict[str, int] = {}
-    tk = list({r.tax_key for r in rows if r.tax_key})
-    for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
-        by_tax[validation.tax_key(value)] = vid
-    unmatched = [r for r in rows if not (r.tax_key and r.tax_key in by_tax)]
+    by_tax = _tax_matches(session, {r.tax_key for r in rows if r.tax_key})
+    by_name: dict[str, list[int]] = {}
+    tax_of = by_tax.get
+    taxed = [tax_of(tk) if (tk := r.tax_key) else None for r in rows]  # each row's vendor by tax ID, or None
+    unmatched = [r for r, vid in zip(rows, taxed, strict=True) if vid is None]
+    plan = _Plan()
+    # many rows to match by name: the whole vendor table's names (_lookup's scan, with each vendor's status: kept for
+    # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them);
+    # few: the vendors with those names, in one statement. Either way the same vendors are found (sorted below).
+    if len(unmatched) > _SCAN_ABOVE:
+        vt = Vendor.__table__
+        plan.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
     if name_keys is not None:
         name_keys(unmatched)
-    by_name: dict[str, list[int]] = {}
     names = {r.name_key for r in unmatched}
-    for vid, key in sorted(_lookup(session, Vendor.name_key, Vendor.id, names)):
+    if plan.names is not None:
+        found = [(vid, key) for vid, key, _ in plan.names if key in names]
+    else:
+        found = _among(session, select(Vendor.id, Vendor.name_key), Vendor.name_key, names)
+    for vid, key in sorted(found):
         by_name.setdefault(key, []).append(vid)
-    plan = []
     seen: dict[int, int] = {}
     new_keys: dict[str, int] = {}
     claimed_tax: dict[str, int] = {}  # a tax ID one row of this file gives to a vendor
-    for r in rows:
-        vid, how = None, None
-        if r.tax_key and r.tax_key in by_tax:
-            vid, how = by_tax[r.tax_key], "tax_id"
-        elif r.name_key in by_name:
-            if len(by_name[r.name_key]) > 1:
-                report.errors.append({"file": filename, "line": r.line, "field": "legal_name", "message": (
-                    f"matches {len(by_name[r.name_key])} vendors by name; give the tax ID")})
-                continue
-            vid, how = by_name[r.name_key][0], "name"
-        key = f"v{vid}" if vid else (r.tax_key or r.name_key)
-        if vid in seen or (vid is None and key in new_keys):
-            first = seen.get(vid) if vid else new_keys[key]
-            report.errors.append({"file": filename, "line": r.line, "field": "tax_id" if r.tax_key else "legal_name",
-                                  "message": f"the same vendor as line {first}"})
-            continue
-        if r.tax_key and r.tax_key in claimed_tax:
-            report.errors.append({"file": filename, "line": r.line, "field": "tax_id",
-                                  "message": f"the same tax ID as line {claimed_tax[r.tax_key]}"})
-            continue
-        if r.tax_key:
-            claimed_tax[r.tax_key] = r.line
-        if vid:
-            seen[vid] = r.line
+    errors = report.errors
+    name_of = by_name.get
+    for r, vid in zip(rows, taxed, strict=True):
+        tk, line = r.tax_key, r.line
+        if vid is not None:
+            how = "tax_id"
         else:
-            new_keys[key] = r.line
+            named = name_of(r.name_key)
+            if named is None:
+                vid, how = None, None
+            elif len(named) > 1:
+                errors.append({"file": filename, "line": line, "field": "legal_name", "message": (
+                    f"matches {len(named)} vendors by name; give the tax ID")})
+                continue
+            else:
+                vid, how = named[0], "name"
+        if vid:
+            if vid in seen:
+                errors.append({"file": filename, "line": line, "field": "tax_id" if tk else "legal_name",
+                               "message": f"the same vendor as line {seen[vid]}"})
+                continue
+        else:  # a new vendor: one per tax key, or per name key without a tax ID
+            key = tk or r.name_key
+            if vid is None and key in new_keys:
+                errors.append({"file": filename, "line": line, "field": "tax_id" if tk else "legal_name",
+                               "message": f"the same vendor as line {new_keys[key]}"})
+                continue
+        if tk:
+            if tk in claimed_tax:
+                errors.append({"file": filename, "line": line, "field": "tax_id",
+                               "message": f"the same tax ID as line {claimed_tax[tk]}"})
+                continue
+            claimed_tax[tk] = line
+        if vid:
+            seen[vid] = line
+        else:
+            new_keys[key] = line
         plan.append((r, vid, how))
     return plan
 
@@ -672,6 +730,39 @@ def _formatted(keys: list[str]) -> list[str]:
     return [f"{k[:2]}-{k[2:]}" for k in keys if len(k) == 9 and k.isdigit()]
 
 
+def _tax_matches(session: Session, keys: set[str]) -> dict[str, int]:
+    """The vendor holding each of these tax keys (``validation.tax_key`` forms), where one does: a stored value
+    that is the key itself or its formatted form (``_formatted``) matches; where two do, the one read last.
+
+    Few keys: IN batches of both forms. Many (decision 0035): one scan of the table, each stored value tested in
+    Python against the keys without making the formatted forms: a value is the formatted form of a key exactly
+    when it is ten characters with a hyphen third and the nine others, the hyphen dropped, are a key of digits;
+    that key is then the value's ``tax_key``, as the value itself is for a stored value that is a key (keys are
+    upper-case ASCII letters and digits). It scans wherever ``_lookup`` would have (more keys and forms than
+    ``_SCAN_ABOVE``), with the same statement: the same pairs in the same order, so the same winner."""
+    by_tax: dict[str, int] = {}
+    if not keys:
+        return by_tax
+    # as many values as _lookup was given (the keys and the formatted forms, which differ: a key has no hyphen)
+    if len(keys) > _SCAN_ABOVE or len(keys) + sum(len(k) == 9 and k.isdigit() for k in keys) > _SCAN_ABOVE:
+        tv = VendorTaxId.__table__
+        for vid, value in _fetch(session, select(tv.c.vendor_id, tv.c.value)):
+            if value[2:3] == "-":  # (a key has no hyphen) the usual stored form of an EIN, 12-3456789
+                if len(value) == 10:
+                    # value[:2] + value[3:] where that can be a key: with a hyphen before the third character
+                    # both keep one (the third, or that one) and neither is a key
+                    k = value.replace("-", "", 1)
+                    if k in keys and k.isdigit():
+                        by_tax[k] = vid
+            elif value in keys:
+                by_tax[value] = vid
+        return by_tax
+    tk = list(keys)
+    for vid, value in _lookup(session, VendorTaxId.value, VendorTaxId.vendor_id, set(tk) | set(_formatted(tk))):
+        by_tax[validation.tax_key(value)] = vid
+    return by_tax
+
+
 _CHILD_TABLES = {"tax_ids": VendorTaxId.__table__, "bank_accounts": VendorBankAccount.__table__,
                  "addresses": VendorAddress.__table__, "contacts": VendorContact.__table__}
 _SKIP = {"id", "vendor_id", "validated_on"}  # what service._child_rows leaves out
@@ -679,27 +770,27 @@ _VENDOR_COLS = ("id", "legal_name", "name_key", "other_names", "country", "statu
                 "screening_status", "risk_tier")
 
 
-def _child_stmt(table):
-    """A vendor child table's rows for ``_load_state``: vendor id, id, then the columns compared, in id order."""
-    return select(table.c.vendor_id, table.c.id, *[c for c in table.c if c.name not in _SKIP]).order_by(table.c.id)
+def _child_stmt(table, cols: list[str] | None = None):
+    """A vendor child table's rows for ``_load_state``: vendor id, id, then the columns compared (or ``cols``), in id
+    order."""
+    names = cols if cols is not None else [c.name for c in table.c if c.name not in _SKIP]
+    return select(table.c.vendor_id, table.c.id, *[table.c[n] for n in names]).order_by(table.c.id)
 
 
-def _child_rows_read(session: Session, table, ids: list[int]) -> tuple[bool, list]:
+def _child_rows_read(session: Session, table, ids: list[int], cols: list[str] | None = None) -> tuple[bool, list]:
     """A vendor child table's rows for these vendors, in id order: (whether the whole table was read (then all
-    its rows are given), the rows)."""
-    stmt = _child_stmt(table)
+    its rows are given), the rows). ``cols``: these columns only (``_child_stmt``)."""
+    stmt = _child_stmt(table, cols)
     if len(ids) > _SCAN_ABOVE:
-        return True, _read(session, stmt)
-    result = []
-    for k in range(0, len(ids), _CHUNK):
-        result += _read(session, stmt.where(table.c.vendor_id.in_(ids[k:k + _CHUNK])))
+        return True, _fetch(session, stmt)
+    result = _among(session, stmt, table.c.vendor_id, ids)
     result.sort(key=lambda r: r[1])
     return False, result
 
 
-def _grouped(table, read: tuple[bool, list], idset: set[int]) -> dict[int, list[dict]]:
+def _grouped(table, read: tuple[bool, list], idset: set[int], cols: list[str] | None = None) -> dict[int, list[dict]]:
     """``_child_rows_read``'s rows of these vendors as dicts, in id order, grouped by vendor."""
-    names = [c.name for c in table.c if c.name not in _SKIP]
+    names = cols if cols is not None else [c.name for c in table.c if c.name not in _SKIP]
     whole, result = read
     out: dict[int, list[dict]] = {}
     for r in (r for r in result if r[0] in idset) if whole else result:
@@ -707,63 +798,88 @@ def _grouped(table, read: tuple[bool, list], idset: set[int]) -> dict[int, list[
     return out
 
 
+def _new_bank(r: _Row, keys: Any) -> bool:
+    """Whether the row gives its vendor a bank account it does not have (``keys``: the account keys of the ones it
+    has): the rule of ``_diff_and_plan``, which ``_load_state`` also applies to decide whose accounts it reads
+    whole (decision 0035)."""
+    return bool(r.bank) and r.bank["account_key"] not in keys
+
+
 @dataclass
 class _State:
-    """What the import compares against, read once: vendor columns, child rows, business units, firms."""
+    """What the import compares against, read once: vendor columns, child rows, business units, firms.
+
+    Bank accounts (decision 0035): ``bank_keys`` holds the account keys of every matched vendor's accounts (what the
+    comparison reads); ``children["bank_accounts"]`` their whole rows (``service._child_rows``' columns: the audit's
+    ``before``) only for the vendors the file gives a new account (``_new_bank``)."""
 
     vendors: dict[int, dict]
     children: dict[str, dict[int, list[dict]]]
     business_units: dict[int, list[int]]
     firms: dict[int, list[bool]]
+    bank_keys: dict[int, list] = field(default_factory=dict)
     # with ``keep_all``, when the whole tables were read: (id, name_key, status) of every vendor and
     # (vendor id, account key) of every bank account, for duplicate detection (decision 0032)
     all_names: list[tuple] | None = None
     all_accounts: list[tuple] | None = None
 
+    def bank_rows(self, vid: int) -> list[dict]:
+        """A vendor's bank accounts, whole rows in id order (``[]`` without any); only for a vendor the file gives a
+        new account (``_new_bank``), whose rows were read: for another one that has accounts, a KeyError."""
+        return self.children["bank_accounts"][vid] if vid in self.bank_keys else []
+
 
 def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any = None) -> _State:
     """What the rows are compared with, read once. Every read comes first; ``then`` (given ``all_names`` and
     ``all_accounts``, see ``_State``) is called after the last one, before the rows read are sorted into the
-    state: from there on this function does not use the session (the pipelined path starts its writer)."""
+    state: from there on this function does not use the session (the pipelined path starts its writer).
+
+    Reads through the driver (``_fetch``); bank accounts by key, and whole only for the vendors whose bank the
+    file changes (decision 0035)."""
     ids = sorted({vid for _, vid, _ in plan if vid})
     idset = set(ids)
-    vt = Vendor.__table__
+    rs = list(map(itemgetter(0), plan))
+    vt, ba = Vendor.__table__, VendorBankAccount.__table__
     # other_names as the driver gives it (JSON text on SQLite): decoded only for a row that sets other names
     stmt = select(*[driver_value(vt.c[c]) if c == "other_names" else vt.c[c] for c in _VENDOR_COLS])
     whole = len(ids) > _SCAN_ABOVE
-    if whole:
-        rows = _read(session, stmt)
-    else:
-        rows = []
-        for k in range(0, len(ids), _CHUNK):
-            rows += _read(session, stmt.where(vt.c.id.in_(ids[k:k + _CHUNK])))
+    rows = _among(session, stmt, vt.c.id, ids)
     # a row matched by its tax ID cannot change that vendor's tax IDs (it holds that one): only vendors matched
     # by name need theirs
     tax_ids = sorted({vid for r, vid, how in plan if vid and how != "tax_id" and r.tax})
-    wanted = {"tax_ids": tax_ids, "bank_accounts": ids, "addresses": ids if any(r.address for r, _, _ in plan) else [],
-              "contacts": ids if any(r.contact for r, _, _ in plan) else []}
-    child_reads = {key: _child_rows_read(session, table, wanted[key])
-                   for key, table in _CHILD_TABLES.items() if wanted[key]}
+    wanted = {"tax_ids": tax_ids, "addresses": ids if any(map(attrgetter("address"), rs)) else [],
+              "contacts": ids if any(map(attrgetter("contact"), rs)) else []}
+    child_reads = {key: _child_rows_read(session, _CHILD_TABLES[key], wanted[key]) for key in wanted if wanted[key]}
+    # bank accounts: every matched vendor's account keys; whole rows for the vendors the file gives a new one
+    keys_whole, keys_rows = _child_rows_read(session, ba, ids, ["account_key"]) if ids else (False, [])
+    bank_keys: dict[int, list] = {}
+    for vid, _, key in (r for r in keys_rows if r[0] in idset) if keys_whole else keys_rows:
+        if vid in bank_keys:
+            bank_keys[vid].append(key)
+        else:
+            bank_keys[vid] = [key]
+    changed = sorted({vid for r, vid, _ in plan if vid in bank_keys and _new_bank(r, bank_keys[vid])})
+    full_read = _child_rows_read(session, ba, changed) if changed else (False, [])
     bu_rows: list = []
-    if ids and any(r.business_units is not None for r, _, _ in plan):
+    if ids and any(r.business_units is not None for r in rs):
         bt = VendorBusinessUnit.__table__
-        for k in range(0, len(ids), _CHUNK):
-            bu_rows += session.execute(select(bt.c.vendor_id, bt.c.business_unit_id).where(
-                bt.c.vendor_id.in_(ids[k:k + _CHUNK]))).all()
-    firm_rows = session.execute(select(LawFirm.vendor_id, LawFirm.panel_member)).all()
+        bu_rows = _among(session, select(bt.c.vendor_id, bt.c.business_unit_id), bt.c.vendor_id, ids)
+    ft = LawFirm.__table__
+    firm_rows = _fetch(session, select(ft.c.vendor_id, ft.c.panel_member))
     all_names = all_accounts = None
-    if keep_all and whole:  # the whole vendor table was read, and so the whole bank account table
-        at_key, at_status = _VENDOR_COLS.index("name_key"), _VENDOR_COLS.index("status")
-        all_names = [(r[0], r[at_key], r[at_status]) for r in rows]
-        at = 2 + [c.name for c in VendorBankAccount.__table__.c if c.name not in _SKIP].index("account_key")
-        all_accounts = [(r[0], r[at]) for r in child_reads["bank_accounts"][1]]
+    if keep_all and whole:  # many vendors: the whole bank account table was read (by key), the names are read
+        all_names = getattr(plan, "names", None)
+        if all_names is None:
+            all_names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
+        all_accounts = list(map(itemgetter(0, 2), keys_rows))
     if then is not None:
         then(all_names, all_accounts)
     vendors: dict[int, dict] = {}
-    for r in (r for r in rows if r[0] in idset) if whole else rows:
+    for r in rows:
         vendors[r[0]] = dict(zip(_VENDOR_COLS, r, strict=True))
     children = {key: _grouped(table, child_reads[key], set(wanted[key])) if key in child_reads else {}
                 for key, table in _CHILD_TABLES.items()}
+    children["bank_accounts"] = _grouped(ba, full_read, set(changed))
     bus: dict[int, list[int]] = {}
     for vid, bu in bu_rows:
         bus.setdefault(vid, []).append(bu)
@@ -771,7 +887,7 @@ def _load_state(session: Session, plan: list, keep_all: bool = False, then: Any 
     for vid, member in firm_rows:
         if vid in idset:
             firms.setdefault(vid, []).append(member)
-    return _State(vendors, children, bus, firms, all_names, all_accounts)
+    return _State(vendors, children, bus, firms, bank_keys, all_names, all_accounts)
 
 
 def _apply(session: Session, plan: list, report: ImportReport, source: str, filename: str, actor: Actor,
@@ -871,11 +987,11 @@ class _Pipelined:
         self.session, self.pool, self.actor = session, pool, actor
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
         session.flush()
-        self.names = all_names if all_names is not None else _read(
+        self.names = all_names if all_names is not None else _fetch(
             session, select(vt.c.id, vt.c.name_key, vt.c.status))
         self.every = all_accounts  # None: looked up in ``finish`` (few vendors)
         if self.every is None and len(plan) > _SCAN_ABOVE:
-            self.every = _read(session, select(ba.c.vendor_id, ba.c.account_key))
+            self.every = _fetch(session, select(ba.c.vendor_id, ba.c.account_key))
         self.writer = pipeline.Writer(session)
         fresh = [r for r, vid, _ in plan if vid is None]
         self.ids = _take_ids(session, len(fresh)) if fresh else []
@@ -1245,7 +1361,6 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     if source != "procurement":
         return out  # a legal file's procurement fields are compared in _legal_diffs' mirror (conflicts)
     taxes = state.children["tax_ids"].get(vid, [])
-    banks = state.children["bank_accounts"].get(vid, [])
     addresses = state.children["addresses"].get(vid, [])
     contacts = state.children["contacts"].get(vid, [])
     changes: dict[str, Any] = {}
@@ -1263,8 +1378,8 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     if r.tax and how != "tax_id" and not any(t["value"] == r.tax["value"] for t in taxes) and \
             r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
         changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
-    if r.bank and r.bank["account_key"] not in {b["account_key"] for b in banks}:
-        changes["bank_accounts"], before["bank_accounts"] = [_bank_in(r.bank)], banks
+    if _new_bank(r, state.bank_keys.get(vid, ())):
+        changes["bank_accounts"], before["bank_accounts"] = [_bank_in(r.bank)], state.bank_rows(vid)
     if r.address:
         first = addresses[0] if addresses else None
         if first is None or (first["line1"], first["city"], first["postal_code"], first["country"]) != (
