@@ -105,3 +105,34 @@ def test_fast_name_key_is_cleancos():
         words = [rng.choice(WORDS + terms + ["&", "-", ",", "Ltd.", "S.à r.l.", "Ç"]) for _ in range(rng.randint(1, 5))]
         names.append(" ".join(words))
     assert [validation.name_key(n) for n in names] == [validation.name_key_reference(n) for n in names]
+
+
+def test_pairs_of_a_union_of_focus_sets_are_the_merged_pairs_of_each():
+    """What the import relies on when it asks for the new vendors' pairs first and for vendors with new bank
+    accounts later (decision 0036): for the same names, focus A | B gives exactly A's pairs merged with B's."""
+    import random
+
+    from triad.vendors.dedupe import similar_names
+
+    rng = random.Random(36)
+    words = ["acme", "acne", "birch", "birhc", "cobalt", "cobolt", "delta", "data", "ember", "embers", "group"]
+    keys = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(3000)] + ["", "acme"]
+    a = set(rng.sample(range(len(keys)), 400))
+    b = set(rng.sample(range(len(keys)), 300)) | set(list(a)[:50])
+    merged = dict(similar_names(keys, new=a))
+    merged.update(similar_names(keys, new=b))
+    union = similar_names(keys, new=a | b)
+    assert merged == union and len(union) > 100
+
+
+def test_an_interrupted_search_raises_and_one_not_interrupted_finishes():
+    import pytest
+
+    from triad.vendors.dedupe import Interrupted, similar_names
+
+    keys = [f"name {k} {k % 7}" for k in range(2000)]
+    asked = []
+    with pytest.raises(Interrupted):
+        similar_names(keys, new={1, 2}, interrupted=lambda: asked.append(1) or len(asked) > 3)
+    assert len(asked) == 4
+    assert similar_names(keys, new={1, 2}, interrupted=lambda: False) == similar_names(keys, new={1, 2})

@@ -109,3 +109,22 @@ def test_frames_round_trip_and_end_of_input(tmp_path):
         f.write(data[:10])  # cut inside the first frame
     with open(path, "rb") as f, pytest.raises(EOFError):
         read_frame(f)
+
+
+@pytest.mark.parametrize("replaces", [False, True])
+def test_requests_are_answered_in_order_and_a_replacing_one_stops_the_one_before(replaces):
+    names = _names(30000)
+    keys = [name_key(n) for n in names]
+    pool = pipeline.DedupePool(names)
+    try:
+        pool.name_keys([])
+        first = pool.similar_names(keys, set(range(0, 30000, 2)))  # long enough to be stopped mid-way
+        second = pool.similar_names(keys[:500], {1, 7}, replaces=replaces)
+        assert second.result() == dedupe.similar_names(keys[:500], new={1, 7})
+        if not replaces:
+            assert first.result() == dedupe.similar_names(keys, new=set(range(0, 30000, 2)))
+        else:
+            assert first._frame is not None and first._frame[0] in ("cancelled", "ok")
+        assert pool._proc is not None  # neither answer made the parent give up on the worker
+    finally:
+        pool.close()

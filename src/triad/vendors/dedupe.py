@@ -16,6 +16,7 @@ as comparing every pair.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -30,13 +31,20 @@ def token_sorted(key: str) -> str:
     return " ".join(sorted(key.split()))
 
 
+class Interrupted(Exception):  # noqa: N818 - not an error: the caller asked to stop
+    """``similar_names`` stopped because its ``interrupted`` callback said so."""
+
+
 def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: int = NAME_THRESHOLD,
-                  window: int = WINDOW) -> dict[tuple[int, int], float]:
+                  window: int = WINDOW, interrupted: Callable[[], bool] | None = None) -> dict[tuple[int, int], float]:
     """Pairs (i, j), i < j, of normalised names scoring at least ``threshold`` (token_sort_ratio) that the
     sorted neighbourhood finds (see the module docstring).
 
     ``new``: when given, only pairs with at least one index in it are returned (new records against
-    everything) — an import of a few rows into a large master stays cheap.
+    everything) — an import of a few rows into a large master stays cheap. Each index of ``new`` is scored
+    on its own against its windows, so for the same ``keys`` the pairs for ``new = A | B`` are exactly the
+    pairs for ``A`` merged with those for ``B`` (tests/unit/test_vendor_dedupe.py).
+    ``interrupted``: asked between blocks of scoring; when it says True, ``Interrupted`` is raised.
     """
     groups: dict[str, list[int]] = defaultdict(list)
     for i, k in enumerate(keys):
@@ -63,6 +71,8 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
         wanted_at = [p for p, f in enumerate(order) if wanted[f]]  # sorted positions to score
         k = 0
         for start in range(0, len(order), _BLOCK):
+            if interrupted is not None and interrupted():
+                raise Interrupted
             end = min(start + _BLOCK, len(order))
             first = k
             while k < len(wanted_at) and wanted_at[k] < end:

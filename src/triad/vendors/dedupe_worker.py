@@ -9,8 +9,10 @@ from NAMES_FILE. Messages both ways are frames (``frames.write_frame``: an 8-byt
    itself while this process goes on from the start): it sends the wanted keys it has as ``("keys",
    indices, keys)``, then each further chunk of wanted keys as it is computed; or ``("stop",)`` (the parent
    has every key it wants): it sends ``("end",)``. With nothing left to compute it waits for the next word.
-2. **Duplicate detection.** It reads one ``(keys, new)`` frame and answers ``("ok", dedupe.similar_names(keys,
-   new=new))``. End of input before a request: it exits, having done nothing more.
+2. **Duplicate detection.** It answers each ``("pairs", keys, new, replaces)`` frame, in order, with ``("ok",
+   dedupe.similar_names(keys, new=new))``. A request with ``replaces`` that comes while another is being
+   answered stops that one (answered ``("cancelled", None)``, decision 0036); one without waits its turn.
+   End of input: it exits.
 
 Any failure is answered ``("error", traceback text)``. Only the parent writes the file and the pipe, so the
 unpickling reads nothing it did not send.
@@ -72,18 +74,28 @@ def main(argv: list[str]) -> int:
     except BaseException:  # noqa: BLE001 - reported to the parent, which computes the keys itself
         write_frame(out, ("error", traceback.format_exc()))
         return 1
-    request = read_frame(inp)
-    if request is None:
-        return 0  # the import ended (or failed) before asking
-    try:
-        from triad.vendors import dedupe
+    from triad.vendors import dedupe
 
-        keys, new = request
-        answer: tuple = ("ok", dedupe.similar_names(keys, new=new))
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
-        answer = ("error", traceback.format_exc())
-    write_frame(out, answer)
-    return 0
+    pending: list = []  # a request read while another was being answered
+
+    def interrupted() -> bool:
+        """A request that replaces the one being answered has come (or the parent closed the pipe)."""
+        if not pending and select.select([inp], [], [], 0)[0]:
+            pending.append(read_frame(inp))
+        return bool(pending) and (pending[0] is None or pending[0][3])
+
+    while True:
+        request = pending.pop() if pending else read_frame(inp)
+        if request is None:
+            return 0  # the import ended (or failed): no more requests
+        _, keys, new, _replaces = request
+        try:
+            answer: tuple = ("ok", dedupe.similar_names(keys, new=new, interrupted=interrupted))
+        except dedupe.Interrupted:
+            answer = ("cancelled", None)
+        except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+            answer = ("error", traceback.format_exc())
+        write_frame(out, answer)
 
 
 if __name__ == "__main__":

@@ -223,6 +223,7 @@ class DedupePool:
         self._proc: subprocess.Popen | None = None
         self._asked = False
         self._stopped = False  # the worker was told to stop computing name keys
+        self._waiting: list[_Answer] = []  # requests sent, in order, whose answers are not read yet
         self._ended = False  # the worker's "end" of the name keys was read
         self._buf = bytearray()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
@@ -369,24 +370,31 @@ class DedupePool:
 
     # ------------------------------------------------------------ duplicate detection
 
-    def similar_names(self, keys: list[str], new: set[int]) -> _Answer:
-        """Send the request; the answer's ``result()`` waits for the pairs (computed here if the worker cannot
-        give them)."""
-        assert not self._asked
-        self._asked = True
+    def similar_names(self, keys: list[str], new: set[int], replaces: bool = False) -> _Answer:
+        """Send a request; the answer's ``result()`` waits for the pairs (computed here if the worker cannot give
+        them). Requests are answered in order; one that ``replaces`` the previous stops it if the worker is still
+        at it (that answer must then not be asked for: it may be "cancelled")."""
         answer = _Answer(self, keys, new)
         self._stop_keys()
         if self._proc is not None:
             try:
                 while not self._ended:  # the rest of the name keys first (sent before the worker saw the stop)
                     self._keys_frame(self._next(), None)
-                self._send((keys, new))
-                self._proc.stdin.close()
+                self._send(("pairs", keys, new, replaces))
+                self._waiting.append(answer)
             except (RuntimeError, OSError) as exc:
                 self._gone("duplicate pairs", exc)
         return answer
 
+    def _answer_of(self, answer: _Answer) -> tuple:
+        """The worker's answer to this request: the answers before it are read first (they come in order)."""
+        while answer in self._waiting:
+            frame = self._next()
+            self._waiting.pop(0)._frame = frame
+        return answer._frame
+
     def _stop(self) -> None:
+        self._waiting = []  # no answer will come: each is computed here if asked for
         proc, self._proc = self._proc, None
         if proc is None:
             return
@@ -409,15 +417,17 @@ class DedupePool:
 class _Answer:
     def __init__(self, pool: DedupePool, keys: list[str], new: set[int]) -> None:
         self._pool, self._keys, self._new = pool, keys, new
+        self._frame: tuple | None = None
 
     def result(self) -> dict[tuple[int, int], float]:
         pool = self._pool
-        if pool._proc is not None:
+        if self._frame is not None or self in pool._waiting:
             try:
-                kind, value = pool._next()
-                if kind != "ok":
+                kind, value = self._frame if self._frame is not None else pool._answer_of(self)
+                if kind == "ok":
+                    return value
+                if kind != "cancelled":  # (a replaced request's answer is not meant to be asked for)
                     raise RuntimeError(value)
-                return value
             except RuntimeError as exc:
                 pool._gone("duplicate pairs", exc)
         from triad.vendors import dedupe

@@ -1001,6 +1001,15 @@ class _Pipelined:
             get = itemgetter(*cols)
             self.writer.insert(vt, ["id", *cols], [(i, *get(v)) for i, v in zip(self.ids, values, strict=True)])
         self.writer.start()
+        # duplicate detection asked for now (decision 0036), for the names as they will be if the file renames
+        # no vendor, with the new vendors in focus; ``finish`` asks only for what this leaves out, or again
+        # (replacing this request) if a name did change
+        self.first: tuple | None = None
+        if fresh:
+            index, keys = _names_then(self.names, {}, list(zip(self.ids, (r.name_key for r in fresh), strict=True)))
+            pos = {vid: i for i, vid in enumerate(index)}
+            focus = {pos[v] for v in self.ids}
+            self.first = (index, keys, focus, pool.similar_names(keys, focus))
 
     def finish(self, report: ImportReport, filename: str, events: list, w: _Writes, new_rows: list) -> None:
         session, writer = self.session, self.writer
@@ -1028,19 +1037,24 @@ class _Pipelined:
                 every += _lookup(session, ba.c.account_key, ba.c.vendor_id, keys_then)
         # the names as they will be: the master's, renamed by the queued updates, with the new vendors
         renamed = {u["_id"]: u["name_key"] for u in w.vendor_updates if "name_key" in u}
-        final = [(vid, renamed.get(vid, key)) for vid, key, status in names if status != VendorStatus.deactivated]
-        final += [(o.vendor_id, r.name_key) for o, r, _ in new_rows]
-        final.sort()
-        index = [vid for vid, _ in final]
-        keys = [k or "" for _, k in final]
+        index, keys = _names_then(names, renamed, [(o.vendor_id, r.name_key) for o, r, _ in new_rows])
         pos = {vid: i for i, vid in enumerate(index)}
-        similar = self.pool.similar_names(keys, {pos[v] for v in wanted if v in pos}) if wanted else None
+        focus = {pos[v] for v in wanted if v in pos}
+        similar: list = []
+        if self.first is not None and self.first[:2] == (index, keys):  # the names asked for at the start
+            similar.append(self.first[3])
+            if focus - self.first[2]:  # vendors with new bank accounts: their names' pairs too
+                similar.append(self.pool.similar_names(keys, focus - self.first[2]))
+        elif wanted:  # a name changed: asked again, replacing the first request
+            similar.append(self.pool.similar_names(keys, focus, replaces=self.first is not None))
         w.run(session, writer)
         # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
         vendors_json = json_dumps_large([{"vendor_id": e["entity_id"], "action": e["action"],
                                           "before": e.get("before"), "after": e["after"]} for e in events])
         accounts = _accounts_after(w, wanted, every) if wanted else {}
-        pairs = similar.result() if similar is not None else {}
+        pairs: dict[tuple[int, int], float] = {}
+        for answer in similar:  # for the same names, the pairs of two focus sets merged are those of their union
+            pairs.update(answer.result())
         writer.join()
         report.duplicates = _write_flags(session, index, pairs, accounts, wanted) if wanted else []
         report.duplicates_flagged = len(report.duplicates)
@@ -1052,6 +1066,15 @@ class _Pipelined:
             record_json(session, actor=self.actor, action="vendor_import.applied", entity_type="vendor_import",
                         after_json=json_dumps(summary)[:-1] + ',"vendors":' + vendors_json + "}")
         session.expire_all()
+
+
+def _names_then(names: list[tuple], renamed: dict[int, str], new: list[tuple[int, str]]) -> tuple[list, list]:
+    """What duplicate detection compares: vendor ids in order and their name keys, for the master's vendors
+    (``names``: id, name key, status; deactivated ones left out) renamed as given, and the new vendors."""
+    final = [(vid, renamed.get(vid, key)) for vid, key, status in names if status != VendorStatus.deactivated]
+    final += new
+    final.sort()
+    return [vid for vid, _ in final], [k or "" for _, k in final]
 
 
 def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[int]]:
