@@ -299,3 +299,38 @@ def test_the_writer_stops_at_the_first_error_and_a_close_runs_nothing_more(db, w
     names = set(db.scalars(sa.select(Vendor.legal_name).where(Vendor.id > top)))
     assert names == {"First Writer Ltd"}  # before the error: run; after it: not
     nested.rollback()
+
+
+def test_without_renames_the_first_search_is_kept_and_only_the_bank_changes_are_asked_for(db, w, monkeypatch,
+                                                                                          frozen):
+    """No vendor renamed, some given a new bank account (one into another vendor's account): the duplicate
+    search asked for when the writer starts is kept, a second one covers only the vendors with new accounts,
+    and the merged pairs give exactly the sequential path's flags (decision 0036)."""
+    existing = [factories.vendor(db, f"Juniper Vale Holdings {c}{d} LLC", _ein(300 + k))
+                for k, (c, d) in enumerate((c, d) for c in "ABCD" for d in "KLM")]
+    db.flush()
+    lines = []
+    for k, v in enumerate(existing):
+        if k % 3 == 0:  # a new bank account (the third one: another vendor's account)
+            account = existing[1].bank_accounts[0].account_number if k == 3 else f"{8800000 + k}"
+            lines.append(f"{v.legal_name},,US,us_ein,{v.tax_ids[0].value},021000021,{account},USD,,,,,,,")
+        else:
+            lines.append(f"{v.legal_name},,US,us_ein,{v.tax_ids[0].value},,,,{k} Fir St,Omaha,,,,,")
+    for k in range(12):  # new vendors, some near copies of existing names
+        name = existing[k].legal_name.replace("Holdings", "Holding") if k % 4 == 0 else f"Quarry Lane {k:02d} Inc"
+        lines.append(f"{name},,US,us_ein,{_ein(400 + k)},021000021,{8900000 + k},USD,{k} Ash St,Omaha,,,,,")
+    text = HEADER + "\n".join(lines) + "\n"
+    seq = _run(db, monkeypatch, text, threshold=10**9)
+    asked: list[tuple[int, bool]] = []
+    real = pipeline.DedupePool.similar_names
+
+    def spy(self, keys, new, replaces=False):
+        asked.append((len(new), replaces))
+        return real(self, keys, new, replaces)
+
+    monkeypatch.setattr(pipeline.DedupePool, "similar_names", spy)
+    pipe = _run(db, monkeypatch, text, threshold=0)
+    assert pipe == seq
+    assert asked == [(12, False), (4, False)]  # the new vendors first, then the four with new accounts
+    reasons = {d["reason"] for d in seq[0]["duplicates"]}
+    assert reasons == {"similar_name", "same_bank_account"}
