@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from itertools import compress
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -46,13 +47,24 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
     pairs for ``A`` merged with those for ``B`` (tests/unit/test_vendor_dedupe.py).
     ``interrupted``: asked between blocks of scoring; when it says True, ``Interrupted`` is raised.
     """
-    groups: dict[str, list[int]] = defaultdict(list)
+    number: dict[str, int] = {}  # form -> its number, in order of first appearance
+    members: list[list[int]] = []
+    form_of = [-1] * len(keys)  # each name's form number (-1: no name)
     for i, k in enumerate(keys):
         if k:
-            groups[token_sorted(k)].append(i)
-    forms = list(groups)
-    members = list(groups.values())
-    wanted = [True] * len(forms) if new is None else [any(i in new for i in m) for m in members]
+            f = number.setdefault(token_sorted(k), len(members))
+            if f == len(members):
+                members.append([])
+            members[f].append(i)
+            form_of[i] = f
+    forms = list(number)
+    if new is None:
+        wanted = [True] * len(forms)
+    else:  # a form is scored when one of its names is in ``new``
+        wanted = [False] * len(forms)
+        for i in new:
+            if 0 <= i < len(keys) and form_of[i] >= 0:
+                wanted[form_of[i]] = True
     out: dict[tuple[int, int], float] = {}
 
     def add(f: int, g: int, score: float) -> None:
@@ -67,8 +79,8 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
     reversed_forms = [s[::-1] for s in forms]
     for text in (forms, reversed_forms):
         order = sorted(range(len(forms)), key=text.__getitem__)
-        in_order = [text[f] for f in order]  # the forms in sorted order: windows are slices of it
-        wanted_at = [p for p, f in enumerate(order) if wanted[f]]  # sorted positions to score
+        in_order = list(map(text.__getitem__, order))  # the forms in sorted order: windows are slices of it
+        wanted_at = list(compress(range(len(order)), map(wanted.__getitem__, order)))  # sorted positions to score
         k = 0
         for start in range(0, len(order), _BLOCK):
             if interrupted is not None and interrupted():
