@@ -223,6 +223,7 @@ class DedupePool:
         self._proc: subprocess.Popen | None = None
         self._asked = False
         self._stopped = False  # the worker was told to stop computing name keys
+        self._need: list[int] | None = None  # the positions whose keys are wanted, once told (``ask``)
         self._waiting: list[_Answer] = []  # requests sent, in order, whose answers are not read yet
         self._kept: list[list] = []  # freed by close (``keep``)
         self._ended = False  # the worker's "end" of the name keys was read
@@ -309,16 +310,8 @@ class DedupePool:
         wanted."""
         from triad.vendors.validation import name_key
 
-        need = sorted(set(wanted))
+        need = self.ask(wanted)
         got: dict[int, str] = {}
-        if self._proc is not None:
-            try:
-                bitmap = bytearray((len(self._names) + 7) // 8)
-                for i in need:
-                    bitmap[i >> 3] |= 1 << (i & 7)
-                self._send(("need", bytes(bitmap)))
-            except RuntimeError as exc:
-                self._gone("name keys", exc)
         names = self._names
         top = len(need) - 1
         n = 0
@@ -336,6 +329,23 @@ class DedupePool:
             if i not in got:
                 got[i] = name_key(names[i])
         return got
+
+    def ask(self, wanted: list[int]) -> list[int]:
+        """Tell the worker which names' keys are wanted (once; ``name_keys`` asks itself if this was not called),
+        so it skips the others while the caller does something else. Returns the wanted positions, sorted."""
+        if self._need is None:
+            self._need = sorted(set(wanted))
+            if self._proc is not None:
+                try:
+                    bitmap = bytearray((len(self._names) + 7) // 8)
+                    for i in self._need:
+                        bitmap[i >> 3] |= 1 << (i & 7)
+                    self._send(("need", bytes(bitmap)))
+                except RuntimeError as exc:
+                    self._gone("name keys", exc)
+        elif sorted(set(wanted)) != self._need:
+            raise ValueError("the name keys wanted changed after the worker was told")
+        return self._need
 
     def _stop_keys(self) -> None:
         if self._proc is not None and not self._stopped:

@@ -555,13 +555,18 @@ def _checked_and_applied(session: Session, file: _File, report: ImportReport, fi
     checks = _Checks(dict(session.execute(select(BusinessUnit.code, BusinessUnit.id)).all()))
     checked, at = _checked_rows(file, filename, checks, report.errors)
 
-    def name_keys(wanted: list[_Row]) -> None:
+    def name_keys(wanted: list[_Row], ask_only: bool = False) -> None:
         """The name keys of the rows not matched by tax ID (wanted after the tax-ID lookup): with a worker
-        process, computed by both (decision 0036); any other row's key is computed if and when it is needed."""
+        process, computed by both (decision 0036); any other row's key is computed if and when it is needed.
+        ``ask_only``: the worker is only told which ones, so it skips the rest while the caller reads."""
         if pool is None:
             return
         where = {id(row): i for row, i in zip(checked, at, strict=True)}
-        keys = pool.name_keys([where[id(row)] for row in wanted])
+        positions = [where[id(row)] for row in wanted]
+        if ask_only:
+            pool.ask(positions)
+            return
+        keys = pool.name_keys(positions)
         for row in wanted:
             row._name_key = keys[where[id(row)]]
 
@@ -674,6 +679,8 @@ def _match(session: Session, rows: list[_Row], report: ImportReport, filename: s
     # _load_state, see _Plan), read before the name keys are asked for (the worker process may still be at them);
     # few: the vendors with those names, in one statement. Either way the same vendors are found (sorted below).
     if len(unmatched) > _SCAN_ABOVE:
+        if name_keys is not None:
+            name_keys(unmatched, ask_only=True)  # the worker skips the rows matched by tax ID from now on
         vt = Vendor.__table__
         plan.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
     if name_keys is not None:
