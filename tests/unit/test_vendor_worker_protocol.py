@@ -128,23 +128,3 @@ def test_requests_are_answered_in_order_and_a_replacing_one_stops_the_one_before
         assert pool._proc is not None  # neither answer made the parent give up on the worker
     finally:
         pool.close()
-
-
-def test_working_data_kept_until_close_and_freed_on_a_thread():
-    import threading
-    import weakref
-
-    class Rows(list):
-        pass
-
-    rows = Rows(range(1000))
-    gone = weakref.ref(rows)
-    pool = pipeline.DedupePool(["Acme Ltd"])
-    pool.keep([rows])
-    del rows
-    assert gone() is not None  # held by the pool
-    pool.close()
-    for t in threading.enumerate():
-        if t.name == "vendor-import-free":
-            t.join(timeout=30)
-    assert gone() is None

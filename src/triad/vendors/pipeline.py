@@ -225,7 +225,6 @@ class DedupePool:
         self._stopped = False  # the worker was told to stop computing name keys
         self._need: list[int] | None = None  # the positions whose keys are wanted, once told (``ask``)
         self._waiting: list[_Answer] = []  # requests sent, in order, whose answers are not read yet
-        self._kept: list[list] = []  # freed by close (``keep``)
         self._ended = False  # the worker's "end" of the name keys was read
         self._buf = bytearray()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
@@ -416,13 +415,6 @@ class DedupePool:
             if not f.closed:
                 f.close()
 
-    def keep(self, objects: list) -> None:
-        """Hold the import's working data (rows, plan, state, events: hundreds of thousands of small objects) until
-        ``close``, which frees them on a short-lived thread: the caller gets its report back and commits while
-        they are freed (freeing them where they fall out of scope took ~0.25 s at 100,000 rows, decision 0036).
-        Plain data only; nothing of it is used after the import."""
-        self._kept.append(objects)
-
     def close(self) -> None:
         try:
             self._stop()
@@ -430,9 +422,6 @@ class DedupePool:
             self._stderr.close()
             if os.path.exists(self._names_file):
                 os.unlink(self._names_file)
-            kept, self._kept = self._kept, []
-            if kept:
-                threading.Thread(target=kept.clear, name="vendor-import-free", daemon=True).start()
 
 
 class _Answer:

@@ -544,8 +544,6 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
         return _checked_and_applied(session, file, report, filename, source, actor, dry_run, partial, pool)
     finally:
         if pool is not None:
-            pool.keep([file])
-            del file
             pool.close()
 
 
@@ -571,8 +569,6 @@ def _checked_and_applied(session: Session, file: _File, report: ImportReport, fi
             row._name_key = keys[where[id(row)]]
 
     plan = _match(session, checked, report, filename, name_keys)
-    if pool is not None:
-        pool.keep([checked, at, plan])
     if report.errors and not partial:
         report.outcomes = [RowOutcome(e["line"], "error") for e in report.errors]
         return report
@@ -961,8 +957,6 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
             report.outcomes.append(out)
         if piped is not None:
             piped.finish(report, filename, events, w, new_rows)
-            # the import's working data freed after the caller has it back (``pipeline.DedupePool.keep``)
-            pool.keep([state, events, w, new_rows, piped.names, piped.every, piped.first])
             return
     finally:
         if piped is not None:
