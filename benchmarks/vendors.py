@@ -195,6 +195,9 @@ def run(args: argparse.Namespace, n: int, engine) -> None:
            "vendors_per_s": round(n / elapsed),
            "dedupe_s_10k": round(d10, 3), "dedupe_s_100k": round(d100, 3),
            "dedupe_growth_10x": round(d100 / d10, 1) if d10 else None,
+           # time per name at the larger size over time per name at 10,000: ~1 linear, ~10 quadratic (n log n ~1.25)
+           "dedupe_per_name_growth": round((d100 / (20_000 if args.quick else 100_000)) / (d10 / 10_000), 2)
+           if d10 else None,
            "seeded_duplicates": len(seeded), "seeded_duplicates_flagged": seeded_found,
            "dedupe_same_pairs_as_exhaustive_2k": same, "ratio_to_floor": round(elapsed / floor, 1)}
     if args.quick:
