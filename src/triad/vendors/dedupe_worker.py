@@ -92,6 +92,8 @@ def main(argv: list[str]) -> int:
         try:
             answer: tuple = ("ok", dedupe.similar_names(keys, new=new, interrupted=interrupted))
         except dedupe.Interrupted:
+            if pending[0] is None:
+                return 0  # the parent closed the pipe: nobody to answer
             answer = ("cancelled", None)
         except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
             answer = ("error", traceback.format_exc())

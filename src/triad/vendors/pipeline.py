@@ -221,7 +221,6 @@ class DedupePool:
     def __init__(self, names: list[str]) -> None:
         self._names = names
         self._proc: subprocess.Popen | None = None
-        self._asked = False
         self._stopped = False  # the worker was told to stop computing name keys
         self._need: list[int] | None = None  # the positions whose keys are wanted, once told (``ask``)
         self._waiting: list[_Answer] = []  # requests sent, in order, whose answers are not read yet
