@@ -219,6 +219,10 @@ def test_checked_rows_equal_the_row_checks_for_rows_read_row_by_row():
               for line, raw in pairs]
     file = sync._File(sorted({k for _, raw in sparse for k in raw}), pairs=sparse)
     assert _checked(file) == _row_by_row(sparse)
+    # the first object has fewer keys than every later one: the later ones' cells are still read
+    first_short = [(pairs[0][0], {"legal_name": pairs[0][1]["legal_name"], "country": "US"}), *pairs[1:]]
+    file = sync._File(sorted({k for _, raw in first_short for k in raw}), pairs=first_short)
+    assert _checked(file) == _row_by_row(first_short)
     # stripped columns are not looked at again for white space: told so, the same results for stripped rows
     stripped = [(line, {k: v.strip() for k, v in raw.items()}) for line, raw in pairs]
     told = sync._File(sorted(pairs[0][1]), pairs=stripped, edge_free=frozenset(pairs[0][1]))

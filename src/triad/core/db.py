@@ -173,8 +173,9 @@ def json_dumps_large(o: object) -> str:
     output (non-ASCII text, DEL) means the text is made by ``json_dumps`` instead, as is anything orjson
     refuses (non-string keys, integers beyond 64 bits, a subclass or type ``default`` does not know).
     Floats are written differently (``1e-05``, NaN) and so are not allowed: the callers' data has none (no
-    float column anywhere in the schema; money is Decimal). tests/unit/test_json_dumps_large.py holds the two
-    equal."""
+    float column anywhere in the schema; money is Decimal); nothing checks this, so use it only for such data.
+    Values ``json_dumps`` refuses (a plain ``Enum``, a ``UUID``) may be written rather than refused.
+    tests/unit/test_json_dumps_large.py holds the two equal."""
     try:
         out = orjson.dumps(o, default=_json_default, option=_ORJSON_OPTIONS)
     except TypeError:

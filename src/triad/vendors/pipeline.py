@@ -271,7 +271,10 @@ class DedupePool:
         n = struct.unpack_from("<Q", buf)[0]
         if len(buf) < 8 + n:
             return None
-        obj = pickle.loads(bytes(buf[8:8 + n]))  # noqa: S301 - our own child's answer
+        try:
+            obj = pickle.loads(bytes(buf[8:8 + n]))  # noqa: S301 - our own child's answer
+        except Exception as exc:  # noqa: BLE001 - a garbled frame: the worker is given up on, like a dead one
+            raise RuntimeError(f"unreadable frame from the worker ({exc!r})") from None
         del buf[:8 + n]
         return obj
 
@@ -382,7 +385,8 @@ class DedupePool:
     def similar_names(self, keys: list[str], new: set[int], replaces: bool = False) -> _Answer:
         """Send a request; the answer's ``result()`` waits for the pairs (computed here if the worker cannot give
         them). Requests are answered in order; one that ``replaces`` the previous stops it if the worker is still
-        at it (that answer must then not be asked for: it may be "cancelled")."""
+        at it (that answer must then not be asked for: it may be "cancelled"). The import sends at most two
+        requests, so "the previous" is always the one being answered or queued."""
         answer = _Answer(self, keys, new)
         self._stop_keys()
         if self._proc is not None:
@@ -432,7 +436,10 @@ class _Answer:
         pool = self._pool
         if self._frame is not None or self in pool._waiting:
             try:
-                kind, value = self._frame if self._frame is not None else pool._answer_of(self)
+                frame = self._frame if self._frame is not None else pool._answer_of(self)
+                if not (isinstance(frame, tuple) and len(frame) == 2):
+                    raise RuntimeError(f"unexpected answer {str(frame)[:100]}")
+                kind, value = frame
                 if kind == "ok":
                     return value
                 if kind != "cancelled":  # (a replaced request's answer is not meant to be asked for)

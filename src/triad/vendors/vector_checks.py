@@ -141,8 +141,10 @@ def frame_of(dicts: list[dict[str, str]], columns: tuple[str, ...]) -> pl.DataFr
     """``columns`` of row dicts as a frame of text ("" where a row has no such cell)."""
     present = [c for c in columns if dicts and c in dicts[0]]
     values = None
-    if len(present) > 1:
-        try:  # a CSV file: every row has the header's keys, so one pass of C-level item getting
+    # only when the first row has every column asked for (the rows of a CSV file all have the header's keys):
+    # a column the first row lacks may still be in a later row (JSON objects need not share their keys)
+    if len(present) > 1 and len(present) == len(columns):
+        try:  # one pass of C-level item getting; a later row without one of the keys: row by row below
             values = list(map(itemgetter(*present), dicts))
         except KeyError:
             values = None
