@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import io
 import json
 import os
@@ -175,12 +176,15 @@ def run(args: argparse.Namespace, n: int, engine) -> None:
     def dedupe_time(count: int) -> float:
         """All pairs among ``count`` names, every 31st a near copy of an earlier one (and 50 shared accounts)."""
         keys = [name_key(near_copy(i // 2) if i % 31 == 1 else vendor_name(i)) for i in range(1, count + 1)]
-        t = time.perf_counter()
-        pairs = dedupe.similar_names(keys)
-        dedupe.same_accounts([f"{i % (count - 50)}" for i in range(count)])
-        took = time.perf_counter() - t
-        assert len(pairs) >= count // 31 - 1, len(pairs)  # the near copies are found
-        return took
+        took = []
+        for _ in range(2):  # best of two, each after a full collection (the import's garbage is not its cost)
+            gc.collect()
+            t = time.perf_counter()
+            pairs = dedupe.similar_names(keys)
+            dedupe.same_accounts([f"{i % (count - 50)}" for i in range(count)])
+            took.append(time.perf_counter() - t)
+            assert len(pairs) >= count // 31 - 1, len(pairs)  # the near copies are found
+        return min(took)
 
     d10 = dedupe_time(10_000)
     d100 = dedupe_time(100_000 if not args.quick else 20_000)
