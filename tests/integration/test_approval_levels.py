@@ -19,7 +19,17 @@ from triad.invoices.approvals import approve, status
 from triad.invoices.models import ApprovalLevel, InvoiceApproval, InvoiceStateChange
 from triad.invoices.service import bulk_approve, decide_line, review_queue, transition
 
-TODAY = dt.datetime.now(dt.UTC).date()
+TODAY = dt.date(2026, 11, 26)
+NOON = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """The approvals' clock stopped at noon on TODAY: a run that crosses midnight UTC (CI's PostgreSQL pass did,
+    with TODAY taken at import) still sees "away through today" as today."""
+    from triad.invoices import approvals
+
+    monkeypatch.setattr(approvals, "utcnow", lambda: NOON)
 
 
 @pytest.fixture
@@ -90,7 +100,7 @@ def test_one_person_signs_every_consecutive_step_they_hold(db, w, people):
     assert inv.state == "approved"
 
 
-def test_fallback_signs_while_the_approver_is_away(db, w, people):
+def test_fallback_signs_while_the_approver_is_away(db, w, people, frozen_clock):
     _level(db, "Director", "100", people["director"], fallback=people["deputy"])
     people["director"].away_until = TODAY  # away through today
     inv = _in_review(db, w.a.invoice)
@@ -104,7 +114,7 @@ def test_fallback_signs_while_the_approver_is_away(db, w, people):
     assert inv.state == "approved"
 
 
-def test_back_from_leave_the_approver_signs_again(db, w, people):
+def test_back_from_leave_the_approver_signs_again(db, w, people, frozen_clock):
     _level(db, "Director", "100", people["director"], fallback=people["deputy"])
     people["director"].away_until = TODAY - dt.timedelta(days=1)  # was away until yesterday
     inv = _in_review(db, w.a.invoice)
