@@ -252,12 +252,9 @@ class DedupePool:
         self._stderr.seek(0)
         return RuntimeError(f"{what}; exit {code}: {self._stderr.read().decode(errors='replace')[-2000:]}")
 
-    def _fill(self, block: bool) -> bool:
-        """Read what the worker has written (waiting for some if ``block``); False at the end of its output."""
-        fd = self._proc.stdout.fileno()
-        if not block and not select.select([fd], [], [], 0)[0]:
-            return True
-        data = os.read(fd, 1 << 20)
+    def _fill(self) -> bool:
+        """Read what the worker has written (waiting for some); False at the end of its output."""
+        data = os.read(self._proc.stdout.fileno(), 1 << 20)
         if not data:
             return False
         self._buf += data
@@ -281,7 +278,7 @@ class DedupePool:
     def _next(self) -> Any:
         """The next frame, waiting for it."""
         while (obj := self._frame()) is None:
-            if not self._fill(block=True):
+            if not self._fill():
                 raise self._failed("the worker's output ended")
         return obj
 
@@ -292,7 +289,7 @@ class DedupePool:
         out, inp = self._proc.stdin.fileno(), self._proc.stdout.fileno()
         while data:
             readable, writable, _ = select.select([inp], [out], [])
-            if readable and not self._fill(block=True):
+            if readable and not self._fill():
                 raise self._failed("the worker's output ended")
             if writable:
                 try:
@@ -360,7 +357,7 @@ class DedupePool:
         """Keys the worker has sent so far (without waiting for more)."""
         try:
             while select.select([self._proc.stdout.fileno()], [], [], 0)[0]:
-                if not self._fill(block=True):
+                if not self._fill():
                     raise self._failed("the worker's output ended")
                 while (frame := self._frame()) is not None:
                     self._keys_frame(frame, got)
