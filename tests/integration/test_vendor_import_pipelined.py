@@ -292,11 +292,15 @@ def test_the_writer_stops_at_the_first_error_and_a_close_runs_nothing_more(db, w
     nested.rollback()
 
 
+@pytest.mark.parametrize("names_read_whole", [False, True])
 def test_without_renames_the_first_search_is_kept_and_only_the_bank_changes_are_asked_for(db, w, monkeypatch,
-                                                                                          frozen):
+                                                                                          frozen, names_read_whole):
     """No vendor renamed, some given a new bank account (one into another vendor's account): the duplicate
     search asked for when the writer starts is kept, a second one covers only the vendors with new accounts,
-    and the merged pairs give exactly the sequential path's flags (decision 0036)."""
+    and the merged pairs give exactly the sequential path's flags (decision 0036). When matching read every
+    vendor's name, the first search is asked for before the state is read (decision 0037)."""
+    if names_read_whole:
+        monkeypatch.setattr(sync, "_SCAN_ABOVE", 0)
     existing = [factories.vendor(db, f"Juniper Vale Holdings {c}{d} LLC", _ein(300 + k))
                 for k, (c, d) in enumerate((c, d) for c in "ABCD" for d in "KLM")]
     db.flush()
@@ -315,13 +319,23 @@ def test_without_renames_the_first_search_is_kept_and_only_the_bank_changes_are_
     asked: list[tuple[int, bool]] = []
     real = pipeline.DedupePool.similar_names
 
+    state_read: list[bool] = []
+    real_state = sync._load_state
+
     def spy(self, keys, new, replaces=False):
-        asked.append((len(new), replaces))
+        asked.append((len(new), replaces, bool(state_read)))
         return real(self, keys, new, replaces)
 
+    def load_state(*a, **k):
+        state_read.append(True)
+        return real_state(*a, **k)
+
     monkeypatch.setattr(pipeline.DedupePool, "similar_names", spy)
+    monkeypatch.setattr(sync, "_load_state", load_state)
     pipe = _run(db, monkeypatch, text, threshold=0)
     assert pipe == seq
-    assert asked == [(12, False), (4, False)]  # the new vendors first, then the four with new accounts
+    # the new vendors first (before the state's reads when the names were read whole), then the four with new
+    # accounts
+    assert asked == [(12, False, not names_read_whole), (4, False, True)]
     reasons = {d["reason"] for d in seq[0]["duplicates"]}
     assert reasons == {"similar_name", "same_bank_account"}

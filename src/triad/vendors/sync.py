@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from triad.ap.bulk import among, insert_rows
 from triad.ap.bulk import raw as driver_value
 from triad.audit.service import Actor, record, record_json, record_large, record_many
-from triad.core.db import json_dumps, json_dumps_large, utcnow
+from triad.core.db import json_dumps, json_dumps_large, sqlite_cache_at_least, utcnow
 from triad.core.errors import ValidationFailed
 from triad.core.gcpause import cyclic_gc_paused
 from triad.core.schemas import _country, _currency
@@ -541,7 +541,10 @@ def _import(session: Session, data: bytes, filename: str, source: str, actor: Ac
     pool = pipeline.DedupePool(file.names()) if (
         source == "procurement" and file.n > pipeline.PIPELINE_ABOVE) else None
     try:
-        return _checked_and_applied(session, file, report, filename, source, actor, dry_run, partial, pool)
+        if file.n <= pipeline.PIPELINE_ABOVE:
+            return _checked_and_applied(session, file, report, filename, source, actor, dry_run, partial, pool)
+        with sqlite_cache_at_least(session):  # a large file: the database's pages kept in memory (decision 0037)
+            return _checked_and_applied(session, file, report, filename, source, actor, dry_run, partial, pool)
     finally:
         if pool is not None:
             pool.close()
@@ -569,6 +572,7 @@ def _checked_and_applied(session: Session, file: _File, report: ImportReport, fi
             row._name_key = keys[where[id(row)]]
 
     plan = _match(session, checked, report, filename, name_keys)
+    checked.clear()  # the plan holds every row it applies: the list goes, so the rows can go with the plan
     if report.errors and not partial:
         report.outcomes = [RowOutcome(e["line"], "error") for e in report.errors]
         return report
@@ -830,6 +834,12 @@ class _State:
     all_names: list[tuple] | None = None
     all_accounts: list[tuple] | None = None
 
+    def release(self) -> None:
+        """Every container emptied (the pipelined path, once the rows are compared: decision 0037)."""
+        for d in (self.vendors, self.children, self.business_units, self.firms, self.bank_keys):
+            d.clear()
+        self.all_names = self.all_accounts = None
+
     def bank_rows(self, vid: int) -> list[dict]:
         """A vendor's bank accounts, whole rows in id order (``[]`` without any); only for a vendor the file gives a
         new account (``_new_bank``), whose rows were read: for another one that has accounts, a KeyError."""
@@ -918,8 +928,12 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     def start(all_names: list | None, all_accounts: list | None) -> None:
         """After the state's reads: the writer starts (with the new vendors' insert) while the state is built."""
         nonlocal piped
-        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool)
+        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool, early)
 
+    # matching read every vendor's name: duplicate detection is asked for now, before the state's reads, so the
+    # worker searches while this process reads rather than while it and the writer both work (decision 0037)
+    early = _Pipelined.ask_early(session, plan, pool) if pool is not None and getattr(
+        plan, "names", None) is not None else None
     try:
         state = _load_state(session, plan, keep_all=pool is not None, then=start if pool is not None else None)
         barrier = piped.writer.drain if piped is not None else None
@@ -956,7 +970,13 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
             report.held_for_approval += len(out.held_for_approval)
             report.outcomes.append(out)
         if piped is not None:
-            piped.finish(report, filename, events, w, new_rows)
+            def release() -> None:
+                state.release()
+                plan.clear()
+                if isinstance(plan, _Plan):
+                    plan.names = None
+
+            piped.finish(report, filename, events, w, new_rows, release)
             return
     finally:
         if piped is not None:
@@ -989,8 +1009,29 @@ class _Pipelined:
     while both work, then (after the join) writes the flags and the event. The session is left alone
     whenever the writer has work; an error in any queued statement is raised (``_import`` rolls back)."""
 
+    @staticmethod
+    def ask_early(session: Session, plan: list, pool: pipeline.DedupePool) -> tuple[list[int], tuple | None]:
+        """The new vendors' ids and the first duplicate-detection request (see ``__init__``), from the names
+        ``_match`` read (``plan.names``): nothing is written before the writer starts, so both are what
+        ``__init__`` would make of them."""
+        fresh = [r for r, vid, _ in plan if vid is None]
+        if not fresh:
+            return [], None
+        ids = _take_ids(session, len(fresh))
+        return ids, _Pipelined._first(plan.names, ids, fresh, pool)
+
+    @staticmethod
+    def _first(names: list, ids: list[int], fresh: list[_Row], pool: pipeline.DedupePool) -> tuple:
+        """Duplicate detection for the names as they will be if the file renames no vendor, with the new
+        vendors in focus: (index, keys, focus, answer)."""
+        index, keys = _names_then(names, {}, list(zip(ids, (r.name_key for r in fresh), strict=True)))
+        pos = {vid: i for i, vid in enumerate(index)}
+        focus = {pos[v] for v in ids}
+        return index, keys, focus, pool.similar_names(keys, focus)
+
     def __init__(self, session: Session, plan: list, all_names: list | None, all_accounts: list | None,
-                 source: str, actor: Actor, pool: pipeline.DedupePool) -> None:
+                 source: str, actor: Actor, pool: pipeline.DedupePool,
+                 early: tuple[list[int], tuple | None] | None = None) -> None:
         self.session, self.pool, self.actor = session, pool, actor
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
         session.flush()
@@ -1001,7 +1042,10 @@ class _Pipelined:
             self.every = _fetch(session, select(ba.c.vendor_id, ba.c.account_key))
         self.writer = pipeline.Writer(session)
         fresh = [r for r, vid, _ in plan if vid is None]
-        self.ids = _take_ids(session, len(fresh)) if fresh else []
+        if early is not None:  # ids taken and the first request sent already (``ask_early``)
+            self.ids = early[0]
+        else:
+            self.ids = _take_ids(session, len(fresh)) if fresh else []
         if fresh:
             values = _vendor_values(fresh, source, actor)
             cols = _table_order(vt, values[0])
@@ -1012,13 +1056,13 @@ class _Pipelined:
         # no vendor, with the new vendors in focus; ``finish`` asks only for what this leaves out, or again
         # (replacing this request) if a name did change
         self.first: tuple | None = None
-        if fresh:
-            index, keys = _names_then(self.names, {}, list(zip(self.ids, (r.name_key for r in fresh), strict=True)))
-            pos = {vid: i for i, vid in enumerate(index)}
-            focus = {pos[v] for v in self.ids}
-            self.first = (index, keys, focus, pool.similar_names(keys, focus))
+        if early is not None:
+            self.first = early[1]
+        elif fresh:
+            self.first = self._first(self.names, self.ids, fresh, pool)
 
-    def finish(self, report: ImportReport, filename: str, events: list, w: _Writes, new_rows: list) -> None:
+    def finish(self, report: ImportReport, filename: str, events: list, w: _Writes, new_rows: list,
+               release: Any = None) -> None:
         session, writer = self.session, self.writer
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
         _plan_new_children(new_rows, self.ids, w)
@@ -1062,6 +1106,15 @@ class _Pipelined:
         pairs: dict[tuple[int, int], float] = {}
         for answer in similar:  # for the same names, the pairs of two focus sets merged are those of their union
             pairs.update(answer.result())
+        # the working data is freed now, while the writer is still busy, rather than after the join, on the
+        # way out, where nothing else runs (decision 0037): what the flags and the event need is kept
+        events.clear()
+        new_rows.clear()
+        w.release()
+        self.names = self.every = self.first = None
+        names = every = keys = pos = None  # noqa: F841 - references dropped
+        if release is not None:
+            release()
         writer.join()
         report.duplicates = _write_flags(session, index, pairs, accounts, wanted) if wanted else []
         report.duplicates_flagged = len(report.duplicates)
@@ -1199,6 +1252,14 @@ class _Writes:
     orm_ids: set[int] = field(default_factory=set)  # vendors changed through the ORM (four eyes)
 
     today: Any = field(default_factory=lambda: utcnow().date())
+
+    def release(self) -> None:
+        """The planned rows dropped once queued (``_Pipelined.finish``); the outcomes are the report's."""
+        self.vendor_updates.clear()
+        self.conflicts.clear()
+        for d in (self.replace, self.inserts):
+            for rows in d.values():
+                rows.clear()
 
     def children(self, vid: int, key: str, rows: list[dict]) -> None:
         add = self.inserts[key].append
