@@ -339,3 +339,26 @@ def test_without_renames_the_first_search_is_kept_and_only_the_bank_changes_are_
     assert asked == [(12, False, not names_read_whole), (4, False, True)]
     reasons = {d["reason"] for d in seq[0]["duplicates"]}
     assert reasons == {"similar_name", "same_bank_account"}
+
+
+def test_the_switch_interval_is_short_while_a_writer_runs_and_restored_after_the_last(db):
+    """Decision 0037: 0.5 ms while any writer thread runs (counted across writers), the setting before after."""
+    import sys
+
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL the writer runs inline: no thread")
+    before = sys.getswitchinterval()
+    assert before > pipeline.SWITCH_INTERVAL
+    first, second = pipeline.Writer(db), pipeline.Writer(db)
+    try:
+        first.start()
+        assert sys.getswitchinterval() == pipeline.SWITCH_INTERVAL
+        second.start()
+        first.join()
+        assert sys.getswitchinterval() == pipeline.SWITCH_INTERVAL  # the second still runs
+    finally:
+        first.close()
+        second.close()
+    assert sys.getswitchinterval() == before
+    second.close()  # closing again changes nothing
+    assert sys.getswitchinterval() == before

@@ -928,7 +928,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     def start(all_names: list | None, all_accounts: list | None) -> None:
         """After the state's reads: the writer starts (with the new vendors' insert) while the state is built."""
         nonlocal piped
-        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool, early)
+        piped = _Pipelined(session, plan, all_names, all_accounts, source, actor, pool, w.today, early)
 
     # matching read every vendor's name: duplicate detection is asked for now, before the state's reads, so the
     # worker searches while this process reads rather than while it and the writer both work (decision 0037)
@@ -937,28 +937,37 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     try:
         state = _load_state(session, plan, keep_all=pool is not None, then=start if pool is not None else None)
         barrier = piped.writer.drain if piped is not None else None
+        # the new vendors and their child rows go in before the rows are compared (the pipelined path queued
+        # them when its writer started): in file order, their ids are these
+        new_ids = piped.ids if piped is not None else _insert_vendors(session, plan, source, actor, w)
+        w.dedupe_ids.update(new_ids)
+        next_new = iter(new_ids).__next__
+        draft = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}  # a new vendor
+        outcomes, firms_of, vendors = report.outcomes, state.firms.get, state.vendors
+        held = 0
         for r, vid, how in plan:
             if vid is None:
-                out = RowOutcome(r.line, "created", None, r.legal_name, changed=["created"])
-                event = {"action": "vendor.created", "entity_type": "vendor", "entity_id": None,
+                new_id = next_new()
+                out = RowOutcome(r.line, "created", new_id, r.legal_name, changed=["created"])
+                event = {"vendor_id": new_id, "action": "vendor.created", "before": None,
                          "after": {"legal_name": r.legal_name, "source": source, "line": r.line,
                                    "tax_ids": [r.tax["value"]] if r.tax else [],
                                    "bank_accounts": [r.bank["account_key"]] if r.bank else []}}
                 events.append(event)
                 new_rows.append((out, r, event))
                 report.created += 1
-                current = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}
-                firms: list[bool] = []
+                current, firms = draft, []
             else:
-                v = state.vendors[vid]
-                firms = state.firms.get(vid, [])
-                out = _diff_and_plan(session, v, r, source, actor, events, state, w, how, barrier)
+                current = vendors[vid]
+                out = _diff_and_plan(session, current, r, source, actor, events, state, w, how, barrier)
                 out.matched_by = how
-            if vid is not None:
-                report.updated += out.action == "updated"
-                report.unchanged += out.action == "unchanged"
-                current = v
-            for fld, triad_value, incoming in _legal_diffs(current, r, source, firms):
+                if out.action == "updated":
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+                held += len(out.held_for_approval)
+                firms = firms_of(vid, []) if r.legal else []
+            for fld, triad_value, incoming in _legal_diffs(current, r, source, firms) if r.legal else ():
                 if out.vendor_id is not None and (out.vendor_id, fld, incoming) in open_conflicts:
                     continue
                 open_conflicts.add((out.vendor_id, fld, incoming))
@@ -967,8 +976,8 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                                           "line": r.line, "status": "open"}))
                 out.conflicts.append(fld)
                 report.conflicts += 1
-            report.held_for_approval += len(out.held_for_approval)
-            report.outcomes.append(out)
+            outcomes.append(out)
+        report.held_for_approval += held
         if piped is not None:
             def release() -> None:
                 state.release()
@@ -981,8 +990,6 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
     finally:
         if piped is not None:
             piped.writer.close()
-    if new_rows:
-        _insert_vendors(session, new_rows, source, actor, w)
     w.run(session)
     report.duplicates = flag_duplicates(session, sorted(w.dedupe_ids), {o.vendor_id for o, _, _ in new_rows})
     report.duplicates_flagged = len(report.duplicates)
@@ -990,9 +997,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         # one hash-chained event for the file, naming every vendor it created or changed with its before and
         # after (decision 0024, round 2); ``service.audit_of_vendor`` finds it from the vendor
         record_large(session, actor=actor, action="vendor_import.applied", entity_type="vendor_import",
-                     after=_summary(report, filename, source) | {
-                         "vendors": [{"vendor_id": e["entity_id"], "action": e["action"], "before": e.get("before"),
-                                      "after": e["after"]} for e in events]})
+                     after=_summary(report, filename, source) | {"vendors": events})
     session.expire_all()  # rows changed under the ORM's feet: objects in the session read them again
 
 
@@ -1030,7 +1035,7 @@ class _Pipelined:
         return index, keys, focus, pool.similar_names(keys, focus)
 
     def __init__(self, session: Session, plan: list, all_names: list | None, all_accounts: list | None,
-                 source: str, actor: Actor, pool: pipeline.DedupePool,
+                 source: str, actor: Actor, pool: pipeline.DedupePool, today: Any,
                  early: tuple[list[int], tuple | None] | None = None) -> None:
         self.session, self.pool, self.actor = session, pool, actor
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
@@ -1041,6 +1046,7 @@ class _Pipelined:
         if self.every is None and len(plan) > _SCAN_ABOVE:
             self.every = _fetch(session, select(ba.c.vendor_id, ba.c.account_key))
         self.writer = pipeline.Writer(session)
+        self.every_new: list[tuple] = []
         fresh = [r for r, vid, _ in plan if vid is None]
         if early is not None:  # ids taken and the first request sent already (``ask_early``)
             self.ids = early[0]
@@ -1052,6 +1058,11 @@ class _Pipelined:
             get = itemgetter(*cols)
             self.writer.insert(vt, ["id", *cols], [(i, *get(v)) for i, v in zip(self.ids, values, strict=True)])
         self.writer.start()
+        # the new vendors' child rows next, while the rows are compared (decision 0037; the sequential path
+        # inserts them at the same point, so the rows' ids are the same)
+        _insert_new_children(session, fresh, self.ids, today, self.writer)
+        if self.every is not None:  # read before the writes: the new vendors' accounts are added to it in ``finish``
+            self.every_new = [(vid, r.bank["account_key"]) for r, vid in zip(fresh, self.ids, strict=True) if r.bank]
         # duplicate detection asked for now (decision 0036), for the names as they will be if the file renames
         # no vendor, with the new vendors in focus; ``finish`` asks only for what this leaves out, or again
         # (replacing this request) if a name did change
@@ -1065,9 +1076,10 @@ class _Pipelined:
                release: Any = None) -> None:
         session, writer = self.session, self.writer
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
-        _plan_new_children(new_rows, self.ids, w)
         wanted = set(w.dedupe_ids)
         names, every = self.names, self.every
+        if every is not None and self.every_new:
+            every = every + self.every_new
         if w.orm_ids or (wanted and every is None):
             writer.drain()  # the session is ours until more is queued
             if w.orm_ids:  # names the ORM changed (a four-eyes row's name applies at once)
@@ -1100,8 +1112,7 @@ class _Pipelined:
             similar.append(self.pool.similar_names(keys, focus, replaces=self.first is not None))
         w.run(session, writer)
         # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
-        vendors_json = json_dumps_large([{"vendor_id": e["entity_id"], "action": e["action"],
-                                          "before": e.get("before"), "after": e["after"]} for e in events])
+        vendors_json = json_dumps_large(events)
         accounts = _accounts_after(w, wanted, every) if wanted else {}
         pairs: dict[tuple[int, int], float] = {}
         for answer in similar:  # for the same names, the pairs of two focus sets merged are those of their union
@@ -1111,7 +1122,7 @@ class _Pipelined:
         events.clear()
         new_rows.clear()
         w.release()
-        self.names = self.every = self.first = None
+        self.names = self.every = self.first = self.every_new = None
         names = every = keys = pos = None  # noqa: F841 - references dropped
         if release is not None:
             release()
@@ -1361,10 +1372,15 @@ def _table_order(table, cols) -> list[str]:
     return [c.name for c in table.c if c.name in cols]
 
 
-def _insert_vendors(session: Session, new_rows: list, source: str, actor: Actor, w: _Writes) -> None:
-    """Create the new vendors as drafts in one multi-row insert (ids in row order), then their child rows."""
-    ids = _insert_ids(session, _vendor_values([r for _, r, _ in new_rows], source, actor))
-    _plan_new_children(new_rows, ids, w)
+def _insert_vendors(session: Session, plan: list, source: str, actor: Actor, w: _Writes) -> list[int]:
+    """The sequential path: the plan's new vendors created as drafts in one multi-row insert (ids in row order),
+    then their child rows; their ids, in plan order."""
+    fresh = [r for r, vid, _ in plan if vid is None]
+    if not fresh:
+        return []
+    ids = _insert_ids(session, _vendor_values(fresh, source, actor))
+    _insert_new_children(session, fresh, ids, w.today)
+    return ids
 
 
 def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
@@ -1379,13 +1395,14 @@ def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
              "legal_review": "none", "created_at": now, "updated_at": now} for r in rows]
 
 
-def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
-    """The new vendors' ids on their outcomes and events; their child rows planned (after the updated vendors',
-    which decides the rows' ids)."""
-    ins = w.inserts
-    taxes, banks, addresses, contacts = (ins[k].append for k in ("tax_ids", "bank_accounts", "addresses", "contacts"))
-    for (out, r, event), vid in zip(new_rows, ids, strict=True):
-        out.vendor_id = event["entity_id"] = vid
+def _insert_new_children(session: Session, fresh: list[_Row], ids: list[int], today: Any,
+                         writer: pipeline.Writer | None = None) -> None:
+    """The new vendors' child rows, table by table in ``_Writes.run``'s order, each vendor's in file order.
+    Both paths insert them right after the new vendors, before any other write of the import (decision 0037),
+    which decides the rows' ids."""
+    pairs: dict[str, list[tuple[int, dict]]] = {k: [] for k in (*_CHILD_TABLES, "business_units")}
+    taxes, banks, addresses, contacts = (pairs[k].append for k in ("tax_ids", "bank_accounts", "addresses", "contacts"))
+    for r, vid in zip(fresh, ids, strict=True):
         if r.tax:
             taxes((vid, r.tax))
         if r.bank:
@@ -1395,8 +1412,10 @@ def _plan_new_children(new_rows: list, ids: list[int], w: _Writes) -> None:
         if r.contact:
             contacts((vid, r.contact))
         if r.business_units:
-            ins["business_units"] += [(vid, {"business_unit_id": bu}) for bu in r.business_units]
-    w.dedupe_ids.update(ids)
+            pairs["business_units"] += [(vid, {"business_unit_id": bu}) for bu in r.business_units]
+    tables = {**_CHILD_TABLES, "business_units": VendorBusinessUnit.__table__}
+    for key, table in tables.items():
+        _insert_children(session, table, pairs[key], today, writer)
 
 
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
@@ -1480,9 +1499,10 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         first = contacts[0] if contacts else None
         if first is None or (first["name"], first["email"]) != (r.contact["name"], r.contact["email"]):
             changes["contacts"], before["contacts"] = [r.contact], contacts
-    current_bus = sorted(state.business_units.get(vid, []))
-    if r.business_units is not None and sorted(r.business_units) != current_bus:
-        changes["business_unit_ids"], before["business_unit_ids"] = r.business_units, current_bus
+    if r.business_units is not None:
+        current_bus = sorted(state.business_units.get(vid, []))
+        if sorted(r.business_units) != current_bus:
+            changes["business_unit_ids"], before["business_unit_ids"] = r.business_units, current_bus
     if not changes:
         return out
     four_eyes = v["status"] in (VendorStatus.active, VendorStatus.suspended)
@@ -1536,8 +1556,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     after: dict[str, Any] = {"source": source, "line": r.line, "changed": changes, "held_for_approval": []}
     if notes:
         after["notes"] = notes
-    events.append({"action": "vendor.updated", "entity_type": "vendor", "entity_id": vid, "before": before,
-                   "after": after})
+    events.append({"vendor_id": vid, "action": "vendor.updated", "before": before, "after": after})
     return out
 
 
@@ -1587,8 +1606,7 @@ def _update(session: Session, v: Vendor, r: _Row, source: str, actor: Actor, eve
     out.changed = sorted(k for k in changes if k not in out.held_for_approval)
     if out.changed or held:
         out.action = "updated"
-        events.append({"action": "vendor.updated", "entity_type": "vendor", "entity_id": v.id,
-                       "before": {k: before[k] for k in out.changed},
+        events.append({"vendor_id": v.id, "action": "vendor.updated", "before": {k: before[k] for k in out.changed},
                        "after": {"source": source, "line": r.line, "changed": {k: changes[k] for k in out.changed},
                                  "held_for_approval": [{"change_id": c.id, "kind": c.kind} for c in held]}})
     return out
