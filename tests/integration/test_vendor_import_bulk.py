@@ -254,3 +254,26 @@ def test_child_rows_planned_as_pairs_are_stored_as_the_dict_rows_were(db, w):
     taxes = dict(db.execute(sa.select(VendorTaxId.value, VendorTaxId.validated_on)
                             .where(VendorTaxId.vendor_id.in_([a, b]))).all())
     assert taxes == {"13-7777777": today, "X-1": None}
+
+
+def test_new_vendor_rows_made_straight_are_the_dict_rows():
+    """``_vendor_rows`` builds the new vendors' tuples without a dict per row, in an order it assumes: the same
+    columns and values as ``_vendor_values``' dicts in the table's order (decision 0037)."""
+    from operator import itemgetter
+
+    rows = []
+    for k, other in enumerate([None, ["Alias One", "Alias Two"], []]):
+        rows.append(sync._Row(line=k + 2, raw={}, legal_name=f"Kestrel Arc {k} LLC", country="US", other_names=other,
+                              tax=None, bank=None, address=None, contact=None, business_units=None, legal={},
+                              tax_key=None))
+    ids = [501, 502, 503]
+    actor = Actor("cli:procurement", user_id=7)
+    cols, tuples = sync._vendor_rows(rows, ids, "procurement", actor)
+    values = sync._vendor_values(rows, "procurement", actor)
+    assert cols == ["id", *sync._table_order(sync.Vendor.__table__, values[0])]
+    now = tuples[0][cols.index("created_at")]
+    for v in values:
+        v["created_at"] = v["updated_at"] = now
+    get = itemgetter(*cols[1:])
+    assert tuples == [(i, *get(v)) for i, v in zip(ids, values, strict=True)]
+    assert tuples[1][cols.index("other_names")] == ("Alias One", "Alias Two")

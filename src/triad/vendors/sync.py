@@ -16,7 +16,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
@@ -1053,10 +1053,7 @@ class _Pipelined:
         else:
             self.ids = _take_ids(session, len(fresh)) if fresh else []
         if fresh:
-            values = _vendor_values(fresh, source, actor)
-            cols = _table_order(vt, values[0])
-            get = itemgetter(*cols)
-            self.writer.insert(vt, ["id", *cols], [(i, *get(v)) for i, v in zip(self.ids, values, strict=True)])
+            self.writer.insert(vt, *_vendor_rows(fresh, self.ids, source, actor))
         self.writer.start()
         # the new vendors' child rows next, while the rows are compared (decision 0037; the sequential path
         # inserts them at the same point, so the rows' ids are the same)
@@ -1067,10 +1064,13 @@ class _Pipelined:
         # no vendor, with the new vendors in focus; ``finish`` asks only for what this leaves out, or again
         # (replacing this request) if a name did change
         self.first: tuple | None = None
+        self.first_names: list | None = None  # the names list the first request was made from
         if early is not None:
             self.first = early[1]
+            self.first_names = plan.names
         elif fresh:
             self.first = self._first(self.names, self.ids, fresh, pool)
+            self.first_names = self.names
 
     def finish(self, report: ImportReport, filename: str, events: list, w: _Writes, new_rows: list,
                release: Any = None) -> None:
@@ -1100,7 +1100,10 @@ class _Pipelined:
                 every += _lookup(session, ba.c.account_key, ba.c.vendor_id, keys_then)
         # the names as they will be: the master's, renamed by the queued updates, with the new vendors
         renamed = {u["_id"]: u["name_key"] for u in w.vendor_updates if "name_key" in u}
-        index, keys = _names_then(names, renamed, [(o.vendor_id, r.name_key) for o, r, _ in new_rows])
+        if self.first is not None and not renamed and names is self.first_names:
+            index, keys = self.first[:2]  # the same names as the first request's (the same list, none renamed)
+        else:
+            index, keys = _names_then(names, renamed, [(o.vendor_id, r.name_key) for o, r, _ in new_rows])
         pos = {vid: i for i, vid in enumerate(index)}
         focus = {pos[v] for v in wanted if v in pos}
         similar: list = []
@@ -1122,7 +1125,7 @@ class _Pipelined:
         events.clear()
         new_rows.clear()
         w.release()
-        self.names = self.every = self.first = self.every_new = None
+        self.names = self.every = self.first = self.every_new = self.first_names = None
         names = every = keys = pos = None  # noqa: F841 - references dropped
         if release is not None:
             release()
@@ -1149,19 +1152,25 @@ def _names_then(names: list[tuple], renamed: dict[int, str], new: list[tuple[int
 
 
 def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[int]]:
-    """What ``flag_duplicates`` reads after the writes: for every bank account of a ``wanted`` vendor, all the
-    vendors paid into it. From (vendor, account) rows read before the writes (``every``: the whole table, or
-    at least every row of a wanted vendor and every row of an account a wanted vendor will have) with the
-    queued deletes and inserts applied."""
+    """What ``flag_duplicates`` reads after the writes, as far as it can give a flag: every account of a
+    ``wanted`` vendor that two or more vendors are paid into, with those vendors (an account with one vendor
+    gives no pair). From (vendor, account) rows read before the writes (``every``: the whole table, or at least
+    every row of a wanted vendor and every row of an account a wanted vendor will have) with the queued deletes
+    and inserts applied."""
     replaced = set(w.replace["bank_accounts"])
+    kept = [row for row in every if row[0] not in replaced] if replaced else every
     added = [(vid, row["account_key"]) for vid, row in w.inserts["bank_accounts"]]
-    rows = [(vid, key) for vid, key in every if vid not in replaced] + added
-    wanted_keys = {key for vid, key in rows if key and vid in wanted}
-    accounts: dict[str, set[int]] = {}
-    for vid, key in rows:
-        if key in wanted_keys:
-            accounts.setdefault(key, set()).add(vid)
-    return accounts
+    first: dict[str, int] = {}  # each account's first vendor
+    shared: dict[str, set[int]] = {}  # the accounts of more than one vendor
+    for vid, key in chain(kept, added):
+        if key:
+            one = first.setdefault(key, vid)
+            if one != vid:
+                if key in shared:
+                    shared[key].add(vid)
+                else:
+                    shared[key] = {one, vid}
+    return {key: vids for key, vids in shared.items() if not vids.isdisjoint(wanted)}
 
 
 def _apply_legal(session: Session, plan: list, report: ImportReport, source: str, filename: str,
@@ -1381,6 +1390,24 @@ def _insert_vendors(session: Session, plan: list, source: str, actor: Actor, w: 
     ids = _insert_ids(session, _vendor_values(fresh, source, actor))
     _insert_new_children(session, fresh, ids, w.today)
     return ids
+
+
+def _vendor_rows(rows: list[_Row], ids: list[int], source: str, actor: Actor) -> tuple[list[str], list[tuple]]:
+    """``_vendor_values`` with these ids, as (columns in the table's order, a tuple per row): made straight
+    from the rows when the table's columns are in the order this function writes them (they are: the test
+    suite holds the two equal), else from the dicts."""
+    values = _vendor_values(rows[:1], source, actor)[0]
+    cols = ["id", *_table_order(Vendor.__table__, values)]
+    if cols != _VENDOR_ROW_ORDER:
+        get = itemgetter(*cols[1:])
+        return cols, [(i, *get(v)) for i, v in zip(ids, _vendor_values(rows, source, actor), strict=True)]
+    draft, pathway, by, now = (values[k] for k in ("status", "onboarding_pathway", "requested_by_id", "created_at"))
+    return cols, [(i, r.legal_name, tuple(r.other_names or ()), r.country, draft, "medium", "not_screened",
+                   r.name_key, pathway, by, "none", now, now) for i, r in zip(ids, rows, strict=True)]
+
+
+_VENDOR_ROW_ORDER = ["id", "legal_name", "other_names", "country", "status", "risk_tier", "screening_status",
+                     "name_key", "onboarding_pathway", "requested_by_id", "legal_review", "created_at", "updated_at"]
 
 
 def _vendor_values(rows: list[_Row], source: str, actor: Actor) -> list[dict]:
