@@ -362,3 +362,53 @@ def test_the_switch_interval_is_short_while_a_writer_runs_and_restored_after_the
     assert sys.getswitchinterval() == before
     second.close()  # closing again changes nothing
     assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("names_read_whole", [False, True])
+def test_a_file_without_conflicts_or_flags_still_gets_its_audit_event(db, w, monkeypatch, frozen, names_read_whole):
+    """New vendors with names and accounts like no other and address changes, no legal field: nothing to queue
+    as a conflict, nothing to flag; the file's event is written all the same, the sequential path's."""
+    if names_read_whole:
+        monkeypatch.setattr(sync, "_SCAN_ABOVE", 0)
+    existing = [factories.vendor(db, f"Tamarack Sound Traders {c} LLC", _ein(600 + k)) for k, c in enumerate("ABCD")]
+    db.flush()
+    lines = [f"{v.legal_name},,US,us_ein,{v.tax_ids[0].value},,,,{k} Spruce Ct,Helena,,,,," for k, v in
+             enumerate(existing)]
+    words = ["Obsidian", "Marigold", "Thistle", "Cormorant", "Basalt", "Heliotrope"]
+    lines += [f"{word} {k * 7919 % 1000:03d} Quarry Works Inc,,US,us_ein,{_ein(650 + k)},021000021,{9400000 + k},USD,"
+              f"{k} Larch Way,Bozeman,,,,," for k, word in enumerate(words)]
+    text = HEADER + "\n".join(lines) + "\n"
+    seq = _run(db, monkeypatch, text, threshold=10**9)
+    pipe = _run(db, monkeypatch, text, threshold=0)
+    assert pipe == seq
+    report, snap = pipe
+    assert (report["created"], report["updated"], report["conflicts"], report["duplicates_flagged"]) == (6, 4, 0, 0)
+    applied = [e for e in snap["audit"] if e[1] == "vendor_import.applied"]
+    assert len(applied) == 1
+
+
+def test_an_error_after_the_writer_started_ends_it_and_restores_the_switch_interval(db, w, monkeypatch):
+    """Decision 0037: ``_Pipelined`` queues the new vendors' child rows after starting its writer; an error there
+    (here: any) ends the writer thread before it reaches the caller, and nothing is applied."""
+    import sys
+
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL the writer runs inline: no thread")
+    text = HEADER + "".join(f"Nightjar {k} Harbour Supply Inc,,US,us_ein,{_ein(700 + k)},021000021,{9500000 + k},"
+                            f"USD,{k} Alder Rd,Butte,,,,,\n" for k in range(3))
+    real = sync._insert_new_children
+
+    def failing(session, fresh, ids, today, writer=None):
+        if writer is not None:
+            raise RuntimeError("while queuing the child rows")
+        return real(session, fresh, ids, today, writer)
+
+    monkeypatch.setattr(sync, "_insert_new_children", failing)
+    monkeypatch.setattr(pipeline, "PIPELINE_ABOVE", 0)
+    before = sys.getswitchinterval()
+    top = db.scalar(sa.select(sa.func.max(Vendor.id))) or 0
+    with pytest.raises(RuntimeError, match="while queuing the child rows"):
+        sync.import_vendors(session=db, data=text.encode(), filename="proc.csv", source="procurement", actor=PROC)
+    assert sys.getswitchinterval() == before
+    assert not [t for t in threading.enumerate() if t.name == "vendor-import-writer"]
+    assert db.scalar(sa.select(sa.func.count()).select_from(Vendor).where(Vendor.id > top)) == 0

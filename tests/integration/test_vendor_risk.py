@@ -281,3 +281,16 @@ def test_credits_are_subtracted_from_spend(db, w):
     want = {"USD": BIG + Decimal("900.00") - Decimal("101.00"), "EUR": Decimal("100.10")}
     assert every[w.ids["a"]].spend == one.spend == want
     assert every[w.ids["b"]].spend == {}
+
+
+def test_the_vendor_list_is_in_normalised_name_order(client, db, w):
+    """The vendors page sorts by the normalised name (case, punctuation and legal form ignored; decision 0037),
+    which the name_key index serves, ties by id."""
+    for name, tax in (("zephyr Quay Ltd", "13-8800001"), ("Aardvark Quay Inc.", "13-8800002"),
+                      ("AARDVARK Quay Holdings LLC", "13-8800003")):
+        factories.vendor(db, name, tax)
+    db.commit()
+    _login(client, w.users["legal_ops"].username)
+    text = client.get("/vendors").text
+    names = ["Aardvark Quay Inc.", "AARDVARK Quay Holdings LLC", "zephyr Quay Ltd"]  # by key: aardvark quay, ...
+    assert [text.index(n) for n in names] == sorted(text.index(n) for n in names)

@@ -36,7 +36,7 @@ class GateBypass(RuntimeError):
 class Vendor(TimestampMixin, Base):
     __tablename__ = "vendor"
     id: Mapped[int] = mapped_column(primary_key=True)
-    legal_name: Mapped[str] = mapped_column(String(300))  # no index: no query reads one (decision 0037)
+    legal_name: Mapped[str] = mapped_column(String(300))  # no index: lists sort by name_key (decision 0037)
     other_names: Mapped[list[str]] = mapped_column(JSON, default=list)
     country: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(20), default=VendorStatus.draft, index=True)

@@ -911,10 +911,11 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
            pool: pipeline.DedupePool | None = None) -> None:
     """Compare every row with what Triad holds (read once), then write only the differences in bulk (Core
     executemany), with one audit event for the file naming every created or changed vendor. A bank or tax change
-    to an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes).
+    to an active or suspended vendor goes through ``service.update_vendor`` (it is held for four eyes). The new
+    vendors and their child rows are written before the rows are compared (decision 0037), the rest after.
 
     With ``pool`` (a large file, decision 0032) the same plan is written through a ``pipeline.Writer``: the new
-    vendors' insert is queued before the rows are compared (their ids taken first), the rest after, and
+    vendors' rows are queued before the rows are compared (their ids taken first), the rest after, and
     duplicate detection runs in the worker process meanwhile (``_Pipelined``)."""
     session.flush()
     open_conflicts = set(session.execute(select(VendorConflict.vendor_id, VendorConflict.field,
@@ -922,7 +923,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                                          .where(VendorConflict.status == "open")).all())
     events: list[dict] = []
     w = _Writes()
-    new_rows: list[tuple[RowOutcome, _Row, dict]] = []  # vendor ids come from the insert
+    new_rows: list[tuple[RowOutcome, _Row, dict]] = []  # the new vendors' outcomes, rows and audit entries
     piped: _Pipelined | None = None
 
     def start(all_names: list | None, all_accounts: list | None) -> None:
@@ -1006,13 +1007,14 @@ class _Pipelined:
 
     Made once ``_load_state`` has read (before it sorts the rows into the state): it reads what duplicate
     detection will need from the master as it is (names, and for many vendors the whole (vendor, bank account)
-    table: kept from ``_load_state``'s scans when it made them), takes the new vendors' ids, queues their insert
-    and starts the writer. While the rows are
-    compared the writer inserts; a row that goes through the ORM (four eyes) waits for the writer to be idle
-    first (``Writer.drain``). ``finish`` plans the new vendors' child rows, queues the rest of the writes,
-    sends the names as they will be to the worker process and serialises the audit event's list of vendors
-    while both work, then (after the join) writes the flags and the event. The session is left alone
-    whenever the writer has work; an error in any queued statement is raised (``_import`` rolls back)."""
+    table: kept from ``_load_state``'s scans when it made them), takes the new vendors' ids (unless
+    ``ask_early`` did), queues their insert, starts the writer and queues their child rows (decision 0037).
+    While the rows are compared the writer inserts; a row that goes through the ORM (four eyes) waits for the
+    writer to be idle first (``Writer.drain``). ``finish`` queues the rest of the writes, asks the worker
+    process for what the first duplicate search left out and serialises the audit event's list of vendors
+    while both work, frees the working data, then (after the join) writes the flags and the event. The
+    session is left alone whenever the writer has work; an error in any queued statement is raised (``_import``
+    rolls back)."""
 
     @staticmethod
     def ask_early(session: Session, plan: list, pool: pipeline.DedupePool) -> tuple[list[int], tuple | None]:
@@ -1040,8 +1042,10 @@ class _Pipelined:
         self.session, self.pool, self.actor = session, pool, actor
         vt, ba = Vendor.__table__, VendorBankAccount.__table__
         session.flush()
-        self.names = all_names if all_names is not None else _fetch(
-            session, select(vt.c.id, vt.c.name_key, vt.c.status))
+        # the names as matching read them when it read them all (nothing is written before the writer starts)
+        self.names = all_names if all_names is not None else getattr(plan, "names", None)
+        if self.names is None:
+            self.names = _fetch(session, select(vt.c.id, vt.c.name_key, vt.c.status))
         self.every = all_accounts  # None: looked up in ``finish`` (few vendors)
         if self.every is None and len(plan) > _SCAN_ABOVE:
             self.every = _fetch(session, select(ba.c.vendor_id, ba.c.account_key))
@@ -1055,11 +1059,16 @@ class _Pipelined:
         if fresh:
             self.writer.insert(vt, *_vendor_rows(fresh, self.ids, source, actor))
         self.writer.start()
-        # the new vendors' child rows next, while the rows are compared (decision 0037; the sequential path
-        # inserts them at the same point, so the rows' ids are the same)
-        _insert_new_children(session, fresh, self.ids, today, self.writer)
-        if self.every is not None:  # read before the writes: the new vendors' accounts are added to it in ``finish``
-            self.every_new = [(vid, r.bank["account_key"]) for r, vid in zip(fresh, self.ids, strict=True) if r.bank]
+        try:
+            # the new vendors' child rows next, while the rows are compared (decision 0037; the sequential path
+            # inserts them at the same point, so the rows' ids are the same)
+            _insert_new_children(session, fresh, self.ids, today, self.writer)
+            if self.every is not None:  # read before the writes: the new vendors' accounts are added in ``finish``
+                self.every_new = [(vid, r.bank["account_key"]) for r, vid in zip(fresh, self.ids, strict=True)
+                                  if r.bank]
+        except BaseException:
+            self.writer.close()  # the caller has no ``_Pipelined`` to close: the thread ends here, nothing more runs
+            raise
         # duplicate detection asked for now (decision 0036), for the names as they will be if the file renames
         # no vendor, with the new vendors in focus; ``finish`` asks only for what this leaves out, or again
         # (replacing this request) if a name did change
@@ -1122,6 +1131,7 @@ class _Pipelined:
             pairs.update(answer.result())
         # the working data is freed now, while the writer is still busy, rather than after the join, on the
         # way out, where nothing else runs (decision 0037): what the flags and the event need is kept
+        any_event = bool(events)
         events.clear()
         new_rows.clear()
         w.release()
@@ -1132,7 +1142,7 @@ class _Pipelined:
         writer.join()
         report.duplicates = _write_flags(session, index, pairs, accounts, wanted) if wanted else []
         report.duplicates_flagged = len(report.duplicates)
-        if events or report.conflicts or report.duplicates_flagged:
+        if any_event or report.conflicts or report.duplicates_flagged:
             summary = _summary(report, filename, report.source)
             # ``record_large``'s text, put together: "vendors" sorts after every summary key, so the canonical
             # dump of the whole is the summary's with the list added last

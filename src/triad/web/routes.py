@@ -158,7 +158,7 @@ def _list(request: Request, session, pu: PageUser, *, model, perm: Perm, search:
         like = f"%{q.strip()}%"
         stmt = stmt.where(or_(*[getattr(model, c).ilike(like) for c in search]))
     params = PageParams(page=page, size=PAGE_SIZE)
-    rows, total = paginate(session, stmt.order_by(order), params)
+    rows, total = paginate(session, stmt.order_by(*(order if isinstance(order, tuple) else (order,))), params)
     pages = max(1, -(-total // PAGE_SIZE))
     return render(request, template, pu, rows=rows, total=total, page=page, pages=pages, q=q or "",
                   title=title)
@@ -181,7 +181,10 @@ def vendors(request: Request, session: DbSession, q: str | None = None, page: Pa
     if pu is None:
         return _login_redirect(request)
     return _list(request, session, pu, model=Vendor, perm=Perm.vendors_read, search=("legal_name", "country"),
-                 template="records/vendors.html", title="Vendors", q=q, page=page, order=Vendor.legal_name)
+                 template="records/vendors.html", title="Vendors", q=q, page=page,
+                 # by normalised name (case, punctuation and legal form ignored), ties by id: the name_key index
+                 # serves it (decision 0037)
+                 order=(Vendor.name_key, Vendor.id))
 
 
 # the vendor record and its forms: triad.web.vendor_pages

@@ -1,4 +1,4 @@
-"""drop ix_vendor_legal_name: no query reads it, every vendor write pays for it (decision 0037)
+"""drop ix_vendor_legal_name: lists sort by name_key; every vendor write paid for it (decision 0037)
 
 Revision ID: 0044
 Revises: 0043
