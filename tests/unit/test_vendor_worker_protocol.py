@@ -128,3 +128,23 @@ def test_requests_are_answered_in_order_and_a_replacing_one_stops_the_one_before
         assert pool._proc is not None  # neither answer made the parent give up on the worker
     finally:
         pool.close()
+
+
+def test_the_search_runs_at_a_lower_priority_than_the_import():
+    """Decision 0037: the name keys at the parent's priority, the duplicate search ``SEARCH_NICE`` lower."""
+    import os
+
+    from triad.vendors import dedupe_worker
+
+    names = _names(3000)
+    pool = pipeline.DedupePool(names)
+    try:
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pool._proc.pid) == ours  # computing the keys
+        pool.name_keys(list(range(0, 3000, 3)))
+        keys = [name_key(n) for n in names]
+        assert pool.similar_names(keys, {1}).result() == dedupe.similar_names(keys, new={1})
+        assert os.getpriority(os.PRIO_PROCESS, pool._proc.pid) == min(ours + dedupe_worker.SEARCH_NICE, 19)
+    finally:
+        pool.close()
+    assert os.getpriority(os.PRIO_PROCESS, 0) == ours  # the import's own process is not changed

@@ -9,7 +9,7 @@ from NAMES_FILE. Messages both ways are frames (``frames.write_frame``: an 8-byt
    itself while this process goes on from the start): it sends the wanted keys it has as ``("keys",
    indices, keys)``, then each further chunk of wanted keys as it is computed; or ``("stop",)`` (the parent
    has every key it wants): it sends ``("end",)``. With nothing left to compute it waits for the next word.
-2. **Duplicate detection.** It answers each ``("pairs", keys, new, replaces)`` frame, in order, with ``("ok",
+2. **Duplicate detection** (at a lower priority, ``SEARCH_NICE``). It answers each ``("pairs", keys, new, replaces)`` frame, in order, with ``("ok",
    dedupe.similar_names(keys, new=new))``. A request with ``replaces`` that comes while another is being
    answered stops that one (answered ``("cancelled", None)``, decision 0036); one without waits its turn.
    End of input: it exits.
@@ -20,12 +20,19 @@ unpickling reads nothing it did not send.
 
 from __future__ import annotations
 
+import os
 import select
 import sys
 import traceback
 from typing import Any
 
 from triad.vendors.frames import read_frame, write_frame
+
+# The duplicate search runs at this much lower priority (``os.nice``) than the import: while the import's main
+# thread and writer thread keep both cores busy they go first, and the search takes what they leave (measured in
+# decision 0037: the import 0.1-0.3 s faster, the answer still there before it is needed). The name keys,
+# which the main thread waits for, are computed at the parent's priority.
+SEARCH_NICE = 5
 
 CHUNK = 512  # names per "keys" frame: small enough that a need or stop is seen within a few milliseconds
 
@@ -74,6 +81,10 @@ def main(argv: list[str]) -> int:
     except BaseException:  # noqa: BLE001 - reported to the parent, which computes the keys itself
         write_frame(out, ("error", traceback.format_exc()))
         return 1
+    try:  # the search yields to the parent's threads when the cores are busy (decision 0037)
+        os.nice(SEARCH_NICE)
+    except OSError:  # not allowed here: searched at the parent's priority
+        pass
     from triad.vendors import dedupe
 
     pending: list = []  # a request read while another was being answered
