@@ -9,8 +9,8 @@ from NAMES_FILE. Messages both ways are frames (``frames.write_frame``: an 8-byt
    itself while this process goes on from the start): it sends the wanted keys it has as ``("keys",
    indices, keys)``, then each further chunk of wanted keys as it is computed; or ``("stop",)`` (the parent
    has every key it wants): it sends ``("end",)``. With nothing left to compute it waits for the next word.
-2. **Duplicate detection** (at a lower priority, ``SEARCH_NICE``). It answers each ``("pairs", keys, new, replaces)`` frame, in order, with ``("ok",
-   dedupe.similar_names(keys, new=new))``. A request with ``replaces`` that comes while another is being
+2. **Duplicate detection** (at a lower priority, ``SEARCH_NICE``). It answers each ``("pairs", keys, new,
+   replaces)`` frame, in order, with ``("ok", dedupe.similar_names(keys, new=new))``. A request with ``replaces`` that comes while another is being
    answered stops that one (answered ``("cancelled", None)``, decision 0036); one without waits its turn.
    End of input: it exits.
 
@@ -20,6 +20,7 @@ unpickling reads nothing it did not send.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -81,10 +82,8 @@ def main(argv: list[str]) -> int:
     except BaseException:  # noqa: BLE001 - reported to the parent, which computes the keys itself
         write_frame(out, ("error", traceback.format_exc()))
         return 1
-    try:  # the search yields to the parent's threads when the cores are busy (decision 0037)
+    with contextlib.suppress(OSError):  # the search yields to the parent's threads on busy cores (decision 0037)
         os.nice(SEARCH_NICE)
-    except OSError:  # not allowed here: searched at the parent's priority
-        pass
     from triad.vendors import dedupe
 
     pending: list = []  # a request read while another was being answered
