@@ -10,8 +10,9 @@ from NAMES_FILE. Messages both ways are frames (``frames.write_frame``: an 8-byt
    indices, keys)``, then each further chunk of wanted keys as it is computed; or ``("stop",)`` (the parent
    has every key it wants): it sends ``("end",)``. With nothing left to compute it waits for the next word.
 2. **Duplicate detection** (at a lower priority, ``SEARCH_NICE``). It answers each ``("pairs", keys, new,
-   replaces)`` frame, in order, with ``("ok", dedupe.similar_names(keys, new=new))``. A request with ``replaces`` that comes while another is being
-   answered stops that one (answered ``("cancelled", None)``, decision 0036); one without waits its turn.
+   replaces)`` frame, in order, with ``("ok", dedupe.similar_names(keys, new=new))``. A request with
+   ``replaces`` that comes while another is being answered stops that one (answered ``("cancelled", None)``,
+   decision 0036); one without waits its turn.
    End of input: it exits.
 
 Any failure is answered ``("error", traceback text)``. Only the parent writes the file and the pipe, so the
