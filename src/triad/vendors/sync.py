@@ -1553,6 +1553,12 @@ def _bank_in(bank: dict) -> dict:
     return {k: v for k, v in bank.items() if k != "account_key"}  # computed again by the schema
 
 
+_HELD_KINDS = frozenset({"tax_ids", "bank_accounts"})  # held for four eyes on an active or suspended vendor
+_VENDOR_FIELDS = ("legal_name", "country", "other_names")  # the vendor row's own columns a file sets
+_NAME_FIELDS = frozenset({"legal_name", "other_names"})
+_REVIEWED_FIELDS = frozenset({"legal_name", "other_names", "tax_ids", "bank_accounts"})  # a change voids the review
+
+
 def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor, events: list, state: _State,
                    w: _Writes, how: str | None = None, barrier: Any = None) -> RowOutcome:
     """Compare a row with its vendor; plan the writes (``w``) and the audit event (``events``). The rules are
@@ -1562,9 +1568,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     out = RowOutcome(r.line, "unchanged", vid, v["legal_name"])
     if source != "procurement":
         return out  # a legal file's procurement fields are compared in _legal_diffs' mirror (conflicts)
-    taxes = state.children["tax_ids"].get(vid, [])
-    addresses = state.children["addresses"].get(vid, [])
-    contacts = state.children["contacts"].get(vid, [])
+    children = state.children
     changes: dict[str, Any] = {}
     before: dict[str, Any] = {}
     if r.legal_name != v["legal_name"]:
@@ -1577,17 +1581,21 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         if r.other_names != list(v["other_names"] or []):
             changes["other_names"], before["other_names"] = r.other_names, list(v["other_names"] or [])
     # matched by tax ID: the vendor holds this tax ID, so it is no change (and its tax IDs were not read)
-    if r.tax and how != "tax_id" and not any(t["value"] == r.tax["value"] for t in taxes) and \
-            r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
-        changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
+    if r.tax and how != "tax_id":
+        taxes = children["tax_ids"].get(vid, [])
+        if not any(t["value"] == r.tax["value"] for t in taxes) and \
+                r.tax_key not in {validation.tax_key(t["value"]) for t in taxes}:
+            changes["tax_ids"], before["tax_ids"] = [r.tax], taxes
     if _new_bank(r, state.bank_keys.get(vid, ())):
         changes["bank_accounts"], before["bank_accounts"] = [_bank_in(r.bank)], state.bank_rows(vid)
     if r.address:
+        addresses = children["addresses"].get(vid, [])
         first = addresses[0] if addresses else None
         if first is None or (first["line1"], first["city"], first["postal_code"], first["country"]) != (
                 r.address["line1"], r.address["city"], r.address["postal_code"], r.address["country"]):
             changes["addresses"], before["addresses"] = [r.address], addresses
     if r.contact:
+        contacts = children["contacts"].get(vid, [])
         first = contacts[0] if contacts else None
         if first is None or (first["name"], first["email"]) != (r.contact["name"], r.contact["email"]):
             changes["contacts"], before["contacts"] = [r.contact], contacts
@@ -1597,8 +1605,9 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
             changes["business_unit_ids"], before["business_unit_ids"] = r.business_units, current_bus
     if not changes:
         return out
+    changed = changes.keys()
     four_eyes = v["status"] in (VendorStatus.active, VendorStatus.suspended)
-    if four_eyes and ({"tax_ids", "bank_accounts"} & set(changes)):
+    if four_eyes and not changed.isdisjoint(_HELD_KINDS):
         if barrier is not None:
             barrier()  # the writer idle first: this row goes through the ORM, on the same connection
         w.orm_ids.add(vid)
@@ -1609,16 +1618,16 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
             w.dedupe_ids.add(vid)
         return out
     upd: dict[str, Any] = {}
-    for key in ("legal_name", "country", "other_names"):
-        if key in changes:
-            upd[key] = changes[key]
-    if "legal_name" in changes:
-        upd["name_key"] = r.name_key
+    if not changed.isdisjoint(_VENDOR_FIELDS):
+        for key in _VENDOR_FIELDS:
+            if key in changes:
+                upd[key] = changes[key]
+        if "legal_name" in changes:
+            upd["name_key"] = r.name_key
     notes = []
-    names_changed = bool({"legal_name", "other_names"} & set(changes))
+    names_changed = not changed.isdisjoint(_NAME_FIELDS)
     if not four_eyes and v["status"] != VendorStatus.deactivated:
-        if {"legal_name", "other_names", "tax_ids", "bank_accounts"} & set(changes) and \
-                v["legal_review"] == "completed":
+        if not changed.isdisjoint(_REVIEWED_FIELDS) and v["legal_review"] == "completed":
             upd.update(legal_review="none", legal_reviewed_by_id=None, legal_reviewed_at=None)
             v["legal_review"] = "none"
             notes.append("legal review voided: reviewed data changed")
@@ -1632,11 +1641,10 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         w.vendor_updates.append({"_id": vid, **upd})
     # child lists are replaced whole: the vendor's rows (read in ``state``; ``before`` holds them) are deleted,
     # the new ones inserted. A vendor with none of those rows has nothing to delete: no statement for it.
-    for key in _CHILD_TABLES:
-        if key in changes:
-            if before[key]:
-                w.replace[key].append(vid)
-            w.children(vid, key, [r.bank] if key == "bank_accounts" else changes[key])
+    for key in _CHILD_TABLES.keys() & changed:
+        if before[key]:
+            w.replace[key].append(vid)
+        w.children(vid, key, [r.bank] if key == "bank_accounts" else changes[key])
     if "business_unit_ids" in changes:
         if current_bus:
             w.replace["business_units"].append(vid)
