@@ -44,3 +44,20 @@ def test_hash_of_dumped_text_equals_hash_of_the_values():
         prev = f"{rng.getrandbits(256):064x}"
         expected = compute_hash(prev, before=None, after=_canonical(after), **fields)
         assert compute_hash_dumped(prev, before_text="null", after_text=json_dumps(after), **fields) == expected
+
+
+def test_large_texts_fed_in_pieces_give_the_same_hash():
+    """Texts above 4,096 characters are hashed as they are, not copied into the payload (decision 0037): the
+    hash is the same, whichever fields are large."""
+    rng = random.Random(11)
+    for n in range(60):
+        after = {"vendors": [_value(rng) for _ in range(rng.randrange(200, 900))], "n": n, "pad": "p" * 4100}
+        before = {"rows": [_value(rng) for _ in range(rng.randrange(0, 700))]} if n % 2 else None
+        fields = {"seq": n + 1, "at": "2026-11-27T02:00:00.000001Z", "actor": rng.choice(["cli", "ü"]),
+                  "actor_id": None, "action": "vendor_import.applied", "entity_type": "vendor_import",
+                  "entity_id": None, "reason": rng.choice([None, "x" * 5000])}
+        prev = f"{rng.getrandbits(256):064x}"
+        expected = compute_hash(prev, before=_canonical(before), after=_canonical(after), **fields)
+        after_text, before_text = json_dumps(after), json_dumps(before)
+        assert len(after_text) > 4096
+        assert compute_hash_dumped(prev, before_text=before_text, after_text=after_text, **fields) == expected

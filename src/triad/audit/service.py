@@ -147,8 +147,20 @@ def compute_hash_dumped(prev_hash: str, *, seq: int, at: str, actor: str, actor_
     fields = {"action": json_dumps(action), "actor": json_dumps(actor), "actor_id": json_dumps(actor_id),
               "after": after_text, "at": json_dumps(at), "before": before_text, "entity_id": json_dumps(entity_id),
               "entity_type": json_dumps(entity_type), "reason": json_dumps(reason), "seq": json_dumps(seq)}
-    payload = "{" + ",".join(f"{json_dumps(k)}:{v}" for k, v in sorted(fields.items())) + "}"
-    return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
+    # the hash of f"{prev_hash}\n{payload}" with payload "{" + ",".join(f"{key}:{value}") + "}", fed in pieces:
+    # a large text (an import's 25 MB event) is encoded once instead of copied into each concatenation
+    digest = hashlib.sha256(f"{prev_hash}\n{{".encode())
+    small = []
+    for n, (k, v) in enumerate(sorted(fields.items())):
+        small.append(("," if n else "") + json_dumps(k) + ":")
+        if len(v) > 4096:
+            digest.update("".join(small).encode())
+            digest.update(v.encode())
+            small = []
+        else:
+            small.append(v)
+    digest.update(("".join(small) + "}").encode())
+    return digest.hexdigest()
 
 
 def record_large(session: Session, *, actor: Actor, action: str, entity_type: str, entity_id: Any = None,
