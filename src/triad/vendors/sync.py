@@ -1412,8 +1412,12 @@ def _insert_children(session: Session, table, pairs: list[tuple[int, dict]], tod
     ``_insert_dicts``' of the rows with those columns added, which a group of another shape still goes through."""
     tax = table.name == VendorTaxId.__tablename__
     groups: dict[tuple[str, ...], list[tuple[int, dict]]] = {}
-    for pair in pairs:
-        groups.setdefault(tuple(pair[1]), []).append(pair)
+    first = tuple(pairs[0][1]) if pairs else ()
+    if pairs and all(map(first.__eq__, map(tuple, map(itemgetter(1), pairs)))):  # the usual case: one shape
+        groups[first] = pairs
+    else:
+        for pair in pairs:
+            groups.setdefault(tuple(pair[1]), []).append(pair)
     for keys, items in groups.items():
         extra = ["validated_on"] if tax else []
         cols = _table_order(table, ["vendor_id", *keys, *extra])
