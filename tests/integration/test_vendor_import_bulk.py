@@ -277,3 +277,28 @@ def test_new_vendor_rows_made_straight_are_the_dict_rows():
     get = itemgetter(*cols[1:])
     assert tuples == [(i, *get(v)) for i, v in zip(ids, values, strict=True)]
     assert tuples[1][cols.index("other_names")] == ("Alias One", "Alias Two")
+
+
+def test_booleans_bound_as_they_are_on_sqlite_are_stored_as_the_processor_would(db, w):
+    """``ap.bulk.bound`` leaves a Boolean column of bools alone on SQLite (decision 0037): the driver stores
+    True and False as the integers 1 and 0, exactly what the column's processor would have given it."""
+    from triad.ap.bulk import bound, insert_rows
+    from triad.vendors.models import VendorBankAccount
+
+    bt = VendorBankAccount.__table__
+    cols = ["vendor_id", "holder_name", "account_number", "routing_number", "currency", "is_primary", "account_key"]
+    vid = db.scalar(sa.select(sa.func.min(Vendor.id)))
+    rows = [(vid, "Holder", f"{7300000 + k}", "021000021", "USD", k % 2 == 0, f"021000021:{7300000 + k}")
+            for k in range(4)]
+    dialect = db.get_bind().dialect
+    out = list(bound(dialect, bt, cols, rows))
+    if dialect.name == "sqlite":
+        assert out == rows and all(type(r[5]) is bool for r in out)
+    insert_rows(db, bt, cols, rows)
+    got = db.execute(sa.text("SELECT is_primary FROM vendor_bank_account WHERE account_number LIKE '73000%' "
+                             "ORDER BY account_number")).scalars().all()
+    assert [bool(v) for v in got] == [True, False, True, False]
+    if dialect.name == "sqlite":
+        kinds = db.execute(sa.text("SELECT DISTINCT typeof(is_primary) FROM vendor_bank_account "
+                                   "WHERE account_number LIKE '73000%'")).scalars().all()
+        assert kinds == ["integer"] and set(got) == {0, 1}

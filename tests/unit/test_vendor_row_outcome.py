@@ -40,3 +40,15 @@ def test_equality_and_the_report_dict():
     assert json.loads(json.dumps(d))["outcomes"][0]["held_for_approval"] == []
     assert report.outcomes == [a]  # as_dict leaves the report as it was
     assert "held_for_approval=[]" in repr(a)
+
+
+def test_a_shared_tuple_of_fields_becomes_the_rows_own_list():
+    from triad.vendors.sync import shared_fields
+
+    fields = shared_fields(("addresses", "contacts"))
+    assert shared_fields(("addresses", "contacts")) is fields  # one tuple for every row with these fields
+    a, b = RowOutcome(2, "updated", changed=fields), RowOutcome(3, "updated", changed=fields)
+    assert a.as_dict()["changed"] == ["addresses", "contacts"]
+    a.changed.append("legal_name")
+    assert a.changed == ["addresses", "contacts", "legal_name"] and type(a.changed) is list
+    assert b.changed == ["addresses", "contacts"] and fields == ("addresses", "contacts")

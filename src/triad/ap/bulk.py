@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Integer,
     Table,
     Text,
@@ -65,6 +66,14 @@ def bound(dialect: Any, table: Table, columns: Sequence[str], rows: Iterable[Seq
     """``rows`` with each value converted by its column's bind processor (as an ORM insert would store it);
     the rows as given when no column has one."""
     procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
+    if dialect.name == "sqlite" and any(procs):
+        # a Boolean column (made 0/1 by its processor) whose values are all bools is left as it is: the sqlite3
+        # driver binds True and False as exactly those integers (decision 0037)
+        rows = list(rows)
+        for k, name in enumerate(columns):
+            if procs[k] is not None and isinstance(table.c[name].type, Boolean) and all(
+                    type(row[k]) is bool for row in rows):
+                procs[k] = None
     if not any(procs):
         return rows
     # column by column (map and zip run in C): each converted column replaces the raw one

@@ -66,13 +66,24 @@ LEGAL_VALUES = {"status": {s.value for s in VendorStatus}, "legal_review": {"non
                 "risk_tier": {"low", "medium", "high"}, "panel_member": {"yes", "no"}}
 
 
+_CREATED = ("created",)
+_SHARED: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def shared_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
+    """One tuple per combination of field names (a handful), shared by the outcomes that have it."""
+    return _SHARED.setdefault(fields, fields)
+
+
 class RowOutcome:
     """What happened to one row: ``action`` created, updated, unchanged or error; ``matched_by`` tax_id or name;
     ``changed``, ``held_for_approval`` and ``conflicts`` lists of field names.
 
     Those three lists are made only when first read or set (decision 0037): most rows have none of the last
     two, and a 100,000-row import's report then holds 200,000 fewer objects, which Python would otherwise
-    make, track and walk in its next collection. ``as_dict`` gives the fields in this order."""
+    make, track and walk in its next collection. The bulk path gives ``changed`` as a tuple shared by every
+    row with the same fields (``shared_fields``), which becomes the row's own list when first read.
+    ``as_dict`` gives the fields in this order."""
 
     __slots__ = ("line", "action", "vendor_id", "legal_name", "matched_by", "_changed", "_held_for_approval",
                  "_conflicts")
@@ -87,8 +98,8 @@ class RowOutcome:
 
     @property
     def changed(self) -> list[str]:
-        if self._changed is None:
-            self._changed = []
+        if self._changed is None or type(self._changed) is tuple:
+            self._changed = list(self._changed or ())
         return self._changed
 
     @changed.setter
@@ -1003,7 +1014,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         for r, vid, how in plan:
             if vid is None:
                 new_id = next_new()
-                out = RowOutcome(r.line, "created", new_id, r.legal_name, changed=["created"])
+                out = RowOutcome(r.line, "created", new_id, r.legal_name, changed=_CREATED)
                 event = {"vendor_id": new_id, "action": "vendor.created", "before": None,
                          "after": {"legal_name": r.legal_name, "source": source, "line": r.line,
                                    "tax_ids": [r.tax["value"]] if r.tax else [],
@@ -1656,7 +1667,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
     if names_changed or "bank_accounts" in changes:
         w.dedupe_ids.add(vid)
     out.action = "updated"
-    out.changed = sorted(changes)
+    out._changed = shared_fields(tuple(sorted(changes)))  # one tuple for every row with these fields
     after: dict[str, Any] = {"source": source, "line": r.line, "changed": changes, "held_for_approval": []}
     if notes:
         after["notes"] = notes
