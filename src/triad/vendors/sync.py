@@ -75,6 +75,26 @@ def shared_fields(fields: tuple[str, ...]) -> tuple[str, ...]:
     return _SHARED.setdefault(fields, fields)
 
 
+class _LazyList:
+    """A ``RowOutcome`` list kept in the slot ``slot``: None (empty) or a shared tuple until it is read, then the
+    row's own list; set as given."""
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = getattr(obj, self.slot)
+        if type(value) is not list:
+            value = list(value or ())
+            setattr(obj, self.slot, value)
+        return value
+
+    def __set__(self, obj: Any, value: list[str]) -> None:
+        setattr(obj, self.slot, value)
+
+
 class RowOutcome:
     """What happened to one row: ``action`` created, updated, unchanged or error; ``matched_by`` tax_id or name;
     ``changed``, ``held_for_approval`` and ``conflicts`` lists of field names.
@@ -87,7 +107,6 @@ class RowOutcome:
 
     __slots__ = ("line", "action", "vendor_id", "legal_name", "matched_by", "_changed", "_held_for_approval",
                  "_conflicts")
-    _FIELDS = ("line", "action", "vendor_id", "legal_name", "matched_by", "changed", "held_for_approval", "conflicts")
 
     def __init__(self, line: int, action: str, vendor_id: int | None = None, legal_name: str = "",
                  matched_by: str | None = None, changed: list[str] | None = None,
@@ -96,35 +115,9 @@ class RowOutcome:
             line, action, vendor_id, legal_name, matched_by)
         self._changed, self._held_for_approval, self._conflicts = changed, held_for_approval, conflicts
 
-    @property
-    def changed(self) -> list[str]:
-        if self._changed is None or type(self._changed) is tuple:
-            self._changed = list(self._changed or ())
-        return self._changed
-
-    @changed.setter
-    def changed(self, value: list[str]) -> None:
-        self._changed = value
-
-    @property
-    def held_for_approval(self) -> list[str]:
-        if self._held_for_approval is None:
-            self._held_for_approval = []
-        return self._held_for_approval
-
-    @held_for_approval.setter
-    def held_for_approval(self, value: list[str]) -> None:
-        self._held_for_approval = value
-
-    @property
-    def conflicts(self) -> list[str]:
-        if self._conflicts is None:
-            self._conflicts = []
-        return self._conflicts
-
-    @conflicts.setter
-    def conflicts(self, value: list[str]) -> None:
-        self._conflicts = value
+    changed = _LazyList("_changed")
+    held_for_approval = _LazyList("_held_for_approval")
+    conflicts = _LazyList("_conflicts")
 
     def as_dict(self) -> dict:
         return {"line": self.line, "action": self.action, "vendor_id": self.vendor_id, "legal_name": self.legal_name,
