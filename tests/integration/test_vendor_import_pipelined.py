@@ -412,3 +412,51 @@ def test_an_error_after_the_writer_started_ends_it_and_restores_the_switch_inter
     assert sys.getswitchinterval() == before
     assert not [t for t in threading.enumerate() if t.name == "vendor-import-writer"]
     assert db.scalar(sa.select(sa.func.count()).select_from(Vendor).where(Vendor.id > top)) == 0
+
+
+def test_a_column_with_one_value_is_bound_once_per_statement_and_stores_the_same_rows(db, monkeypatch):
+    """``Writer.insert`` binds a column whose rows all hold the same value once per statement (decision 0038):
+    the rows stored equal those of the sequential path's insert (``ap.bulk.insert_rows``), statement by statement
+    within the parameter limit; a column whose values only compare equal (1 and True) is bound row by row."""
+    if db.get_bind().dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL the writer runs inline (COPY)")
+    assert pipeline._one_value(("a", "a")) and pipeline._one_value((None, None)) and pipeline._one_value((7, 7))
+    assert not pipeline._one_value((1, True)) and not pipeline._one_value(("1", 1))
+    assert not pipeline._one_value((1.0, 1.0)) and not pipeline._one_value(("a", "b"))
+    vt = Vendor.__table__
+    cols = ["id", "legal_name", "other_names", "country", "status", "risk_tier", "screening_status", "name_key",
+            "onboarding_pathway", "legal_review", "created_at", "updated_at"]
+    now = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+    top = db.scalar(sa.select(sa.func.max(Vendor.id))) or 0
+    n = 2_000
+
+    def rows(first: int) -> list[tuple]:
+        return [(first + k, f"Constant Column Test {k:04d} Ltd", (), "US" if k % 3 else "GB", "draft", "medium",
+                 "not_screened", f"constant column test {k:04d}", "procurement", "none", now, now) for k in range(n)]
+
+    def stored(first: int) -> list[tuple]:
+        table_cols = [vt.c[c] for c in cols if c != "id"]
+        return [tuple(r) for r in db.execute(sa.select(*table_cols).where(vt.c.id.between(first, first + n - 1))
+                                             .order_by(vt.c.id))]
+
+    nested = db.begin_nested()
+    try:
+        from triad.ap.bulk import insert_rows
+
+        insert_rows(db, vt, cols, rows(top + 1))
+        monkeypatch.setattr(pipeline, "_MAX_PARAMS", 1_000)  # several statements
+        statements = []
+        writer = pipeline.Writer(db)
+        real_put = writer._put
+        monkeypatch.setattr(writer, "_put", lambda sql, params: statements.append((sql, len(params))) or
+                            real_put(sql, params))
+        writer.start()
+        writer.insert(vt, cols, rows(top + 1 + n))
+        writer.join()
+        assert stored(top + 1 + n) == stored(top + 1) and len(stored(top + 1)) == n
+        # id, legal_name, country and name_key vary; the other 8 columns are bound once per statement
+        assert len(statements) > 1 and all("SELECT" in sql for sql, _ in statements)
+        assert sum(count - 8 for _, count in statements) == 4 * n
+        assert all(count <= 1_000 for _, count in statements)
+    finally:
+        nested.rollback()

@@ -79,6 +79,18 @@ def _writer_ended() -> None:
             sys.setswitchinterval(_switching["before"])
 
 
+# values a column may be bound once for (``Writer.insert``): equal values of these types are the same value to
+# SQLite (a float or a Decimal may be equal to one of another type or text, and is bound row by row)
+_ONE_VALUE_TYPES = frozenset({str, int, bool, bytes, type(None)})
+
+
+def _one_value(col: tuple) -> bool:
+    """Whether every value of the column is the same value: equal, and of one type that binds the same way."""
+    first = col[0]
+    kinds = set(map(type, col))
+    return len(kinds) == 1 and type(first) in _ONE_VALUE_TYPES and col.count(first) == len(col)
+
+
 class Writer:
     """The import's bulk writes, in the order given: on a thread (SQLite) or inline (other databases)."""
 
@@ -178,13 +190,32 @@ class Writer:
             return
         rows = list(bound(self.dialect, table, columns, rows))
         quote = self.dialect.identifier_preparer
-        head = (f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
-                "VALUES ")
-        one = "(" + ", ".join("?" * len(columns)) + ")"
-        per = self._per_statement(len(columns))
+        into = f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
+        cols = list(zip(*rows, strict=True)) if len(rows) > 1 else []
+        same = [k for k, col in enumerate(cols) if _one_value(col)]
+        if not same or len(same) == len(columns):  # nothing to take out (or a single row): plain VALUES rows
+            one = "(" + ", ".join("?" * len(columns)) + ")"
+            per = self._per_statement(len(columns))
+            for k in range(0, len(rows), per):
+                chunk = rows[k:k + per]
+                self._put(into + "VALUES " + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
+            return
+        # a column with one value in every row is bound once per statement, not once per row (decision 0038):
+        # INSERT ... SELECT column1, ?, column2 ... FROM (VALUES (?, ?), ...). The table's column affinity
+        # applies to what is inserted either way, so the rows stored are the same; binding and compiling the
+        # statement get cheaper (a new vendor row: 3 of its 13 values vary)
+        varying = [k for k in range(len(columns)) if k not in same]
+        where = {k: n for n, k in enumerate(varying, start=1)}
+        select_list = ", ".join("?" if k in same else f"column{where[k]}" for k in range(len(columns)))
+        fixed = [cols[k][0] for k in same]
+        vary = [cols[k] for k in varying]
+        one = "(" + ", ".join("?" * len(varying)) + ")"
+        per = self._per_statement(len(varying), len(fixed))
         for k in range(0, len(rows), per):
-            chunk = rows[k:k + per]
-            self._put(head + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
+            n = min(per, len(rows) - k)
+            params = fixed + list(chain.from_iterable(zip(*(col[k:k + n] for col in vary), strict=True)))
+            # identifiers quoted by the dialect, values bound
+            self._put(f"{into}SELECT {select_list} FROM (VALUES {', '.join([one] * n)})", params)  # noqa: S608
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""

@@ -1003,9 +1003,37 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
         next_new = iter(new_ids).__next__
         draft = {"status": VendorStatus.draft.value, "legal_review": "none", "risk_tier": "medium"}  # a new vendor
         outcomes, firms_of, vendors = report.outcomes, state.firms.get, state.vendors
+        addresses_of, bank_keys_of = state.children["addresses"].get, state.bank_keys.get
+        address_inserts, address_replace = w.inserts["addresses"].append, w.replace["addresses"].append
+        only_address = shared_fields(("addresses",))
+        fast = FAST_ADDRESS_ROWS and source == "procurement"
         held = 0
         for r, vid, how in plan:
-            if vid is None:
+            if how == "tax_id" and fast and r.other_names is None and r.contact is None and \
+                    r.business_units is None and (current := vendors[vid])["legal_name"] == r.legal_name and \
+                    current["country"] == r.country and (not r.bank or r.bank["account_key"] in bank_keys_of(
+                        vid, ())) and (a := r.address):
+                # the usual updated row (decision 0038): matched by its tax ID, with its vendor's names, country
+                # and bank account, so its address is all it can change. ``_diff_and_plan``'s result, made
+                # directly: an address is neither held for four eyes nor reviewed data, so only the address
+                # rows are replaced and the event names them (tests/integration/test_vendor_import_fast_row.py)
+                had = addresses_of(vid, [])
+                first = had[0] if had else None
+                if first is not None and (first["line1"], first["city"], first["postal_code"], first["country"]) == (
+                        a["line1"], a["city"], a["postal_code"], a["country"]):
+                    out = RowOutcome(r.line, "unchanged", vid, current["legal_name"], "tax_id")
+                    report.unchanged += 1
+                else:
+                    if had:
+                        address_replace(vid)
+                    address_inserts((vid, a))
+                    out = RowOutcome(r.line, "updated", vid, current["legal_name"], "tax_id", only_address)
+                    events.append({"vendor_id": vid, "action": "vendor.updated", "before": {"addresses": had},
+                                   "after": {"source": source, "line": r.line, "changed": {"addresses": [a]},
+                                             "held_for_approval": []}})
+                    report.updated += 1
+                firms = firms_of(vid, []) if r.legal else []
+            elif vid is None:
                 new_id = next_new()
                 out = RowOutcome(r.line, "created", new_id, r.legal_name, changed=_CREATED)
                 event = {"vendor_id": new_id, "action": "vendor.created", "before": None,
@@ -1561,6 +1589,9 @@ def _bank_in(bank: dict) -> dict:
     return {k: v for k, v in bank.items() if k != "account_key"}  # computed again by the schema
 
 
+# A row matched by its tax ID that can change nothing but its address is compared in ``_apply``'s loop itself
+# (decision 0038); off, every row goes through ``_diff_and_plan`` (the tests compare both ways).
+FAST_ADDRESS_ROWS = True
 _HELD_KINDS = frozenset({"tax_ids", "bank_accounts"})  # held for four eyes on an active or suspended vendor
 _VENDOR_FIELDS = ("legal_name", "country", "other_names")  # the vendor row's own columns a file sets
 _NAME_FIELDS = frozenset({"legal_name", "other_names"})
