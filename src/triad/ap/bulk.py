@@ -83,6 +83,18 @@ def bound(dialect: Any, table: Table, columns: Sequence[str], rows: Iterable[Seq
                     strict=True))
 
 
+def bound_columns(dialect: Any, table: Table, columns: Sequence[str], cols: Sequence[Sequence[Any]]) -> list:
+    """``bound`` column-wise: ``cols`` holds one sequence of values per name in ``columns`` (all of one length);
+    each converted by its column's bind processor (a column without one, or a Boolean column of bools on
+    SQLite, is given as it is)."""
+    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
+    if dialect.name == "sqlite":
+        for k, name in enumerate(columns):  # as in ``bound``: the driver binds bools as those integers
+            if procs[k] is not None and isinstance(table.c[name].type, Boolean) and set(map(type, cols[k])) <= {bool}:
+                procs[k] = None
+    return [col if p is None else list(_converted(p, col)) for p, col in zip(procs, cols, strict=True)]
+
+
 def _converted(proc: Any, col: Sequence[Any]) -> Iterable[Any]:
     """A column through its (``_memo``) bind processor: each distinct value converted once, then looked up in C."""
     try:

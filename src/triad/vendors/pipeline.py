@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.orm import Session
 
-from triad.ap.bulk import _memo, bound
+from triad.ap.bulk import _memo, bound_columns
 
 # A procurement import of more rows than this writes on a thread and uses the worker process (decision 0032:
 # measured at 5,000 rows slower, at 10,000 even, at 20,000 faster). Fewer rows (the API, the pages, the CLI's
@@ -86,9 +86,8 @@ _ONE_VALUE_TYPES = frozenset({str, int, bool, bytes, type(None)})
 
 def _one_value(col: tuple) -> bool:
     """Whether every value of the column is the same value: equal, and of one type that binds the same way."""
-    first = col[0]
-    kinds = set(map(type, col))
-    return len(kinds) == 1 and type(first) in _ONE_VALUE_TYPES and col.count(first) == len(col)
+    first = col[0]  # (equality first: a column that varies is told at C speed, without its types)
+    return type(first) in _ONE_VALUE_TYPES and col.count(first) == len(col) and len(set(map(type, col))) == 1
 
 
 class Writer:
@@ -181,41 +180,48 @@ class Writer:
 
     def insert(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
         """Insert ``rows`` (tuples in the order of ``columns``, which is the table's column order)."""
-        if not rows:
+        if rows:
+            self.insert_columns(table, columns, list(zip(*rows, strict=True)))
+
+    def insert_columns(self, table: Table, columns: list[str], cols: list) -> None:
+        """``insert`` of rows given column-wise: ``cols`` holds one sequence of values per name in ``columns`` (the
+        table's column order), all of one length; row i is every column's value i."""
+        n = len(cols[0]) if cols else 0
+        if not n:
             return
         if not self.threaded:
             from triad.ap.bulk import insert_rows
 
-            insert_rows(self.session, table, columns, rows)
+            insert_rows(self.session, table, columns, list(zip(*cols, strict=True)))
             return
-        rows = list(bound(self.dialect, table, columns, rows))
+        cols = bound_columns(self.dialect, table, columns, cols)
         quote = self.dialect.identifier_preparer
         into = f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
-        cols = list(zip(*rows, strict=True)) if len(rows) > 1 else []
-        same = [k for k, col in enumerate(cols) if _one_value(col)]
+        same = [k for k, col in enumerate(cols) if _one_value(col)] if n > 1 else []
         if not same or len(same) == len(columns):  # nothing to take out (or a single row): plain VALUES rows
             one = "(" + ", ".join("?" * len(columns)) + ")"
             per = self._per_statement(len(columns))
-            for k in range(0, len(rows), per):
-                chunk = rows[k:k + per]
-                self._put(into + "VALUES " + ", ".join([one] * len(chunk)), list(chain.from_iterable(chunk)))
+            for k in range(0, n, per):
+                m = min(per, n - k)
+                self._put(into + "VALUES " + ", ".join([one] * m),
+                          list(chain.from_iterable(zip(*(col[k:k + m] for col in cols), strict=True))))
             return
         # a column with one value in every row is bound once per statement, not once per row (decision 0038):
         # INSERT ... SELECT column1, ?, column2 ... FROM (VALUES (?, ?), ...). The table's column affinity
         # applies to what is inserted either way, so the rows stored are the same; binding and compiling the
         # statement get cheaper (a new vendor row: 3 of its 13 values vary)
         varying = [k for k in range(len(columns)) if k not in same]
-        where = {k: n for n, k in enumerate(varying, start=1)}
+        where = {k: i for i, k in enumerate(varying, start=1)}
         select_list = ", ".join("?" if k in same else f"column{where[k]}" for k in range(len(columns)))
         fixed = [cols[k][0] for k in same]
         vary = [cols[k] for k in varying]
         one = "(" + ", ".join("?" * len(varying)) + ")"
         per = self._per_statement(len(varying), len(fixed))
-        for k in range(0, len(rows), per):
-            n = min(per, len(rows) - k)
-            params = fixed + list(chain.from_iterable(zip(*(col[k:k + n] for col in vary), strict=True)))
+        for k in range(0, n, per):
+            m = min(per, n - k)
+            params = fixed + list(chain.from_iterable(zip(*(col[k:k + m] for col in vary), strict=True)))
             # identifiers quoted by the dialect, values bound
-            self._put(f"{into}SELECT {select_list} FROM (VALUES {', '.join([one] * n)})", params)  # noqa: S608
+            self._put(f"{into}SELECT {select_list} FROM (VALUES {', '.join([one] * m)})", params)  # noqa: S608
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""

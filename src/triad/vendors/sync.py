@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from itertools import chain, compress, repeat
@@ -1438,38 +1439,52 @@ def _insert_dicts(session: Session, table, rows: list[dict], writer: pipeline.Wr
 
 def _insert_children(session: Session, table, pairs: list[tuple[int, dict]], today: Any,
                      writer: pipeline.Writer | None = None) -> None:
-    """Insert child rows planned as (vendor id, row) pairs (``_Writes.children``): grouped by the row's keys,
-    each group's tuples built straight in the table's column order (``vendor_id`` first after ``id``; a tax
-    ID's ``validated_on`` last, ``today`` for a scheme validated by checksum). The rows stored are
-    ``_insert_dicts``' of the rows with those columns added, which a group of another shape still goes through."""
+    """Insert child rows planned as (vendor id, row) pairs (``_Writes.children``): ``_insert_child_columns``."""
+    if pairs:
+        vids, rows = zip(*pairs, strict=True)
+        _insert_child_columns(session, table, vids, rows, today, writer)
+
+
+def _insert_child_columns(session: Session, table, vids: Sequence[int], rows: Sequence[dict], today: Any,
+                          writer: pipeline.Writer | None = None) -> None:
+    """Insert child rows, row i (a dict without ``vendor_id``) for vendor ``vids[i]``: grouped by the rows' keys (the
+    usual case, one group: in the order given), each group's values taken out column by column in the table's
+    column order (``vendor_id`` first after ``id``; a tax ID's ``validated_on`` last, ``today`` for a scheme
+    validated by checksum) and inserted column-wise (decision 0038). The rows stored are ``_insert_dicts``' of
+    the rows with those columns added, which a group of another shape still goes through."""
+    if not rows:
+        return
     tax = table.name == VendorTaxId.__tablename__
-    groups: dict[tuple[str, ...], list[tuple[int, dict]]] = {}
-    first = tuple(pairs[0][1]) if pairs else ()
-    if pairs and all(map(first.__eq__, map(tuple, map(itemgetter(1), pairs)))):  # the usual case: one shape
-        groups[first] = pairs
+    first = rows[0].keys()
+    if all(map(first.__eq__, map(dict.keys, rows))):  # one set of keys: one group
+        groups = [(vids, rows)]
     else:
-        for pair in pairs:
-            groups.setdefault(tuple(pair[1]), []).append(pair)
-    for keys, items in groups.items():
+        by_keys: dict[frozenset, tuple[list, list]] = {}
+        for vid, row in zip(vids, rows, strict=True):
+            ids, items = by_keys.setdefault(frozenset(row), ([], []))
+            ids.append(vid)
+            items.append(row)
+        groups = list(by_keys.values())
+    for ids, items in groups:
         extra = ["validated_on"] if tax else []
-        cols = _table_order(table, ["vendor_id", *keys, *extra])
+        cols = _table_order(table, ["vendor_id", *items[0], *extra])
         rest = cols[1:len(cols) - len(extra)]
         if cols[0] != "vendor_id" or cols[len(cols) - len(extra):] != extra or not rest or \
                 any(c.default is not None and c.name not in cols for c in table.c):
             _insert_dicts(session, table, [{**row, "vendor_id": vid, **(
                 {"validated_on": today if row["scheme"] in validation.VALIDATED_SCHEMES else None} if tax else {})}
-                for vid, row in items], writer)
+                for vid, row in zip(ids, items, strict=True)], writer)
             continue
-        get = itemgetter(*rest) if len(rest) > 1 else (lambda row, c=rest[0]: (row[c],))
+        columns = [ids, *zip(*map(itemgetter(*rest), items), strict=True)] if len(rest) > 1 else [
+            ids, list(map(itemgetter(rest[0]), items))]
         if tax:
-            schemes = validation.VALIDATED_SCHEMES
-            tuples = [(vid, *get(row), today if row["scheme"] in schemes else None) for vid, row in items]
-        else:
-            tuples = [(vid, *get(row)) for vid, row in items]
+            schemes = columns[1 + rest.index("scheme")]
+            columns.append([today] * len(ids) if set(schemes).issubset(validation.VALIDATED_SCHEMES) else [
+                today if scheme in validation.VALIDATED_SCHEMES else None for scheme in schemes])
         if writer is not None:
-            writer.insert(table, cols, tuples)
+            writer.insert_columns(table, cols, columns)
         else:
-            insert_rows(session, table, cols, tuples)
+            insert_rows(session, table, cols, list(zip(*columns, strict=True)))
 
 
 def _table_order(table, cols) -> list[str]:
@@ -1527,23 +1542,14 @@ def _insert_new_children(session: Session, fresh: list[_Row], ids: list[int], to
                          writer: pipeline.Writer | None = None) -> None:
     """The new vendors' child rows, table by table in ``_Writes.run``'s order, each vendor's in file order.
     Both paths insert them right after the new vendors, before any other write of the import (decision 0037),
-    which decides the rows' ids."""
-    pairs: dict[str, list[tuple[int, dict]]] = {k: [] for k in (*_CHILD_TABLES, "business_units")}
-    taxes, banks, addresses, contacts = (pairs[k].append for k in ("tax_ids", "bank_accounts", "addresses", "contacts"))
-    for r, vid in zip(fresh, ids, strict=True):
-        if r.tax:
-            taxes((vid, r.tax))
-        if r.bank:
-            banks((vid, r.bank))
-        if r.address:
-            addresses((vid, r.address))
-        if r.contact:
-            contacts((vid, r.contact))
-        if r.business_units:
-            pairs["business_units"] += [(vid, {"business_unit_id": bu}) for bu in r.business_units]
-    tables = {**_CHILD_TABLES, "business_units": VendorBusinessUnit.__table__}
-    for key, table in tables.items():
-        _insert_children(session, table, pairs[key], today, writer)
+    which decides the rows' ids. Taken out of the rows column-wise (decision 0038)."""
+    for key, part in (("tax_ids", "tax"), ("bank_accounts", "bank"), ("addresses", "address"), ("contacts", "contact")):
+        parts = list(map(attrgetter(part), fresh))
+        _insert_child_columns(session, _CHILD_TABLES[key], list(compress(ids, parts)), list(filter(None, parts)),
+                              today, writer)
+    units = [(vid, {"business_unit_id": bu}) for r, vid in zip(fresh, ids, strict=True) if r.business_units
+             for bu in r.business_units]
+    _insert_children(session, VendorBusinessUnit.__table__, units, today, writer)
 
 
 def _insert_ids(session: Session, values: list[dict]) -> list[int]:
