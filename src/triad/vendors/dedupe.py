@@ -15,6 +15,7 @@ as comparing every pair.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Callable
 from itertools import compress
@@ -47,24 +48,25 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
     pairs for ``A`` merged with those for ``B`` (tests/unit/test_vendor_dedupe.py).
     ``interrupted``: asked between blocks of scoring; when it says True, ``Interrupted`` is raised.
     """
-    number: dict[str, int] = {}  # form -> its number, in order of first appearance
-    members: list[list[int]] = []
-    form_of = [-1] * len(keys)  # each name's form number (-1: no name)
-    for i, k in enumerate(keys):
-        if k:
-            f = number.setdefault(token_sorted(k), len(members))
-            if f == len(members):
-                members.append([])
+    # each name's form, and the position of the first name with that form (both made at C level: decision 0038)
+    first_of: dict[str, int] = {}
+    first_at = list(map(first_of.setdefault, map(token_sorted, keys), range(len(keys))))
+    first_of.pop("", None)  # an empty key (no name) has no form
+    forms = list(first_of)  # the distinct forms in order of first appearance; form f's first name is reps[f]
+    reps = list(first_of.values())
+    number = dict(zip(reps, range(len(reps)), strict=True))  # a form's first name -> the form's number
+    members: list[list[int]] = [[i] for i in reps]
+    for i in compress(range(len(keys)), map(int.__ne__, first_at, range(len(keys)))):  # names sharing a form
+        f = number.get(first_at[i])
+        if f is not None:
             members[f].append(i)
-            form_of[i] = f
-    forms = list(number)
     if new is None:
         wanted = [True] * len(forms)
     else:  # a form is scored when one of its names is in ``new``
         wanted = [False] * len(forms)
         for i in new:
-            if 0 <= i < len(keys) and form_of[i] >= 0:
-                wanted[form_of[i]] = True
+            if 0 <= i < len(keys) and (f := number.get(first_at[i])) is not None:
+                wanted[f] = True
     out: dict[tuple[int, int], float] = {}
 
     def add(f: int, g: int, score: float) -> None:
@@ -87,8 +89,7 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
                 raise Interrupted
             end = min(start + _BLOCK, len(order))
             first = k
-            while k < len(wanted_at) and wanted_at[k] < end:
-                k += 1
+            k = bisect_left(wanted_at, end, first)  # the positions to score in this block: wanted_at[first:k]
             if k == first:
                 continue
             rows = np.array(wanted_at[first:k])

@@ -1214,11 +1214,8 @@ class _Pipelined:
         # meanwhile: the audit event's list of vendors, serialised once (the event is written after the join)
         vendors_json = json_dumps_large(events)
         accounts = _accounts_after(w, wanted, every) if wanted else {}
-        pairs: dict[tuple[int, int], float] = {}
-        for answer in similar:  # for the same names, the pairs of two focus sets merged are those of their union
-            pairs.update(answer.result())
-        # the working data is freed now, while the writer is still busy, rather than after the join, on the
-        # way out, where nothing else runs (decision 0037): what the flags and the event need is kept
+        # the working data is freed now, while the writer and the worker are still busy, rather than after the
+        # join, on the way out, where nothing else runs (decision 0037): what the flags and the event need is kept
         any_event = bool(events)
         events.clear()
         new_rows.clear()
@@ -1227,6 +1224,9 @@ class _Pipelined:
         names = every = keys = pos = None  # noqa: F841 - references dropped
         if release is not None:
             release()
+        pairs: dict[tuple[int, int], float] = {}
+        for answer in similar:  # for the same names, the pairs of two focus sets merged are those of their union
+            pairs.update(answer.result())
         writer.join()
         report.duplicates = _write_flags(session, index, pairs, accounts, wanted) if wanted else []
         report.duplicates_flagged = len(report.duplicates)
