@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
@@ -1258,9 +1259,13 @@ def _accounts_after(w: _Writes, wanted: set[int], every: list) -> dict[str, set[
     replaced = set(w.replace["bank_accounts"])
     kept = [row for row in every if row[0] not in replaced] if replaced else every
     added = [(vid, row["account_key"]) for vid, row in w.inserts["bank_accounts"]]
+    rows = list(chain(kept, added))
+    # the rows of accounts that appear more than once (counted in C: decision 0038), in order; only they can be shared
+    counts = Counter(map(itemgetter(1), rows))
+    repeated = {key for key, n in counts.items() if n > 1}
     first: dict[str, int] = {}  # each account's first vendor
     shared: dict[str, set[int]] = {}  # the accounts of more than one vendor
-    for vid, key in chain(kept, added):
+    for vid, key in compress(rows, map(repeated.__contains__, map(itemgetter(1), rows))):
         if key:
             one = first.setdefault(key, vid)
             if one != vid:
