@@ -3,8 +3,9 @@ name keys and duplicate detection in a worker process.
 
 **Writes.** ``Writer`` runs the import's bulk statements (new vendors, child-row deletes and inserts,
 vendor updates, conflicts) in order, on the session's own connection. On SQLite it does so on a thread, and
-each statement carries many rows (multi-row ``INSERT ... VALUES (...), (...)``, ``UPDATE ... FROM (VALUES
-...)``, ``DELETE ... IN (...)``, up to 32,766 parameters): one statement is one ``sqlite3_step``, during
+each statement carries many rows (multi-row ``INSERT ... VALUES (...), (...)``, or ``INSERT ... SELECT ... FROM
+(VALUES ...)`` with a column of one value bound once (decision 0038), ``UPDATE ... FROM (VALUES ...)``,
+``DELETE ... IN (...)``, up to 32,766 parameters): one statement is one ``sqlite3_step``, during
 which the sqlite3 module does not hold the GIL, so the database writes while the main thread goes on in
 Python (comparing rows, serialising the audit event). A row-by-row ``executemany`` would not overlap: it
 gives the GIL up and waits for it back at every row, which against a busy main thread costs up to a switch
