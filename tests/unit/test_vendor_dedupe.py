@@ -136,3 +136,13 @@ def test_an_interrupted_search_raises_and_one_not_interrupted_finishes():
         similar_names(keys, new={1, 2}, interrupted=lambda: asked.append(1) or len(asked) > 3)
     assert len(asked) == 4
     assert similar_names(keys, new={1, 2}, interrupted=lambda: False) == similar_names(keys, new={1, 2})
+
+
+def test_keys_of_blanks_are_names_and_missing_keys_are_not():
+    """Only an empty key (None or "") is left out; a key of blanks has the empty sorted form and pairs with
+    another such key, as comparing every pair has it (decision 0038 keeps the grouping's results unchanged)."""
+    keys = ["  ", "acme co", None, " ", "", "co acme"]
+    pairs = dedupe.similar_names(keys)
+    assert pairs == dedupe.similar_names_exhaustive([k or "" for k in keys]) == {(0, 3): 100.0, (1, 5): 100.0}
+    assert dedupe.similar_names(keys, new={2, 4}) == {}
+    assert dedupe.similar_names(keys, new={3}) == {(0, 3): 100.0}

@@ -33,6 +33,14 @@ def token_sorted(key: str) -> str:
     return " ".join(sorted(key.split()))
 
 
+_NO_NAME = " "  # ``_form`` of an empty key: never a ``token_sorted`` text (that has no space at either end)
+
+
+def _form(key: str | None) -> str:
+    """``token_sorted(key)``, or ``_NO_NAME`` for an empty key (None or ""), which is not compared."""
+    return " ".join(sorted(key.split())) if key else _NO_NAME
+
+
 class Interrupted(Exception):  # noqa: N818 - not an error: the caller asked to stop
     """``similar_names`` stopped because its ``interrupted`` callback said so."""
 
@@ -50,8 +58,8 @@ def similar_names(keys: list[str], *, new: set[int] | None = None, threshold: in
     """
     # each name's form, and the position of the first name with that form (both made at C level: decision 0038)
     first_of: dict[str, int] = {}
-    first_at = list(map(first_of.setdefault, map(token_sorted, keys), range(len(keys))))
-    first_of.pop("", None)  # an empty key (no name) has no form
+    first_at = list(map(first_of.setdefault, map(_form, keys), range(len(keys))))
+    first_of.pop(_NO_NAME, None)  # an empty key (no name) has no form
     forms = list(first_of)  # the distinct forms in order of first appearance; form f's first name is reps[f]
     reps = list(first_of.values())
     number = dict(zip(reps, range(len(reps)), strict=True))  # a form's first name -> the form's number

@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
@@ -85,7 +86,7 @@ def _writer_ended() -> None:
 _ONE_VALUE_TYPES = frozenset({str, int, bool, bytes, type(None)})
 
 
-def _one_value(col: tuple) -> bool:
+def _one_value(col: Sequence[Any]) -> bool:
     """Whether every value of the column is the same value: equal, and of one type that binds the same way."""
     first = col[0]  # (cheap tests first: most columns that vary differ at one end or in the middle)
     return type(first) in _ONE_VALUE_TYPES and first == col[-1] and first == col[len(col) // 2] and \
@@ -182,8 +183,14 @@ class Writer:
 
     def insert(self, table: Table, columns: list[str], rows: list[tuple]) -> None:
         """Insert ``rows`` (tuples in the order of ``columns``, which is the table's column order)."""
-        if rows:
-            self.insert_columns(table, columns, list(zip(*rows, strict=True)))
+        if not rows:
+            return
+        if not self.threaded:
+            from triad.ap.bulk import insert_rows
+
+            insert_rows(self.session, table, columns, rows)
+            return
+        self.insert_columns(table, columns, list(zip(*rows, strict=True)))
 
     def insert_columns(self, table: Table, columns: list[str], cols: list) -> None:
         """``insert`` of rows given column-wise: ``cols`` holds one sequence of values per name in ``columns`` (the
@@ -211,7 +218,7 @@ class Writer:
         # a column with one value in every row is bound once per statement, not once per row (decision 0038):
         # INSERT ... SELECT column1, ?, column2 ... FROM (VALUES (?, ?), ...). The table's column affinity
         # applies to what is inserted either way, so the rows stored are the same; binding and compiling the
-        # statement get cheaper (a new vendor row: 3 of its 13 values vary)
+        # statement get cheaper (a new vendor row of the benchmark's file: 3 of its 13 values vary)
         varying = [k for k in range(len(columns)) if k not in same]
         where = {k: i for i, k in enumerate(varying, start=1)}
         select_list = ", ".join("?" if k in same else f"column{where[k]}" for k in range(len(columns)))

@@ -1452,11 +1452,13 @@ def _insert_children(session: Session, table, pairs: list[tuple[int, dict]], tod
 
 def _insert_child_columns(session: Session, table, vids: Sequence[int], rows: Sequence[dict], today: Any,
                           writer: pipeline.Writer | None = None) -> None:
-    """Insert child rows, row i (a dict without ``vendor_id``) for vendor ``vids[i]``: grouped by the rows' keys (the
-    usual case, one group: in the order given), each group's values taken out column by column in the table's
-    column order (``vendor_id`` first after ``id``; a tax ID's ``validated_on`` last, ``today`` for a scheme
-    validated by checksum) and inserted column-wise (decision 0038). The rows stored are ``_insert_dicts``' of
-    the rows with those columns added, which a group of another shape still goes through."""
+    """Insert child rows, row i (a dict without ``vendor_id``) for vendor ``vids[i]``: grouped by the rows' set of
+    keys (the usual case, one group: in the order given), each group's values taken out column by column in the
+    table's column order (``vendor_id`` first after ``id``; a tax ID's ``validated_on`` last, ``today`` for a
+    scheme validated by checksum) and inserted column-wise (decision 0038). The values stored are
+    ``_insert_dicts``' for the rows with those columns added (a group of another shape still goes through it);
+    rows with the same keys in another order are one group here, in the order given, where ``_insert_dicts``
+    would make a group of each key order."""
     if not rows:
         return
     tax = table.name == VendorTaxId.__tablename__
