@@ -62,23 +62,30 @@ def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: It
     return len(rows)
 
 
+def _procs(dialect: Any, table: Table, columns: Sequence[str], column: Any) -> list:
+    """Each column's (``_memo``) bind processor, or None. ``column(k)``: the values of column k. On SQLite a
+    Boolean column (made 0/1 by its processor) whose values are all bools gets none: the sqlite3 driver binds
+    True and False as exactly those integers (decision 0037)."""
+    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
+    if dialect.name == "sqlite":
+        for k, name in enumerate(columns):
+            if procs[k] is not None and isinstance(table.c[name].type, Boolean) and \
+                    set(map(type, column(k))) <= {bool}:
+                procs[k] = None
+    return procs
+
+
 def bound(dialect: Any, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterable[Sequence[Any]]:
     """``rows`` with each value converted by its column's bind processor (as an ORM insert would store it);
     the rows as given when no column has one."""
-    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
-    if dialect.name == "sqlite" and any(procs):
-        # a Boolean column (made 0/1 by its processor) whose values are all bools is left as it is: the sqlite3
-        # driver binds True and False as exactly those integers (decision 0037)
-        rows = list(rows)
-        for k, name in enumerate(columns):
-            if procs[k] is not None and isinstance(table.c[name].type, Boolean) and all(
-                    type(row[k]) is bool for row in rows):
-                procs[k] = None
-    if not any(procs):
+    if not any(table.c[name].type._cached_bind_processor(dialect) for name in columns):
         return rows
     # column by column (map and zip run in C): each converted column replaces the raw one
     rows = list(rows)
     cols = list(zip(*rows, strict=True)) or [() for _ in columns]
+    procs = _procs(dialect, table, columns, cols.__getitem__)
+    if not any(procs):
+        return rows
     return list(zip(*(col if p is None else _converted(p, col) for p, col in zip(procs, cols, strict=True)),
                     strict=True))
 
@@ -87,11 +94,7 @@ def bound_columns(dialect: Any, table: Table, columns: Sequence[str], cols: Sequ
     """``bound`` column-wise: ``cols`` holds one sequence of values per name in ``columns`` (all of one length);
     each converted by its column's bind processor (a column without one, or a Boolean column of bools on
     SQLite, is given as it is)."""
-    procs = [_memo(table.c[name].type._cached_bind_processor(dialect)) for name in columns]
-    if dialect.name == "sqlite":
-        for k, name in enumerate(columns):  # as in ``bound``: the driver binds bools as those integers
-            if procs[k] is not None and isinstance(table.c[name].type, Boolean) and set(map(type, cols[k])) <= {bool}:
-                procs[k] = None
+    procs = _procs(dialect, table, columns, cols.__getitem__)
     return [col if p is None else list(_converted(p, col)) for p, col in zip(procs, cols, strict=True)]
 
 

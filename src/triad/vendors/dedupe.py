@@ -42,7 +42,7 @@ _NO_NAME = " "  # ``_form`` of an empty key: never a ``token_sorted`` text (that
 
 def _form(key: str | None) -> str:
     """``token_sorted(key)``, or ``_NO_NAME`` for an empty key (None or ""), which is not compared."""
-    return " ".join(sorted(key.split())) if key else _NO_NAME
+    return token_sorted(key) if key else _NO_NAME
 
 
 class Interrupted(Exception):  # noqa: N818 - not an error: the caller asked to stop

@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.orm import Session
 
-from triad.ap.bulk import _memo, bound_columns
+from triad.ap.bulk import _memo, bound_columns, insert_rows
 
 # A procurement import of more rows than this writes on a thread and uses the worker process (decision 0032:
 # measured at 5,000 rows slower, at 10,000 even, at 20,000 faster). Fewer rows (the API, the pages, the CLI's
@@ -186,8 +186,6 @@ class Writer:
         if not rows:
             return
         if not self.threaded:
-            from triad.ap.bulk import insert_rows
-
             insert_rows(self.session, table, columns, rows)
             return
         self.insert_columns(table, columns, list(zip(*rows, strict=True)))
@@ -199,29 +197,26 @@ class Writer:
         if not n:
             return
         if not self.threaded:
-            from triad.ap.bulk import insert_rows
-
             insert_rows(self.session, table, columns, list(zip(*cols, strict=True)))
             return
         cols = bound_columns(self.dialect, table, columns, cols)
         quote = self.dialect.identifier_preparer
         into = f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "  # noqa: S608
         same = [k for k, col in enumerate(cols) if _one_value(col)] if n > 1 else []
-        if not same or len(same) == len(columns):  # nothing to take out (or a single row): plain VALUES rows
-            one = "(" + ", ".join("?" * len(columns)) + ")"
-            per = self._per_statement(len(columns))
-            for k in range(0, n, per):
-                m = min(per, n - k)
-                self._put(into + "VALUES " + ", ".join([one] * m),
-                          list(chain.from_iterable(zip(*(col[k:k + m] for col in cols), strict=True))))
-            return
+        if len(same) == len(columns):  # every column one value (or a single row): plain VALUES rows
+            same = []
         # a column with one value in every row is bound once per statement, not once per row (decision 0038):
         # INSERT ... SELECT column1, ?, column2 ... FROM (VALUES (?, ?), ...). The table's column affinity
         # applies to what is inserted either way, so the rows stored are the same; binding and compiling the
-        # statement get cheaper (a new vendor row of the benchmark's file: 3 of its 13 values vary)
+        # statement get cheaper (a new vendor row of the benchmark's file: 3 of its 13 values vary). Without
+        # such a column: INSERT ... VALUES (...), (...)
         varying = [k for k in range(len(columns)) if k not in same]
-        where = {k: i for i, k in enumerate(varying, start=1)}
-        select_list = ", ".join("?" if k in same else f"column{where[k]}" for k in range(len(columns)))
+        if same:
+            where = {k: i for i, k in enumerate(varying, start=1)}
+            select_list = ", ".join("?" if k in same else f"column{where[k]}" for k in range(len(columns)))
+            head, tail = f"{into}SELECT {select_list} FROM (VALUES ", ")"  # noqa: S608 - quoted names, bound values
+        else:
+            head, tail = into + "VALUES ", ""
         fixed = [cols[k][0] for k in same]
         vary = [cols[k] for k in varying]
         one = "(" + ", ".join("?" * len(varying)) + ")"
@@ -229,8 +224,7 @@ class Writer:
         for k in range(0, n, per):
             m = min(per, n - k)
             params = fixed + list(chain.from_iterable(zip(*(col[k:k + m] for col in vary), strict=True)))
-            # identifiers quoted by the dialect, values bound
-            self._put(f"{into}SELECT {select_list} FROM (VALUES {', '.join([one] * m)})", params)  # noqa: S608
+            self._put(head + ", ".join([one] * m) + tail, params)  # identifiers quoted by the dialect, values bound
 
     def delete_vendors_rows(self, table: Table, vendor_ids: list[int]) -> None:
         """Delete the rows of these vendors from a child table."""

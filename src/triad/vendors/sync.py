@@ -1020,9 +1020,7 @@ def _apply(session: Session, plan: list, report: ImportReport, source: str, file
                 # directly: an address is neither held for four eyes nor reviewed data, so only the address
                 # rows are replaced and the event names them (tests/integration/test_vendor_import_fast_row.py)
                 had = addresses_of(vid, ())
-                first = had[0] if had else None
-                if first is not None and (first["line1"], first["city"], first["postal_code"], first["country"]) == (
-                        a["line1"], a["city"], a["postal_code"], a["country"]):
+                if had and _same_address(had[0], a):
                     out = RowOutcome(r.line, "unchanged", vid, current["legal_name"], "tax_id")
                     report.unchanged += 1
                 else:
@@ -1612,6 +1610,12 @@ _NAME_FIELDS = frozenset({"legal_name", "other_names"})
 _REVIEWED_FIELDS = frozenset({"legal_name", "other_names", "tax_ids", "bank_accounts"})  # a change voids the review
 
 
+def _same_address(held: dict, given: dict) -> bool:
+    """Whether a vendor's first address (a row read) is the row's: the fields a file sets compared."""
+    return (held["line1"], held["city"], held["postal_code"], held["country"]) == (
+        given["line1"], given["city"], given["postal_code"], given["country"])
+
+
 def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor, events: list, state: _State,
                    w: _Writes, how: str | None = None, barrier: Any = None) -> RowOutcome:
     """Compare a row with its vendor; plan the writes (``w``) and the audit event (``events``). The rules are
@@ -1643,9 +1647,7 @@ def _diff_and_plan(session: Session, v: dict, r: _Row, source: str, actor: Actor
         changes["bank_accounts"], before["bank_accounts"] = [_bank_in(r.bank)], state.bank_rows(vid)
     if r.address:
         addresses = children["addresses"].get(vid, [])
-        first = addresses[0] if addresses else None
-        if first is None or (first["line1"], first["city"], first["postal_code"], first["country"]) != (
-                r.address["line1"], r.address["city"], r.address["postal_code"], r.address["country"]):
+        if not addresses or not _same_address(addresses[0], r.address):
             changes["addresses"], before["addresses"] = [r.address], addresses
     if r.contact:
         contacts = children["contacts"].get(vid, [])
